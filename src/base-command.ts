@@ -1,0 +1,69 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+
+import {ReproError} from './errors.js'
+import {createLogger, type Logger} from './log.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+
+/**
+ * Shared flags (--verbose, --quiet, --debug, --json) and error rendering for every command.
+ * Commands are thin: parse, call one domain function, return a typed result, render when not --json.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static baseFlags = {
+    debug: Flags.boolean({description: 'Print debug logs and stack traces.', helpGroup: 'GLOBAL'}),
+    quiet: Flags.boolean({char: 'q', description: 'Print only results and errors.', helpGroup: 'GLOBAL', exclusive: ['verbose']}),
+    verbose: Flags.boolean({char: 'v', description: 'Print more detail on stderr.', helpGroup: 'GLOBAL'}),
+  }
+
+  static enableJsonFlag = true
+
+  protected flags!: BaseFlags<T>
+  protected args!: Interfaces.InferredArgs<T['args']>
+  protected logger!: Logger
+
+  public async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      args: this.ctor.args,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      flags: this.ctor.flags,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as Interfaces.InferredArgs<T['args']>
+    const level = this.flags.debug ? 'debug' : this.flags.quiet ? 'quiet' : this.flags.verbose ? 'verbose' : 'info'
+    this.logger = createLogger(level)
+  }
+
+  /** Write a human line to stdout (results only). */
+  protected out(text: string): void {
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    const debug = this.argv.includes('--debug')
+    if (err instanceof ReproError) {
+      if (this.jsonEnabled()) {
+        this.logJson({error: err.toJSON()})
+      } else {
+        process.stderr.write(`Error: ${err.message}\n`)
+        for (const s of err.suggestions) process.stderr.write(`  hint: ${s}\n`)
+        if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
+      }
+      process.exitCode = err.exitCode
+      return undefined
+    }
+    // oclif's own errors (bad flags) keep their rendering and exit 2
+    if (err.oclif?.exit !== undefined || (err as {code?: string}).code?.startsWith?.('EEXIT')) return super.catch(err)
+    if (debug) return super.catch(err)
+    if (this.jsonEnabled()) {
+      this.logJson({error: {code: 'E_INTERNAL', exitCode: 2, message: err.message, name: err.name, suggestions: []}})
+    } else {
+      process.stderr.write(`Error: ${err.message}\n  hint: run again with --debug for a stack trace\n`)
+    }
+    process.exitCode = 2
+    return undefined
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Typed errors with stable codes. The domain throws these; the base command renders them as one line
+ * (plus suggestions) on stderr, or as a JSON error document with --json, and exits with `exitCode`.
+ *
+ * Exit codes are stable across every command:
+ *   0  success / reproduced / no difference
+ *   1  a negative verdict (digest mismatch, images differ, not reproduced): not an error
+ *   2  an error: bad input, missing engine, engine failure, network failure
+ */
+export class ReproError extends Error {
+  readonly code: string
+  readonly exitCode: number
+  readonly suggestions: string[]
+
+  constructor(code: string, message: string, options: {exitCode?: number; suggestions?: string[]; cause?: unknown} = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    this.code = code
+    this.exitCode = options.exitCode ?? 2
+    this.suggestions = options.suggestions ?? []
+  }
+
+  toJSON(): {code: string; exitCode: number; message: string; name: string; suggestions: string[]} {
+    return {code: this.code, exitCode: this.exitCode, message: this.message, name: this.name, suggestions: this.suggestions}
+  }
+}
+
+/** A user-supplied value (flag, argument, environment variable) is wrong. */
+export class InvalidArgumentError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_INVALID_ARGUMENT', message, {suggestions})
+  }
+}
+
+/** An image archive or layout cannot be read: not a tar, truncated, bad JSON, missing blob, escaping path. */
+export class InvalidArchiveError extends ReproError {
+  readonly path: string
+  constructor(path: string, problem: string, options: {cause?: unknown} = {}) {
+    super('E_INVALID_ARCHIVE', `${path}: ${problem}`, options)
+    this.path = path
+  }
+}
+
+/** A blob or file does not match the digest that names it. */
+export class DigestMismatchError extends ReproError {
+  readonly expected: string
+  readonly actual: string
+  constructor(subject: string, expected: string, actual: string) {
+    super('E_DIGEST_MISMATCH', `${subject}: digest mismatch: expected ${expected}, got ${actual}`)
+    this.expected = expected
+    this.actual = actual
+  }
+}
+
+/** No usable engine, or an engine too old / missing a plugin. */
+export class EngineNotFoundError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_ENGINE_NOT_FOUND', message, {suggestions})
+  }
+}
+
+/** A child process failed: carries its argv, exit code and the tail of its stderr. */
+export class EngineFailedError extends ReproError {
+  readonly argv: string[]
+  readonly childExitCode: number | undefined
+  readonly stderrTail: string
+  constructor(argv: string[], childExitCode: number | undefined, stderrTail: string, display?: string) {
+    const tail = stderrTail.trim()
+    const shown = display ?? argv.join(' ')
+    super(
+      'E_ENGINE_FAILED',
+      `command failed with exit code ${childExitCode ?? 'unknown'}: ${shown}${tail ? `\n${indent(tail)}` : ''}`,
+    )
+    this.argv = argv
+    this.childExitCode = childExitCode
+    this.stderrTail = tail
+  }
+}
+
+/** A hash file (SHA256SUMS) line is malformed or unsafe. */
+export class HashFileError extends ReproError {
+  constructor(message: string) {
+    super('E_HASH_FILE', message)
+  }
+}
+
+/** Every provider failed for a package, or a download could not complete. */
+export class DownloadError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_DOWNLOAD', message, {suggestions})
+  }
+}
+
+/** The distro could not be detected or is not supported. */
+export class UnsupportedDistroError extends ReproError {
+  constructor(message: string) {
+    super('E_UNSUPPORTED_DISTRO', message)
+  }
+}
+
+export function indent(text: string, prefix = '  '): string {
+  return text
+    .split('\n')
+    .map((l) => prefix + l)
+    .join('\n')
+}
+
+/** Keep the last `maxLines` lines of a text (for error tails). */
+export function tail(text: string, maxLines = 20): string {
+  const lines = text.trimEnd().split('\n')
+  return lines.slice(-maxLines).join('\n')
+}
