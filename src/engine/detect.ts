@@ -1,0 +1,261 @@
+/**
+ * Probing the machine: which runtime, which versions, whether the builder exists, which digest an
+ * oci-layout build context holds. Every probe is a read-only command through the Exec seam. With --dry,
+ * what cannot be probed is assumed and said so (Facts.assumptions); without it, it is an error.
+ */
+import {readFile, stat} from 'node:fs/promises'
+import path from 'node:path'
+import semver from 'semver'
+
+import {EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
+import type {Exec, ExecResult} from '../exec.js'
+import {builderName, parseBuildxInspect, parseBuildxVersion} from './docker.js'
+import {parseBuildctlVersion, parseBuildkitInfo} from './buildkit.js'
+import {
+  type BuildOptions,
+  DEFAULT_BUILDKIT_ADDR,
+  type Facts,
+  MIN_BUILDKIT_VERSION,
+  plannedOutputs,
+  type Runtime,
+} from './plan.js'
+
+export interface ProbeInput {
+  /** --runtime / REPRO_RUNTIME */
+  runtime?: Runtime
+  /** --buildkit-addr */
+  buildkitAddr?: string
+  /** BUILDKIT_HOST */
+  buildkitHost?: string
+  dry: boolean
+}
+
+const PROBE_TIMEOUT_MS = 30_000
+
+async function tryRun(exec: Exec, argv: string[]): Promise<ExecResult> {
+  try {
+    return await exec(argv, {reject: false, timeoutMs: PROBE_TIMEOUT_MS})
+  } catch (error) {
+    return {argv, exitCode: undefined, stderr: String(error), stdout: '', notFound: true}
+  }
+}
+
+function why(r: ExecResult): string {
+  if (r.notFound) return `${r.argv[0]}: not found in PATH`
+  const t = tail(r.stderr || r.stdout, 1).trim()
+  return `${r.argv.join(' ')} exited with ${r.exitCode ?? 'unknown'}${t ? `: ${t}` : ''}`
+}
+
+const ok = (r: ExecResult) => !r.notFound && r.exitCode === 0
+
+/** The version a BuildKit image tag names (`moby/buildkit:v0.32.2-rootless@sha256:...` → 0.32.2). */
+export function imageTagVersion(image: string): string | undefined {
+  const noDigest = image.split('@')[0]
+  const slash = noDigest.lastIndexOf('/')
+  const colon = noDigest.lastIndexOf(':')
+  if (colon <= slash) return undefined
+  const tag = noDigest.slice(colon + 1)
+  if (!/^v?\d+\.\d+(\.\d+)?([-+].*)?$/.test(tag)) return undefined
+  return semver.coerce(tag)?.version
+}
+
+/** rewrite-timestamp needs BuildKit >= 0.13: say so before anything runs. */
+export function checkBuildkitVersion(version: string | undefined, where: string): void {
+  if (version === undefined) return
+  const v = semver.coerce(version)
+  if (v && semver.lt(v, MIN_BUILDKIT_VERSION)) {
+    throw new EngineNotFoundError(
+      `${where} is BuildKit ${version}: rewrite-timestamp needs BuildKit >= ${MIN_BUILDKIT_VERSION.replace(/\.0$/, '')}`,
+      ['pass a newer image with --buildkit-image (default: the pinned moby/buildkit v0.32.2)'],
+    )
+  }
+}
+
+export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec): Promise<Facts> {
+  const facts: Facts = {
+    runtime: input.runtime ?? 'docker',
+    missingDirs: [],
+    ociLayoutDigests: {},
+    assumptions: [],
+  }
+  const assume = (problem: string, assumption: string) => {
+    if (!input.dry) throw new EngineNotFoundError(problem)
+    facts.assumptions.push(`${problem}; assuming ${assumption}`)
+  }
+
+  // which runtime
+  let dockerProbe: ExecResult | undefined
+  if (input.runtime === undefined) {
+    const tried: string[] = []
+    if (input.buildkitAddr) {
+      facts.runtime = 'buildkit'
+    } else {
+      dockerProbe = await tryRun(exec, ['docker', 'version', '--format', '{{.Server.Version}}'])
+      if (ok(dockerProbe)) facts.runtime = 'docker'
+      else {
+        tried.push(`docker (${why(dockerProbe)})`)
+        const p = await tryRun(exec, ['podman', 'version', '--format', '{{.Client.Version}}'])
+        if (ok(p)) {
+          facts.runtime = 'podman'
+          facts.runtimeVersion = p.stdout.trim()
+        } else {
+          tried.push(`podman (${why(p)})`)
+          if (input.buildkitHost) facts.runtime = 'buildkit'
+          else {
+            tried.push('a BuildKit daemon (BUILDKIT_HOST is not set and no --buildkit-addr)')
+            const problem = `no container runtime found: looked for ${tried.join(', ')}`
+            if (!input.dry) {
+              throw new EngineNotFoundError(problem, [
+                'install Docker (with the buildx plugin) or Podman, or point --buildkit-addr at a BuildKit daemon',
+              ])
+            }
+            facts.assumptions.push(`${problem}; assuming docker`)
+            facts.runtime = 'docker'
+            dockerProbe = undefined
+          }
+        }
+      }
+    }
+  }
+
+  if (facts.runtime === 'docker') await probeDocker(options, facts, exec, assume, dockerProbe)
+  else if (facts.runtime === 'podman') await probePodman(options, facts, exec, assume)
+  else await probeBuildkit(facts, exec, assume, input)
+
+  if (facts.runtime !== 'buildkit' && facts.buildkitVersion === undefined) {
+    const v = imageTagVersion(options.buildkitImage)
+    if (v) {
+      facts.buildkitVersion = `v${v}`
+      facts.buildkitVersionFrom = 'the image tag'
+    }
+  }
+  if (facts.buildkitVersion === undefined && facts.assumptions.length === 0) {
+    facts.assumptions.push(
+      `cannot tell the BuildKit version of ${facts.runtime === 'buildkit' ? 'the daemon' : options.buildkitImage} before it runs; rewrite-timestamp needs >= 0.13`,
+    )
+  }
+  checkBuildkitVersion(
+    facts.buildkitVersion,
+    facts.runtime === 'buildkit' ? `the daemon at ${facts.buildkitAddr}` : options.buildkitImage,
+  )
+
+  await probeFiles(options, facts)
+  return facts
+}
+
+type Assume = (problem: string, assumption: string) => void
+
+async function probeDocker(
+  options: BuildOptions,
+  facts: Facts,
+  exec: Exec,
+  assume: Assume,
+  dockerProbe: ExecResult | undefined,
+): Promise<void> {
+  const name = builderName(options.buildkitImage)
+  facts.builder = {name, exists: false}
+  if (facts.assumptions.length > 0) {
+    facts.assumptions.push(`assuming the builder ${name} does not exist yet`)
+    return
+  }
+  const v = dockerProbe ?? (await tryRun(exec, ['docker', 'version', '--format', '{{.Server.Version}}']))
+  if (!ok(v)) {
+    assume(`docker is not usable: ${why(v)}`, 'a docker with buildx and no builder yet')
+    return
+  }
+  facts.runtimeVersion = v.stdout.trim()
+  const bx = await tryRun(exec, ['docker', 'buildx', 'version'])
+  if (!ok(bx)) {
+    // a missing plugin is a clear error even with --dry: docker is here, it just cannot build
+    throw new EngineNotFoundError(`the docker buildx plugin is missing or broken (${why(bx)})`, [
+      'install buildx as ~/.docker/cli-plugins/docker-buildx (or $DOCKER_CONFIG/cli-plugins/docker-buildx)',
+      'or use --runtime podman / --runtime buildkit',
+    ])
+  }
+  facts.buildxVersion = parseBuildxVersion(bx.stdout)
+  const inspect = await tryRun(exec, ['docker', 'buildx', 'inspect', name])
+  if (ok(inspect)) {
+    const b = parseBuildxInspect(inspect.stdout)
+    facts.builder = {name, exists: true, image: b.image ?? '', buildkitVersion: b.buildkitVersion}
+    if (b.driver !== undefined && b.driver !== 'docker-container') facts.builder.image = `(driver ${b.driver})`
+    if (facts.builder.image === options.buildkitImage && b.buildkitVersion) {
+      facts.buildkitVersion = b.buildkitVersion
+      facts.buildkitVersionFrom = `the builder ${name}`
+    }
+  }
+}
+
+async function probePodman(options: BuildOptions, facts: Facts, exec: Exec, assume: Assume): Promise<void> {
+  if (facts.runtimeVersion === undefined) {
+    const p = await tryRun(exec, ['podman', 'version', '--format', '{{.Client.Version}}'])
+    if (!ok(p)) {
+      assume(`podman is not usable: ${why(p)}`, 'a rootful podman')
+      return
+    }
+    facts.runtimeVersion = p.stdout.trim()
+  }
+  if (options.rootless) {
+    const r = await tryRun(exec, ['podman', 'info', '--format', '{{.Host.Security.Rootless}}'])
+    facts.podmanRootless = ok(r) ? r.stdout.trim() === 'true' : false
+  }
+}
+
+async function probeBuildkit(facts: Facts, exec: Exec, assume: Assume, input: ProbeInput): Promise<void> {
+  const addr = input.buildkitAddr ?? input.buildkitHost ?? DEFAULT_BUILDKIT_ADDR
+  facts.buildkitAddr = addr
+  const c = await tryRun(exec, ['buildctl', '--version'])
+  if (!ok(c)) {
+    assume(`buildctl is not usable: ${why(c)}`, 'a BuildKit daemon at ' + addr)
+    return
+  }
+  facts.runtimeVersion = parseBuildctlVersion(c.stdout)
+  const info = await tryRun(exec, ['buildctl', '--addr', addr, 'debug', 'info'])
+  if (!ok(info)) {
+    assume(`the BuildKit daemon at ${addr} is not reachable: ${why(info)}`, 'it is there and recent')
+    return
+  }
+  const v = parseBuildkitInfo(info.stdout)
+  if (v) {
+    facts.buildkitVersion = v
+    facts.buildkitVersionFrom = 'the daemon'
+  }
+}
+
+/** Local files: output directories to create, digests of oci-layout build contexts. */
+async function probeFiles(options: BuildOptions, facts: Facts): Promise<void> {
+  for (const o of plannedOutputs(options)) {
+    const dir = path.dirname(o.path)
+    if (facts.missingDirs.includes(dir)) continue
+    const s = await stat(dir).catch(() => undefined)
+    if (!s) facts.missingDirs.push(dir)
+    else if (!s.isDirectory()) throw new InvalidArgumentError(`--output ${o.path}: ${dir} is not a directory`)
+  }
+  for (const c of options.buildContexts) {
+    if (c.kind !== 'oci-layout') continue
+    facts.ociLayoutDigests[c.name] = c.digest ?? (await ociLayoutDigest(c.path, c.name))
+  }
+}
+
+/**
+ * The one image in an OCI layout. Pinning it by digest makes every runtime resolve the same base
+ * (buildx and the dockerfile frontend would otherwise each pick by tag, or fail, in their own way).
+ */
+export async function ociLayoutDigest(dir: string, name: string): Promise<string> {
+  const file = path.join(dir, 'index.json')
+  let index: {manifests?: Array<{digest?: string; annotations?: Record<string, string>}>}
+  try {
+    index = JSON.parse(await readFile(file, 'utf8'))
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `--build-context ${name}: cannot read ${file} (${(error as Error).message.split('\n')[0]}): not an OCI layout`,
+    )
+  }
+  const manifests = index.manifests ?? []
+  const digests = [...new Set(manifests.map((m) => m.digest).filter((d): d is string => typeof d === 'string'))]
+  if (digests.length === 1) return digests[0]
+  const latest = manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'latest')
+  if (latest.length === 1 && latest[0].digest) return latest[0].digest
+  throw new InvalidArgumentError(
+    `--build-context ${name}: ${file} holds ${digests.length} images: pick one with oci-layout://${dir}@sha256:...`,
+  )
+}

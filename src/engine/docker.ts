@@ -1,0 +1,110 @@
+/** The docker runtime: a docker-container buildx builder running the pinned BuildKit image. */
+import {createHash} from 'node:crypto'
+
+import {formatCsvPairs} from './args.js'
+import {secretArg} from './buildkit.js'
+import {
+  type Arg,
+  type BuildOptions,
+  execStep,
+  exporterAttrs,
+  type Facts,
+  type PlannedOutput,
+  type Step,
+} from './types.js'
+
+/** One builder per BuildKit image, reused across builds (its cache lives in the builder's state volume). */
+export function builderName(image: string): string {
+  return `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
+}
+
+export function builderNeedsRecreate(options: BuildOptions, facts: Facts): boolean {
+  const b = facts.builder
+  return Boolean(b?.exists && b.image !== undefined && b.image !== options.buildkitImage)
+}
+
+export function dockerSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
+  const name = facts.builder?.name ?? builderName(options.buildkitImage)
+  const steps: Step[] = []
+  const recreate = builderNeedsRecreate(options, facts)
+  if (recreate) steps.push(execStep(['docker', 'buildx', 'rm', name], 'remove the builder: it runs another image'))
+  if (!facts.builder?.exists || recreate) {
+    steps.push(
+      execStep(
+        [
+          'docker',
+          'buildx',
+          'create',
+          '--name',
+          name,
+          '--driver',
+          'docker-container',
+          '--driver-opt',
+          `image=${options.buildkitImage}`,
+          '--bootstrap',
+        ],
+        'create the builder with the pinned BuildKit',
+      ),
+    )
+  }
+  for (const o of outputs) {
+    const args: Arg[] = [
+      'docker',
+      'buildx',
+      'build',
+      '--builder',
+      name,
+      '--file',
+      options.dockerfile,
+      '--build-arg',
+      `SOURCE_DATE_EPOCH=${options.sde.epoch}`,
+    ]
+    for (const a of options.buildArgs) args.push('--build-arg', a)
+    if (o.platforms.length > 0) args.push('--platform', o.platforms.join(','))
+    if (options.target) args.push('--target', options.target)
+    for (const c of options.buildContexts) {
+      if (c.kind === 'dir') args.push('--build-context', `${c.name}=${c.path}`)
+      else if (c.kind === 'other') args.push('--build-context', `${c.name}=${c.value}`)
+      else {
+        const digest = c.digest ?? facts.ociLayoutDigests[c.name]
+        args.push('--build-context', `${c.name}=oci-layout://${c.path}${digest ? `@${digest}` : ''}`)
+      }
+    }
+    for (const s of options.secrets) args.push('--secret', secretArg(s, s.src))
+    if (options.noCache) args.push('--no-cache')
+    args.push(
+      '--provenance',
+      'false',
+      '--sbom',
+      'false',
+      '--output',
+      formatCsvPairs(exporterAttrs(options, o.partial)),
+      ...options.buildxArgs,
+      options.context,
+    )
+    steps.push(execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx`))
+  }
+  return steps
+}
+
+/** `docker buildx version`: "github.com/docker/buildx v0.19.3 48d6a39" */
+export function parseBuildxVersion(stdout: string): string | undefined {
+  return /\bv?\d+\.\d+\.\d+[\w.+-]*/.exec(stdout.replace(/^\S*buildx\S*\s+/, ''))?.[0]
+}
+
+export interface BuilderInspect {
+  driver?: string
+  image?: string
+  buildkitVersion?: string
+  status?: string
+}
+
+/** `docker buildx inspect NAME` (text): driver, driver-opt image, status and BuildKit version of the first node. */
+export function parseBuildxInspect(stdout: string): BuilderInspect {
+  const driver = /^Driver:\s*(\S+)/m.exec(stdout)?.[1]
+  const opts = /^Driver Options:\s*(.*)$/m.exec(stdout)?.[1] ?? ''
+  const image = /(?:^|\s)image="([^"]*)"/.exec(opts)?.[1] ?? /(?:^|\s)image=(\S+)/.exec(opts)?.[1]
+  const buildkitVersion = /^(?:BuildKit version|BuildKit|Buildkit):\s*(v?\d\S*)/m.exec(stdout)?.[1]
+  const status = /^Status:\s*(\S+)/m.exec(stdout)?.[1]
+  return {driver, image, buildkitVersion, status}
+}

@@ -1,0 +1,107 @@
+/**
+ * A build plan is data: the list of steps (argv arrays, plus the rename that publishes the output) computed
+ * from the options and the probed facts. `--dry` prints it; the executor (run.ts) runs the very same list.
+ * Everything here is pure, so unit tests pin the exact argv of each runtime.
+ */
+import {shellJoin} from '../ui/shell-quote.js'
+import {type BuildContext, perPlatformOutput, partialPath} from './args.js'
+import {builderNeedsRecreate, dockerSteps} from './docker.js'
+import {podmanSteps} from './podman.js'
+import {buildkitSteps} from './buildkit.js'
+import type {BuildOptions, Facts, Plan, PlannedOutput, Step} from './types.js'
+
+export * from './types.js'
+
+/** One tarball per platform in the docker format (the exporter is single-platform); one archive with --format oci. */
+export function plannedOutputs(options: BuildOptions): PlannedOutput[] {
+  if (options.format === 'docker' && options.platforms.length > 1) {
+    return options.platforms.map((p) => {
+      const out = perPlatformOutput(options.output, p)
+      return {path: out, partial: partialPath(out), platform: p, platforms: [p]}
+    })
+  }
+  return [{path: options.output, partial: partialPath(options.output), platforms: options.platforms}]
+}
+
+export function buildPlan(options: BuildOptions, facts: Facts): Plan {
+  const outputs = plannedOutputs(options)
+  const steps: Step[] = facts.missingDirs.map((d) => ({kind: 'mkdir', path: d, why: 'create the output directory'}))
+  const engine =
+    facts.runtime === 'docker'
+      ? dockerSteps(options, facts, outputs)
+      : facts.runtime === 'podman'
+        ? podmanSteps(options, facts, outputs)
+        : buildkitSteps(options, facts, outputs)
+  steps.push(...engine)
+  for (const o of outputs)
+    steps.push({kind: 'rename', from: o.partial, to: o.path, why: 'publish the finished tarball'})
+  return {runtime: facts.runtime, steps, outputs}
+}
+
+/** The shell form of one step, as --dry prints it. */
+export function stepText(step: Step): string {
+  switch (step.kind) {
+    case 'exec':
+      return shellJoin(step.display)
+    case 'mkdir':
+      return shellJoin(['mkdir', '-p', step.path])
+    default:
+      return shellJoin(['mv', '-f', step.from, step.to])
+  }
+}
+
+/** --dry output: one command per line. */
+export function planText(plan: Plan): string {
+  return plan.steps.map((s) => `${stepText(s)}\n`).join('')
+}
+
+/** Human summary of the build environment (stderr). */
+export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): string[] {
+  const list = (xs: string[], none = '(none)') => (xs.length > 0 ? xs.join(' ') : none)
+  const runtimeLine =
+    facts.runtime === 'docker'
+      ? `docker ${facts.runtimeVersion ?? '(version unknown)'}, buildx ${facts.buildxVersion ?? '(version unknown)'}`
+      : facts.runtime === 'podman'
+        ? `podman ${facts.runtimeVersion ?? '(version unknown)'}`
+        : `buildkit daemon at ${facts.buildkitAddr}, buildctl ${facts.runtimeVersion ?? '(version unknown)'}`
+  const lines = [
+    'Build environment:',
+    `- Runtime: ${runtimeLine}`,
+    `- BuildKit: ${facts.runtime === 'buildkit' ? '(the daemon)' : options.buildkitImage} ${facts.buildkitVersion ? `(${facts.buildkitVersion}, from ${facts.buildkitVersionFrom})` : '(version unknown)'}`,
+  ]
+  if (facts.builder) {
+    lines.push(`- Builder: ${facts.builder.name} (${builderState(options, facts)})`)
+  }
+  lines.push(
+    `- Rootless: ${options.rootless ? 'yes' : 'no'}`,
+    `- Cache: ${options.noCache ? 'off (--no-cache)' : 'on'}`,
+    `- Context: ${options.context}`,
+    `- Dockerfile: ${options.dockerfile}`,
+    `- Output: ${plan.outputs.map((o) => o.path).join(', ')} (${options.format} format)`,
+    'Build parameters:',
+    `- SOURCE_DATE_EPOCH: ${options.sde.epoch} (${new Date(options.sde.epoch * 1000).toISOString().replace('.000Z', 'Z')}, from ${options.sde.origin})`,
+    `- Build args: ${list(options.buildArgs)}`,
+    `- Platform: ${list(options.platforms, '(default)')}`,
+    `- Target: ${options.target ?? '(last stage)'}`,
+    `- Tags: ${list(options.tags)}`,
+    `- Annotations: ${list(options.annotations)}`,
+    `- Build contexts: ${list(options.buildContexts.map((c) => `${c.name}=${contextText(c, facts)}`))}`,
+    `- Secrets: ${list(options.secrets.map((s) => s.id))}`,
+  )
+  if (options.buildkitArgs.length > 0) lines.push(`- BuildKit args: ${shellJoin(options.buildkitArgs)}`)
+  if (options.buildxArgs.length > 0) lines.push(`- Buildx args: ${shellJoin(options.buildxArgs)}`)
+  return lines
+}
+
+function builderState(options: BuildOptions, facts: Facts): string {
+  const b = facts.builder
+  if (!b?.exists) return 'will be created'
+  return builderNeedsRecreate(options, facts) ? `will be recreated: it runs ${b.image}` : 'reused'
+}
+
+function contextText(c: BuildContext, facts: Facts): string {
+  if (c.kind === 'dir') return c.path
+  if (c.kind === 'other') return c.value
+  const digest = c.digest ?? facts.ociLayoutDigests[c.name]
+  return `oci-layout://${c.path}${digest ? `@${digest}` : ''}`
+}

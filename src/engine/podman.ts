@@ -1,0 +1,76 @@
+/**
+ * The podman runtime: BuildKit runs inside a container (buildctl-daemonless.sh starts buildkitd and runs
+ * buildctl), with the context, Dockerfile, build contexts and output directory mounted in, and a named
+ * volume holding BuildKit's state (the cache) between builds.
+ */
+import {createHash} from 'node:crypto'
+import path from 'node:path'
+
+import {buildctlBuildArgs, type BuildctlPaths} from './buildkit.js'
+import {type Arg, type BuildOptions, execStep, type Facts, type PlannedOutput, REDACTED, type Step} from './types.js'
+
+const IN = '/tmp/repro'
+
+/** Podman resolves short names through registries.conf (and refuses to prompt without a TTY): qualify them. */
+export function qualifyImage(image: string): string {
+  const first = image.split('/')[0]
+  const hasRegistry = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+  return hasRegistry ? image : `docker.io/${image.includes('/') ? image : `library/${image}`}`
+}
+
+export function cacheVolumeName(image: string): string {
+  return `repro-buildkit-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
+}
+
+export function podmanSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
+  const dockerfileDir = path.dirname(options.dockerfile)
+  const sameDir = dockerfileDir === options.context
+  const paths: BuildctlPaths = {
+    context: `${IN}/context`,
+    dockerfileDir: sameDir ? `${IN}/context` : `${IN}/dockerfile`,
+    dest: (o) => `${IN}/output/${path.basename(o.partial)}`,
+    buildContext: (i) => `${IN}/contexts/${i}`,
+    secretSrc: (i) => `${IN}/secrets/${i}`,
+  }
+  const image = qualifyImage(options.buildkitImage)
+  return outputs.map((o) => {
+    const args: Arg[] = ['podman', 'run', '--rm']
+    if (options.rootless) {
+      // rootless BuildKit in a container: no privileges, no seccomp/apparmor filtering of its user namespaces,
+      // no process sandbox (it cannot mount a new /proc), fuse-overlayfs through /dev/fuse
+      if (facts.podmanRootless) args.push('--userns', 'keep-id:uid=1000,gid=1000')
+      args.push(
+        '--security-opt',
+        'seccomp=unconfined',
+        '--security-opt',
+        'apparmor=unconfined',
+        '--device',
+        '/dev/fuse',
+        '-e',
+        'BUILDKITD_FLAGS=--oci-worker-no-process-sandbox',
+      )
+    } else {
+      args.push('--privileged')
+    }
+    if (!options.noCache) {
+      const state = options.rootless ? '/home/user/.local/share/buildkit' : '/var/lib/buildkit'
+      args.push('-v', `${cacheVolumeName(image)}:${state}`)
+    }
+    args.push('-v', `${options.context}:${IN}/context:ro`)
+    if (!sameDir) args.push('-v', `${dockerfileDir}:${IN}/dockerfile:ro`)
+    args.push('-v', `${path.dirname(o.partial)}:${IN}/output`)
+    options.buildContexts.forEach((c, i) => {
+      if (c.kind !== 'other') args.push('-v', `${c.path}:${IN}/contexts/${i}:ro`)
+    })
+    options.secrets.forEach((s, i) => {
+      if (s.src !== undefined) {
+        const mount = `${IN}/secrets/${i}:ro`
+        args.push('-v', {value: `${s.src}:${mount}`, shown: `${REDACTED}:${mount}`})
+      }
+      // `-e NAME` hands the variable from our environment to the container without putting its value in argv
+      if (s.env !== undefined) args.push('-e', {value: s.env, shown: REDACTED})
+    })
+    args.push('--entrypoint', 'buildctl-daemonless.sh', image, ...buildctlBuildArgs(options, facts, o, paths))
+    return execStep(args, `build${o.platform ? ` ${o.platform}` : ''} in a BuildKit container`)
+  })
+}

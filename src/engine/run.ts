@@ -1,0 +1,285 @@
+/**
+ * `repro build` end to end: flags → options → probe → plan → (print | execute) → read the tarballs → result.
+ * The executor runs exactly the steps of the plan; the engine writes a partial file next to the destination,
+ * which is read back and renamed only when the engine succeeded and the archive reads as an image.
+ */
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {mkdir, rename, rm, stat} from 'node:fs/promises'
+import path from 'node:path'
+
+import {EngineNotFoundError, InvalidArgumentError} from '../errors.js'
+import type {Exec} from '../exec.js'
+import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import type {Logger} from '../log.js'
+import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
+import {checkKeyValue, parseBuildContext, parseSecret, splitArgs, splitPlatforms} from './args.js'
+import {probe} from './detect.js'
+import {
+  type BuildOptions,
+  buildPlan,
+  DEFAULT_BUILDKIT_IMAGE,
+  DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
+  type Facts,
+  type Plan,
+  type Runtime,
+  RUNTIMES,
+  stepText,
+  summaryLines,
+} from './plan.js'
+
+/** What the command hands over: flag values as given, plus the environment it read. */
+export interface BuildInput {
+  cwd: string
+  context: string
+  file?: string
+  output: string
+  format: 'docker' | 'oci'
+  tags: string[]
+  buildArgs: string[]
+  annotations: string[]
+  platforms: string[]
+  target?: string
+  noCache: boolean
+  buildContexts: string[]
+  secrets: string[]
+  buildkitArgs?: string
+  buildxArgs?: string
+  buildkitImage?: string
+  rootless: boolean
+  runtime?: string
+  buildkitAddr?: string
+  sde?: string
+  datetime?: string
+  sdeFromGit: boolean
+  dry: boolean
+  env: {BUILDKIT_HOST?: string; REPRO_SOURCE_DATE_EPOCH?: string}
+}
+
+export interface BuildOutput {
+  path: string
+  /** the platform of this tarball when there is one tarball per platform */
+  platform?: string
+  format: 'docker' | 'oci'
+  /** image digest: the manifest's (one platform) or the index's (a multi-platform oci archive) */
+  digest?: string
+  /** per-platform manifest digests inside the archive */
+  manifests?: Array<{digest: string; platform: string; configDigest: string}>
+  /** sha256 of the tarball file itself (bit-for-bit identity) */
+  archiveSha256?: string
+  size?: number
+}
+
+export interface BuildResult {
+  dry: boolean
+  runtime: Runtime
+  runtimeVersion?: string
+  buildkitImage?: string
+  buildkitVersion?: string
+  builder?: string
+  sourceDateEpoch: number
+  sourceDateEpochFrom: string
+  /** the plan, one shell command per step, as --dry prints it */
+  commands: string[]
+  outputs: BuildOutput[]
+  warnings: string[]
+}
+
+export interface BuildDeps {
+  exec: Exec
+  logger: Logger
+}
+
+export async function resolveSde(input: BuildInput, exec: Exec): Promise<Sde> {
+  const source = resolveSdeSource({
+    sde: input.sde,
+    datetime: input.datetime,
+    sdeFromGit: input.sdeFromGit,
+    env: input.env.REPRO_SOURCE_DATE_EPOCH,
+  })
+  if (source.kind === 'value') return {epoch: source.epoch, origin: source.origin}
+  const context = path.resolve(input.cwd, input.context)
+  const r = await exec(gitSdeArgv(context), {reject: false})
+  if (r.notFound) throw new EngineNotFoundError('--sde-from-git: git is not installed (not found in PATH)')
+  if (r.exitCode !== 0) {
+    throw new InvalidArgumentError(
+      `--sde-from-git: git log failed in ${context}: ${r.stderr.trim().split('\n').pop() ?? ''}`,
+    )
+  }
+  return {epoch: parseGitSde(r.stdout, context), origin: '--sde-from-git'}
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined))?.isDirectory() ?? false
+}
+
+/** Validate flags into options: paths made absolute and checked, lists split, one SOURCE_DATE_EPOCH. */
+export async function resolveOptions(input: BuildInput, sde: Sde): Promise<BuildOptions> {
+  const context = path.resolve(input.cwd, input.context)
+  if (!(await isDir(context))) throw new InvalidArgumentError(`build context ${context}: not a directory`)
+  if (input.file === '-')
+    throw new InvalidArgumentError('--file -: reading the Dockerfile from stdin is not supported; pass a path')
+  const dockerfile = input.file ? path.resolve(input.cwd, input.file) : path.join(context, 'Dockerfile')
+  if (!(await stat(dockerfile).catch(() => undefined))?.isFile()) {
+    throw new InvalidArgumentError(
+      `${input.file ? '--file' : 'Dockerfile'} ${dockerfile}: no such file`,
+      input.file ? [] : ['pass -f PATH'],
+    )
+  }
+  const output = path.resolve(input.cwd, input.output)
+  if (await isDir(output))
+    throw new InvalidArgumentError(
+      `--output ${output}: is a directory; give a file name (e.g. ${path.join(output, 'image.tar')})`,
+    )
+  const buildArgs = input.buildArgs.map((a) => checkKeyValue(a, '--build-arg'))
+  if (buildArgs.some((a) => a.startsWith('SOURCE_DATE_EPOCH='))) {
+    throw new InvalidArgumentError('--build-arg SOURCE_DATE_EPOCH=...: set it with --sde, --datetime or --sde-from-git')
+  }
+  const buildContexts = input.buildContexts.map((c) => parseBuildContext(c, input.cwd))
+  const names = new Set<string>()
+  for (const c of buildContexts) {
+    if (names.has(c.name)) throw new InvalidArgumentError(`--build-context ${c.name}: given twice`)
+    names.add(c.name)
+    if (c.kind !== 'other' && !(await isDir(c.path))) {
+      throw new InvalidArgumentError(`--build-context ${c.name}: ${c.path} is not a directory`)
+    }
+  }
+  const secrets = input.secrets.map((s) => parseSecret(s, input.cwd))
+  for (const s of secrets) {
+    if (s.src !== undefined && !(await stat(s.src).catch(() => undefined))) {
+      throw new InvalidArgumentError(`--secret id=${s.id}: the source file does not exist`)
+    }
+  }
+  return {
+    context,
+    dockerfile,
+    output,
+    format: input.format,
+    tags: input.tags,
+    buildArgs,
+    annotations: input.annotations.map((a) => checkKeyValue(a, '--annotation')),
+    platforms: splitPlatforms(input.platforms),
+    target: input.target,
+    noCache: input.noCache,
+    buildContexts,
+    secrets,
+    buildkitArgs: input.buildkitArgs ? splitArgs(input.buildkitArgs, '--buildkit-args') : [],
+    buildxArgs: input.buildxArgs ? splitArgs(input.buildxArgs, '--buildx-args') : [],
+    buildkitImage: input.buildkitImage || (input.rootless ? DEFAULT_BUILDKIT_IMAGE_ROOTLESS : DEFAULT_BUILDKIT_IMAGE),
+    rootless: input.rootless,
+    sde,
+  }
+}
+
+/** Flags that only one runtime understands are errors elsewhere, not silently dropped. */
+export function checkRuntimeFlags(options: BuildOptions, facts: Facts): void {
+  if (options.buildxArgs.length > 0 && facts.runtime !== 'docker') {
+    throw new InvalidArgumentError(
+      `--buildx-args applies to the docker runtime, not ${facts.runtime}; use --buildkit-args`,
+    )
+  }
+  if (options.buildkitArgs.length > 0 && facts.runtime === 'docker') {
+    throw new InvalidArgumentError(
+      '--buildkit-args applies to the podman and buildkit runtimes, not docker; use --buildx-args',
+    )
+  }
+  if (options.rootless && facts.runtime !== 'podman') {
+    throw new InvalidArgumentError(`--rootless applies to the podman runtime, not ${facts.runtime}`)
+  }
+}
+
+export function parseRuntime(value: string | undefined): Runtime | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!(RUNTIMES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`--runtime / REPRO_RUNTIME '${value}': expected one of ${RUNTIMES.join(', ')}`)
+  }
+  return value as Runtime
+}
+
+export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildResult> {
+  const {exec, logger} = deps
+  const runtime = parseRuntime(input.runtime)
+  const sde = await resolveSde(input, exec)
+  const options = await resolveOptions(input, sde)
+  const facts = await probe(
+    options,
+    {runtime, buildkitAddr: input.buildkitAddr, buildkitHost: input.env.BUILDKIT_HOST, dry: input.dry},
+    exec,
+  )
+  checkRuntimeFlags(options, facts)
+  const plan = buildPlan(options, facts)
+  for (const a of facts.assumptions) logger.warn(a)
+  for (const line of summaryLines(options, facts, plan)) logger.info(line)
+  const result: BuildResult = {
+    dry: input.dry,
+    runtime: facts.runtime,
+    runtimeVersion: facts.runtimeVersion,
+    buildkitImage: facts.runtime === 'buildkit' ? undefined : options.buildkitImage,
+    buildkitVersion: facts.buildkitVersion,
+    builder: facts.builder?.name,
+    sourceDateEpoch: sde.epoch,
+    sourceDateEpochFrom: sde.origin,
+    commands: plan.steps.map((s) => stepText(s)),
+    outputs: plan.outputs.map((o) => ({path: o.path, platform: o.platform, format: options.format})),
+    warnings: facts.assumptions,
+  }
+  if (input.dry) return result
+  const read = await executePlan(plan, exec, logger)
+  result.outputs = result.outputs.map((o) => ({...o, ...read.get(o.path)}))
+  return result
+}
+
+/**
+ * Run the plan's steps in order. Before each rename, the partial tarball is read as an image (a broken
+ * archive never reaches the destination). On any failure every partial file is removed.
+ */
+export async function executePlan(
+  plan: Plan,
+  exec: Exec,
+  logger: Logger,
+): Promise<Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>> {
+  const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
+  try {
+    for (const step of plan.steps) {
+      logger.info(`+ ${stepText(step)}`)
+      if (step.kind === 'exec') {
+        await exec(step.argv, {display: stepText(step), onOutput: (c) => logger.stream(c)})
+      } else if (step.kind === 'mkdir') {
+        await mkdir(step.path, {recursive: true})
+      } else {
+        read.set(step.to, await inspectTarball(step.from))
+        await rename(step.from, step.to)
+      }
+    }
+  } catch (error) {
+    await Promise.all(plan.outputs.map((o) => rm(o.partial, {force: true})))
+    throw error
+  }
+  return read
+}
+
+/** Digests of a finished tarball: image digest, per-platform manifests, and the file's own sha256. */
+export async function inspectTarball(file: string): Promise<Omit<BuildOutput, 'format' | 'path' | 'platform'>> {
+  const archive = await readImageArchive(file)
+  try {
+    const images = platformImages(archive)
+    return {
+      digest: topImageDigest(archive),
+      manifests: images.map((i) => ({
+        digest: i.manifest?.digest ?? '',
+        platform: i.platform,
+        configDigest: i.config.digest,
+      })),
+      archiveSha256: await sha256File(file),
+      size: (await stat(file)).size,
+    }
+  } finally {
+    await archive.source.close()
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return `sha256:${hash.digest('hex')}`
+}

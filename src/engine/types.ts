@@ -1,0 +1,108 @@
+/** Types and constants shared by the build plan and the runtime adapters. */
+import type {BuildContext, Secret} from './args.js'
+import type {Sde} from '../sde.js'
+
+export type Runtime = 'buildkit' | 'docker' | 'podman'
+export const RUNTIMES: readonly Runtime[] = ['docker', 'podman', 'buildkit']
+
+export const DEFAULT_BUILDKIT_IMAGE =
+  'moby/buildkit:v0.32.2@sha256:28a898719c18a33f4e8000685287fa36fd0dd9560c6440227d3a732d79bb41d8'
+export const DEFAULT_BUILDKIT_IMAGE_ROOTLESS =
+  'moby/buildkit:v0.32.2-rootless@sha256:504731e577c20559c00f968f33219f30115e70be29ab96728d1d06e963fc494b'
+/** rewrite-timestamp=true appeared in BuildKit v0.13 */
+export const MIN_BUILDKIT_VERSION = '0.13.0'
+export const DEFAULT_BUILDKIT_ADDR = 'unix:///run/buildkit/buildkitd.sock'
+
+/** Options after validation: absolute paths, split lists, one SOURCE_DATE_EPOCH. */
+export interface BuildOptions {
+  context: string
+  /** absolute path of the Dockerfile */
+  dockerfile: string
+  /** absolute path of the tarball (or the stem of the per-platform tarballs) */
+  output: string
+  format: 'docker' | 'oci'
+  tags: string[]
+  buildArgs: string[]
+  annotations: string[]
+  platforms: string[]
+  target?: string
+  noCache: boolean
+  buildContexts: BuildContext[]
+  secrets: Secret[]
+  buildkitArgs: string[]
+  buildxArgs: string[]
+  buildkitImage: string
+  rootless: boolean
+  sde: Sde
+}
+
+/** What probing the machine found (or, with --dry and no engine, assumed). */
+export interface Facts {
+  runtime: Runtime
+  runtimeVersion?: string
+  /** docker only */
+  buildxVersion?: string
+  /** docker only: the buildx builder named after the BuildKit image */
+  builder?: {name: string; exists: boolean; image?: string; buildkitVersion?: string}
+  /** podman only: podman itself runs rootless (then the rootless BuildKit maps the user with keep-id) */
+  podmanRootless?: boolean
+  /** buildkit only: the daemon address */
+  buildkitAddr?: string
+  /** the BuildKit version that will build (from the builder, the image tag, or the daemon) */
+  buildkitVersion?: string
+  /** where buildkitVersion came from */
+  buildkitVersionFrom?: string
+  /** output directories that do not exist yet (a mkdir step creates them) */
+  missingDirs: string[]
+  /** digests of oci-layout build contexts, pinned so every runtime builds on the same base */
+  ociLayoutDigests: Record<string, string>
+  /** what could not be probed and was assumed (printed as warnings) */
+  assumptions: string[]
+}
+
+export type Step =
+  | {kind: 'exec'; argv: string[]; display: string[]; why: string}
+  | {kind: 'mkdir'; path: string; why: string}
+  | {kind: 'rename'; from: string; to: string; why: string}
+
+export interface PlannedOutput {
+  path: string
+  partial: string
+  /** the platform this tarball holds, when one tarball per platform */
+  platform?: string
+  platforms: string[]
+}
+
+export interface Plan {
+  runtime: Runtime
+  steps: Step[]
+  outputs: PlannedOutput[]
+}
+
+/** An argument with a different shown form (secret sources are never printed). */
+export type Arg = string | {value: string; shown: string}
+export const REDACTED = '<redacted>'
+
+export function execStep(args: Arg[], why: string): Step {
+  return {
+    kind: 'exec',
+    argv: args.map((a) => (typeof a === 'string' ? a : a.value)),
+    display: args.map((a) => (typeof a === 'string' ? a : a.shown)),
+    why,
+  }
+}
+
+/** The exporter attributes every runtime uses: same attributes, same image. */
+export function exporterAttrs(options: BuildOptions, dest: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [
+    ['type', options.format],
+    ['dest', dest],
+    ['rewrite-timestamp', 'true'],
+  ]
+  if (options.tags.length > 0) pairs.push(['name', options.tags.join(',')])
+  for (const a of options.annotations) {
+    const eq = a.indexOf('=')
+    pairs.push([`annotation.${a.slice(0, eq)}`, a.slice(eq + 1)])
+  }
+  return pairs
+}
