@@ -3,7 +3,9 @@ import {Command, Flags, Interfaces} from '@oclif/core'
 import {ReproError} from './errors.js'
 import {createLogger, type Logger} from './log.js'
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 
 /**
  * Shared flags (--verbose, --quiet, --debug, --json) and error rendering for every command.
@@ -12,7 +14,12 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static baseFlags = {
     debug: Flags.boolean({description: 'Print debug logs and stack traces.', helpGroup: 'GLOBAL'}),
-    quiet: Flags.boolean({char: 'q', description: 'Print only results and errors.', helpGroup: 'GLOBAL', exclusive: ['verbose']}),
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'Print only results and errors.',
+      helpGroup: 'GLOBAL',
+      exclusive: ['verbose'],
+    }),
     verbose: Flags.boolean({char: 'v', description: 'Print more detail on stderr.', helpGroup: 'GLOBAL'}),
   }
 

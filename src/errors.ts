@@ -12,7 +12,11 @@ export class ReproError extends Error {
   readonly exitCode: number
   readonly suggestions: string[]
 
-  constructor(code: string, message: string, options: {exitCode?: number; suggestions?: string[]; cause?: unknown} = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: {exitCode?: number; suggestions?: string[]; cause?: unknown} = {},
+  ) {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
     this.code = code
@@ -21,7 +25,13 @@ export class ReproError extends Error {
   }
 
   toJSON(): {code: string; exitCode: number; message: string; name: string; suggestions: string[]} {
-    return {code: this.code, exitCode: this.exitCode, message: this.message, name: this.name, suggestions: this.suggestions}
+    return {
+      code: this.code,
+      exitCode: this.exitCode,
+      message: this.message,
+      name: this.name,
+      suggestions: this.suggestions,
+    }
   }
 }
 

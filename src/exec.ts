@@ -47,7 +47,9 @@ export const realExec: Exec = async (argv, options = {}) => {
     child.stderr?.on('data', (d: Buffer) => options.onOutput?.(d.toString()))
   }
   const r = await child
-  const notFound = (r as {code?: string}).code === 'ENOENT' || /ENOENT/.test(String((r as {message?: string}).message ?? '')) && r.exitCode === undefined
+  const notFound =
+    (r as {code?: string}).code === 'ENOENT' ||
+    (/ENOENT/.test(String((r as {message?: string}).message ?? '')) && r.exitCode === undefined)
   const result: ExecResult = {
     argv,
     exitCode: r.exitCode,
@@ -56,7 +58,9 @@ export const realExec: Exec = async (argv, options = {}) => {
     notFound,
   }
   if (options.reject !== false && (r.exitCode !== 0 || r.failed)) {
-    const why = notFound ? `${file}: not found` : result.stderr || String((r as {shortMessage?: string}).shortMessage ?? '')
+    const why = notFound
+      ? `${file}: not found`
+      : result.stderr || String((r as {shortMessage?: string}).shortMessage ?? '')
     throw new EngineFailedError(argv, r.exitCode, tail(why), options.display)
   }
   return result

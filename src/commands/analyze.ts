@@ -1,0 +1,65 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {ReproError} from '../errors.js'
+import {analyzeImage, type AnalyzeResult} from '../image/analyze.js'
+import {renderAnalyze} from '../ui/analyze-text.js'
+
+export class VerificationFailedError extends ReproError {
+  constructor(file: string, result: AnalyzeResult) {
+    const v = result.verification!
+    const first = v.mismatches[0]
+    super(
+      'E_VERIFY_FAILED',
+      `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
+    )
+  }
+}
+
+export default class Analyze extends BaseCommand<typeof Analyze> {
+  static override summary = 'Show and check what an image archive or OCI layout holds.'
+  static override description = `Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman
+oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip-compressed
+tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes
+the same time for any layer size.`
+
+  static override examples = [
+    '<%= config.bin %> analyze image.tar',
+    '<%= config.bin %> analyze image.tar --expected-image-digest sha256:0123...',
+    '<%= config.bin %> analyze oci-dir/ --platform linux/arm64 --verify --json',
+  ]
+
+  static override args = {
+    image: Args.string({description: 'image archive (.tar, .tar.gz) or OCI layout directory', required: true}),
+  }
+
+  static override flags = {
+    'expected-image-digest': Flags.string({
+      description: 'exit 0 when the image digest equals this (with or without sha256:), 1 when not',
+    }),
+    platform: Flags.string({
+      description: 'the platform whose manifest to check in a multi-platform archive (os/arch[/variant])',
+    }),
+    'show-contents': Flags.boolean({description: 'print (and with --json include) the JSON documents in full'}),
+    verify: Flags.boolean({description: "hash every blob against its digest and size, and each layer's diff ID"}),
+  }
+
+  async run(): Promise<AnalyzeResult> {
+    const {flags, args} = this
+    const json = this.jsonEnabled()
+    const result = await analyzeImage(args.image, {
+      contents: !json || flags['show-contents'],
+      expectedImageDigest: flags['expected-image-digest'],
+      platform: flags.platform,
+      verify: flags.verify,
+    })
+    if (!json) this.out(renderAnalyze(result, flags['show-contents']))
+    if (result.verification && !result.verification.ok) {
+      if (!json) throw new VerificationFailedError(args.image, result)
+      process.exitCode = 2
+    } else if (result.expected && !result.expected.matched) {
+      process.exitCode = 1
+    }
+    return result
+  }
+}

@@ -1,0 +1,530 @@
+/**
+ * Read any supported image archive or layout into one model: format, index.json, nested indexes,
+ * per-platform images (manifest, config, layers). Small JSON blobs are always checked against their
+ * digests (we print digests computed from those bytes); layer blobs are only checked by verify.ts.
+ */
+import {InvalidArchiveError} from '../errors.js'
+import {blobPath, parseDigest, sha256Digest} from './digest.js'
+import {
+  type Compression,
+  compressionOfMediaType,
+  isIndexMediaType,
+  isManifestMediaType,
+  MT,
+  sniffCompression,
+} from './media-types.js'
+import {type ArchiveSource, normalizeEntryName, openSource, type SourceKind} from './source.js'
+
+export type ArchiveFormat = 'docker-archive' | 'docker-exporter' | 'docker-save-oci' | 'oci-archive' | 'oci-layout-dir'
+
+export const FORMAT_LABELS: Record<ArchiveFormat, string> = {
+  'docker-archive': 'Docker archive without index.json (legacy docker save <= 24, podman save --format docker-archive)',
+  'docker-exporter': 'OCI layout + manifest.json (BuildKit docker exporter)',
+  'docker-save-oci': 'OCI layout + manifest.json + repositories (docker save, Docker >= 25)',
+  'oci-archive': 'OCI image layout archive (BuildKit oci exporter, podman save --format oci-archive)',
+  'oci-layout-dir': 'OCI image layout directory',
+}
+
+/** JSON documents larger than this are refused (a manifest or config is a few KB). */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024
+const MAX_INDEX_DEPTH = 4
+
+export type Json = Record<string, unknown>
+
+export interface Platform {
+  architecture?: string
+  os?: string
+  variant?: string
+  'os.version'?: string
+}
+
+export interface DescriptorInfo {
+  annotations: Record<string, string>
+  artifactType?: string
+  digest: string
+  mediaType?: string
+  platform?: Platform
+  size: number
+}
+
+export interface IndexInfo {
+  annotations: Record<string, string>
+  bytes: Buffer
+  /** sha256 of the index bytes (for index.json itself: a fact about the file, not an image digest) */
+  digest: string
+  json: Json
+  manifests: DescriptorInfo[]
+  mediaType?: string
+  /** index.json without mediaType (podman) */
+  mediaTypeMissing: boolean
+  path: string
+  size: number
+}
+
+export interface ConfigInfo {
+  bytes: Buffer
+  created?: string
+  diffIds: string[]
+  digest: string
+  historyCount: number
+  json: Json
+  labels: Record<string, string>
+  mediaType: string
+  path: string
+  platform: string
+  size: number
+}
+
+export interface LayerInfo {
+  annotations: Record<string, string>
+  compression: Compression
+  diffId?: string
+  /** unknown for legacy archives until verified (layer.tar files are named by layer ID, not digest) */
+  digest?: string
+  mediaType: string
+  path: string
+  size: number
+}
+
+export interface ManifestInfo {
+  annotations: Record<string, string>
+  bytes: Buffer
+  /** annotations on the descriptor that points to this manifest (index.json ones are not hashed) */
+  descriptorAnnotations: Record<string, string>
+  /** which index holds the descriptor: 'index.json' or a blob path */
+  describedBy: string
+  digest: string
+  json: Json
+  mediaType?: string
+  path: string
+  size: number
+}
+
+export interface ImageInfo {
+  /** for attestation manifests: the manifest digest they attest */
+  attestationFor?: string
+  config: ConfigInfo
+  layers: LayerInfo[]
+  /** undefined for archives that hold no registry manifest (legacy docker save / docker-archive) */
+  manifest?: ManifestInfo
+  platform: string
+  repoTags: string[]
+}
+
+export interface DockerManifestEntry {
+  Config: string
+  Layers: string[]
+  RepoTags: string[]
+}
+
+export interface ImageArchive {
+  dockerManifest?: DockerManifestEntry[]
+  format: ArchiveFormat
+  formatLabel: string
+  images: ImageInfo[]
+  index?: IndexInfo
+  /** index blobs reached from index.json (multi-platform images) */
+  nestedIndexes: IndexInfo[]
+  ociLayoutVersion?: string
+  path: string
+  source: ArchiveSource
+  sourceKind: SourceKind
+  warnings: string[]
+}
+
+export function platformString(p: Platform | undefined): string {
+  if (!p || !p.os || !p.architecture) return 'unknown'
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/')
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  if (!isObject(v)) return {}
+  const out: Record<string, string> = {}
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val
+  return out
+}
+
+function parseJson(file: string, what: string, bytes: Buffer): Json {
+  let value: unknown
+  try {
+    value = JSON.parse(bytes.toString('utf8'))
+  } catch (error) {
+    throw new InvalidArchiveError(file, `${what} is not valid JSON (${(error as Error).message})`)
+  }
+  if (!isObject(value)) throw new InvalidArchiveError(file, `${what} is not a JSON object`)
+  return value
+}
+
+class Reader {
+  readonly warnings: string[] = []
+  constructor(
+    readonly file: string,
+    readonly source: ArchiveSource,
+  ) {}
+
+  /** Validate a descriptor found in `where`. */
+  descriptor(value: unknown, where: string): DescriptorInfo {
+    if (!isObject(value)) throw new InvalidArchiveError(this.file, `${where} is not a descriptor object`)
+    const {digest, size, mediaType} = value
+    if (!parseDigest(digest))
+      throw new InvalidArchiveError(this.file, `${where} has an invalid digest ${JSON.stringify(digest)}`)
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw new InvalidArchiveError(this.file, `${where} has an absurd size ${JSON.stringify(size)}`)
+    }
+    if (this.source.fileSize > 0 && size > this.source.fileSize && this.source.kind === 'tar') {
+      throw new InvalidArchiveError(
+        this.file,
+        `${where} claims ${size} bytes, more than the whole archive (${this.source.fileSize})`,
+      )
+    }
+    if (mediaType !== undefined && typeof mediaType !== 'string') {
+      throw new InvalidArchiveError(this.file, `${where} has a non-string mediaType`)
+    }
+    return {
+      annotations: stringMap(value.annotations),
+      artifactType: typeof value.artifactType === 'string' ? value.artifactType : undefined,
+      digest: digest as string,
+      mediaType,
+      platform: isObject(value.platform) ? (value.platform as Platform) : undefined,
+      size,
+    }
+  }
+
+  /** Read a JSON blob named by a descriptor, checking size and digest. */
+  async blob(d: DescriptorInfo, what: string): Promise<{bytes: Buffer; path: string}> {
+    const parsed = parseDigest(d.digest)
+    if (!parsed) throw new InvalidArchiveError(this.file, `${what} has an invalid digest`)
+    const p = blobPath(parsed)
+    if (!(await this.source.has(p))) throw new InvalidArchiveError(this.file, `missing blob ${p} (${what})`)
+    if (d.size > MAX_JSON_BYTES)
+      throw new InvalidArchiveError(this.file, `${what} claims ${d.size} bytes: absurd for a JSON document`)
+    const bytes = await this.source.readFile(p, MAX_JSON_BYTES)
+    if (bytes.length !== d.size) {
+      throw new InvalidArchiveError(this.file, `${p} (${what}) is ${bytes.length} bytes, its descriptor says ${d.size}`)
+    }
+    const actual = parsed.algorithm === 'sha256' ? sha256Digest(bytes) : d.digest
+    if (actual !== d.digest)
+      throw new InvalidArchiveError(this.file, `${p} (${what}) does not match its digest: got ${actual}`)
+    return {bytes, path: p}
+  }
+
+  index(path: string, bytes: Buffer, digest: string): IndexInfo {
+    const json = parseJson(this.file, path, bytes)
+    if (!Array.isArray(json.manifests)) throw new InvalidArchiveError(this.file, `${path} has no "manifests" array`)
+    const manifests = json.manifests.map((m, i) => this.descriptor(m, `${path} manifests[${i}]`))
+    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : undefined
+    return {
+      annotations: stringMap(json.annotations),
+      bytes,
+      digest,
+      json,
+      manifests,
+      mediaType,
+      mediaTypeMissing: mediaType === undefined,
+      path,
+      size: bytes.length,
+    }
+  }
+
+  async config(d: DescriptorInfo, where: string): Promise<ConfigInfo> {
+    const {bytes, path} = await this.blob(d, `config of ${where}`)
+    return this.configFromBytes(bytes, path, d.mediaType ?? MT.ociConfig)
+  }
+
+  configFromBytes(bytes: Buffer, path: string, mediaType: string): ConfigInfo {
+    const json = parseJson(this.file, `config ${path}`, bytes)
+    const rootfs = isObject(json.rootfs) ? json.rootfs : {}
+    const diffIds = Array.isArray(rootfs.diff_ids)
+      ? rootfs.diff_ids.filter((x): x is string => typeof x === 'string')
+      : []
+    for (const id of diffIds)
+      if (!parseDigest(id))
+        throw new InvalidArchiveError(this.file, `config ${path} has an invalid diff ID ${JSON.stringify(id)}`)
+    const cfg = isObject(json.config) ? json.config : {}
+    return {
+      bytes,
+      created: typeof json.created === 'string' ? json.created : undefined,
+      diffIds,
+      digest: sha256Digest(bytes),
+      historyCount: Array.isArray(json.history) ? json.history.length : 0,
+      json,
+      labels: stringMap(cfg.Labels),
+      mediaType,
+      path,
+      platform: platformString({
+        architecture: json.architecture as string,
+        os: json.os as string,
+        variant: json.variant as string,
+      }),
+      size: bytes.length,
+    }
+  }
+
+  async layerCompression(path: string, mediaType: string): Promise<Compression> {
+    const byType = compressionOfMediaType(mediaType)
+    const head = await this.source.readHead(path, 4)
+    if (!head) return byType
+    const sniffed = sniffCompression(head)
+    if (byType !== 'unknown' && byType !== sniffed) {
+      this.warnings.push(`${path}: media type ${mediaType} says ${byType}, the bytes are ${sniffed}`)
+    }
+    return sniffed
+  }
+
+  async manifestImage(d: DescriptorInfo, describedBy: string, where: string): Promise<ImageInfo> {
+    const {bytes, path} = await this.blob(d, `manifest ${where}`)
+    const json = parseJson(this.file, `manifest ${path}`, bytes)
+    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : d.mediaType
+    const configDesc = this.descriptor(json.config, `manifest ${path} config`)
+    const config = await this.config(configDesc, path)
+    if (!Array.isArray(json.layers)) throw new InvalidArchiveError(this.file, `manifest ${path} has no "layers" array`)
+    const layers: LayerInfo[] = []
+    for (const [i, raw] of json.layers.entries()) {
+      const ld = this.descriptor(raw, `manifest ${path} layers[${i}]`)
+      const lp = blobPath(parseDigest(ld.digest)!)
+      const actualSize = await this.source.size(lp)
+      if (actualSize === undefined)
+        throw new InvalidArchiveError(this.file, `missing blob ${lp} (layer ${i + 1} of manifest ${d.digest})`)
+      if (actualSize !== ld.size) {
+        throw new InvalidArchiveError(
+          this.file,
+          `${lp} (layer ${i + 1}) is ${actualSize} bytes, its descriptor says ${ld.size}`,
+        )
+      }
+      const lmt = ld.mediaType ?? MT.ociLayer
+      layers.push({
+        annotations: ld.annotations,
+        compression: await this.layerCompression(lp, lmt),
+        diffId: config.diffIds[i],
+        digest: ld.digest,
+        mediaType: lmt,
+        path: lp,
+        size: ld.size,
+      })
+    }
+    if (config.diffIds.length !== layers.length && configDesc.mediaType !== MT.inToto) {
+      this.warnings.push(
+        `manifest ${d.digest}: ${layers.length} layers but the config lists ${config.diffIds.length} diff IDs`,
+      )
+    }
+    const refType = d.annotations['vnd.docker.reference.type']
+    return {
+      attestationFor: refType === 'attestation-manifest' ? d.annotations['vnd.docker.reference.digest'] : undefined,
+      config,
+      layers,
+      manifest: {
+        annotations: stringMap(json.annotations),
+        bytes,
+        descriptorAnnotations: d.annotations,
+        describedBy,
+        digest: d.digest,
+        json,
+        mediaType,
+        path,
+        size: bytes.length,
+      },
+      platform: d.platform ? platformString(d.platform) : config.platform,
+      repoTags: [],
+    }
+  }
+
+  /** Walk an index's descriptors: nested indexes recursively, manifests into images. */
+  async walk(index: IndexInfo, depth: number, images: ImageInfo[], nested: IndexInfo[]): Promise<void> {
+    if (depth > MAX_INDEX_DEPTH)
+      throw new InvalidArchiveError(this.file, `indexes nested more than ${MAX_INDEX_DEPTH} deep`)
+    for (const [i, d] of index.manifests.entries()) {
+      const where = `${index.path} manifests[${i}]`
+      const p = blobPath(parseDigest(d.digest)!)
+      if (!(await this.source.has(p))) {
+        if (index.path !== 'index.json') {
+          // docker save (containerd store) keeps the multi-platform index but only the saved platform's blobs
+          this.warnings.push(
+            `manifest ${d.digest} (${platformString(d.platform)}) is listed in ${index.path} but not stored in the archive`,
+          )
+          continue
+        }
+        throw new InvalidArchiveError(this.file, `missing blob ${p} (${where})`)
+      }
+      let mediaType = d.mediaType
+      if (mediaType === undefined) {
+        // podman's index.json descriptors may lack mediaType: look at the blob itself
+        const {bytes} = await this.blob(d, where)
+        const peek = parseJson(this.file, p, bytes)
+        mediaType =
+          typeof peek.mediaType === 'string'
+            ? peek.mediaType
+            : Array.isArray(peek.manifests)
+              ? MT.ociIndex
+              : MT.ociManifest
+      }
+      if (isIndexMediaType(mediaType)) {
+        const {bytes, path} = await this.blob(d, where)
+        const child = this.index(path, bytes, d.digest)
+        nested.push(child)
+        await this.walk(child, depth + 1, images, nested)
+      } else if (isManifestMediaType(mediaType)) {
+        images.push(await this.manifestImage({...d, mediaType}, index.path, where))
+      } else {
+        this.warnings.push(`${where}: skipped descriptor of media type ${mediaType}`)
+      }
+    }
+  }
+
+  dockerManifest(bytes: Buffer): DockerManifestEntry[] {
+    let value: unknown
+    try {
+      value = JSON.parse(bytes.toString('utf8'))
+    } catch (error) {
+      throw new InvalidArchiveError(this.file, `manifest.json is not valid JSON (${(error as Error).message})`)
+    }
+    if (!Array.isArray(value) || value.length === 0)
+      throw new InvalidArchiveError(this.file, 'manifest.json is not a non-empty array')
+    return value.map((e, i) => {
+      if (!isObject(e) || typeof e.Config !== 'string' || !Array.isArray(e.Layers)) {
+        throw new InvalidArchiveError(this.file, `manifest.json entry ${i} lacks Config or Layers`)
+      }
+      const check = (p: unknown): string => {
+        const n = typeof p === 'string' ? normalizeEntryName(p) : undefined
+        if (n === undefined || n === '')
+          throw new InvalidArchiveError(
+            this.file,
+            `manifest.json entry ${i} names a path outside the archive: ${JSON.stringify(p)}`,
+          )
+        return n
+      }
+      return {
+        Config: check(e.Config),
+        Layers: e.Layers.map(check),
+        RepoTags: Array.isArray(e.RepoTags) ? e.RepoTags.filter((t): t is string => typeof t === 'string') : [],
+      }
+    })
+  }
+
+  /** Images of a legacy archive: manifest.json paths, no registry manifest. */
+  async legacyImages(entries: DockerManifestEntry[]): Promise<ImageInfo[]> {
+    const images: ImageInfo[] = []
+    for (const e of entries) {
+      if (!(await this.source.has(e.Config)))
+        throw new InvalidArchiveError(this.file, `missing config ${e.Config} named in manifest.json`)
+      const bytes = await this.source.readFile(e.Config, MAX_JSON_BYTES)
+      const config = this.configFromBytes(bytes, e.Config, MT.dockerConfig)
+      const hexFromName = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json)?$/.exec(e.Config)?.[1]
+      if (hexFromName && `sha256:${hexFromName}` !== config.digest) {
+        throw new InvalidArchiveError(this.file, `${e.Config} does not match its digest: got ${config.digest}`)
+      }
+      const layers: LayerInfo[] = []
+      for (const [i, lp] of e.Layers.entries()) {
+        const size = await this.source.size(lp)
+        if (size === undefined) throw new InvalidArchiveError(this.file, `missing layer ${lp} named in manifest.json`)
+        const compression = sniffCompression((await this.source.readHead(lp, 4)) ?? Buffer.alloc(0))
+        const hex = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(lp)?.[1]
+        layers.push({
+          annotations: {},
+          compression,
+          diffId: config.diffIds[i],
+          digest: hex ? `sha256:${hex}` : compression === 'none' ? config.diffIds[i] : undefined,
+          mediaType: compression === 'gzip' ? MT.dockerLayerGzip : MT.dockerLayer,
+          path: lp,
+          size,
+        })
+      }
+      images.push({config, layers, platform: config.platform, repoTags: e.RepoTags})
+    }
+    return images
+  }
+}
+
+/** Open and read an image archive or layout. Throws InvalidArchiveError with one clear line on bad input. */
+export async function readImageArchive(file: string): Promise<ImageArchive> {
+  const source = await openSource(file)
+  try {
+    return await readFromSource(file, source)
+  } catch (error) {
+    await source.close()
+    throw error
+  }
+}
+
+async function readFromSource(file: string, source: ArchiveSource): Promise<ImageArchive> {
+  const r = new Reader(file, source)
+  const [hasIndex, hasManifest, hasLayout, hasRepos] = await Promise.all(
+    ['index.json', 'manifest.json', 'oci-layout', 'repositories'].map((n) => source.has(n)),
+  )
+  if (!hasIndex && !hasManifest) {
+    const names = source.listNames()?.slice(0, 5)
+    const found = names?.length
+      ? ` (found ${names.join(', ')}${(source.listNames()?.length ?? 0) > 5 ? ', ...' : ''})`
+      : ''
+    throw new InvalidArchiveError(file, `not a container image archive: no index.json or manifest.json${found}`)
+  }
+  let ociLayoutVersion: string | undefined
+  if (hasLayout) {
+    const layout = parseJson(file, 'oci-layout', await source.readFile('oci-layout', MAX_JSON_BYTES))
+    ociLayoutVersion = typeof layout.imageLayoutVersion === 'string' ? layout.imageLayoutVersion : undefined
+  }
+  const dockerManifest = hasManifest
+    ? r.dockerManifest(await source.readFile('manifest.json', MAX_JSON_BYTES))
+    : undefined
+  let format: ArchiveFormat
+  let index: IndexInfo | undefined
+  const nestedIndexes: IndexInfo[] = []
+  let images: ImageInfo[] = []
+  if (hasIndex) {
+    const bytes = await source.readFile('index.json', MAX_JSON_BYTES)
+    index = r.index('index.json', bytes, sha256Digest(bytes))
+    await r.walk(index, 1, images, nestedIndexes)
+    if (images.length === 0)
+      throw new InvalidArchiveError(file, 'index.json leads to no image manifest stored in the archive')
+    format =
+      source.kind === 'directory'
+        ? 'oci-layout-dir'
+        : hasManifest
+          ? hasRepos
+            ? 'docker-save-oci'
+            : 'docker-exporter'
+          : 'oci-archive'
+    if (dockerManifest) {
+      for (const e of dockerManifest) {
+        const cfgHex = /([a-f0-9]{64})(?:\.json)?$/.exec(e.Config)?.[1]
+        const img = images.find((i) => i.config.digest === `sha256:${cfgHex}`)
+        if (img) img.repoTags = e.RepoTags
+        else r.warnings.push(`manifest.json names config ${e.Config}, which no manifest in index.json uses`)
+      }
+    }
+  } else {
+    format = 'docker-archive'
+    images = await r.legacyImages(dockerManifest!)
+  }
+  return {
+    dockerManifest,
+    format,
+    formatLabel: FORMAT_LABELS[format],
+    images,
+    index,
+    nestedIndexes,
+    ociLayoutVersion,
+    path: file,
+    source,
+    sourceKind: source.kind,
+    warnings: r.warnings,
+  }
+}
+
+/** The images that are not attestations, in archive order. */
+export function platformImages(archive: ImageArchive): ImageInfo[] {
+  return archive.images.filter((i) => !i.attestationFor)
+}
+
+/** The digest a registry would report for the whole archive: a nested index's, else the single manifest's. */
+export function topImageDigest(archive: ImageArchive): string | undefined {
+  if (archive.index && archive.index.manifests.length === 1) {
+    const only = archive.index.manifests[0]
+    if (archive.nestedIndexes.some((n) => n.digest === only.digest)) return only.digest
+  }
+  const imgs = platformImages(archive)
+  return imgs.length === 1 ? imgs[0].manifest?.digest : undefined
+}
