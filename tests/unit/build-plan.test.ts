@@ -1,0 +1,606 @@
+import assert from 'node:assert/strict'
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {EngineFailedError, EngineNotFoundError, InvalidArgumentError} from '../../src/errors.js'
+import {fakeExec} from '../../src/exec.js'
+import {silentLogger} from '../../src/log.js'
+import {
+  csvField,
+  parseBuildContext,
+  parseCsvPairs,
+  parseSecret,
+  perPlatformOutput,
+  splitArgs,
+  splitPlatforms,
+} from '../../src/engine/args.js'
+import {parseBuildctlVersion, parseBuildkitInfo} from '../../src/engine/buildkit.js'
+import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe} from '../../src/engine/detect.js'
+import {builderName, parseBuildxInspect, parseBuildxVersion} from '../../src/engine/docker.js'
+import {
+  type BuildOptions,
+  buildPlan,
+  DEFAULT_BUILDKIT_IMAGE,
+  DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
+  type Facts,
+  planText,
+} from '../../src/engine/plan.js'
+import {qualifyImage} from '../../src/engine/podman.js'
+import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime} from '../../src/engine/run.js'
+
+const DIGEST = `sha256:${'a'.repeat(64)}`
+
+function options(over: Partial<BuildOptions> = {}): BuildOptions {
+  return {
+    context: '/src/app',
+    dockerfile: '/src/app/Dockerfile',
+    output: '/out/image.tar',
+    format: 'docker',
+    tags: [],
+    buildArgs: [],
+    annotations: [],
+    platforms: [],
+    noCache: false,
+    buildContexts: [],
+    secrets: [],
+    buildkitArgs: [],
+    buildxArgs: [],
+    buildkitImage: DEFAULT_BUILDKIT_IMAGE,
+    rootless: false,
+    sde: {epoch: 0, origin: '--sde'},
+    ...over,
+  }
+}
+
+function facts(over: Partial<Facts> = {}): Facts {
+  return {runtime: 'docker', missingDirs: [], ociLayoutDigests: {}, assumptions: [], ...over}
+}
+
+const argvOf = (o: BuildOptions, f: Facts) =>
+  buildPlan(o, f).steps.map((s) =>
+    s.kind === 'exec' ? s.argv : s.kind === 'mkdir' ? ['mkdir', s.path] : ['mv', s.from, s.to],
+  )
+
+describe('docker plan', () => {
+  const builder = {name: 'repro-c10c9dba351c', exists: false}
+  it('creates the builder with the pinned image, then builds into a partial file and renames it', () => {
+    assert.equal(builderName(DEFAULT_BUILDKIT_IMAGE), 'repro-c10c9dba351c')
+    assert.deepEqual(argvOf(options(), facts({builder})), [
+      [
+        'docker',
+        'buildx',
+        'create',
+        '--name',
+        'repro-c10c9dba351c',
+        '--driver',
+        'docker-container',
+        '--driver-opt',
+        `image=${DEFAULT_BUILDKIT_IMAGE}`,
+        '--bootstrap',
+      ],
+      [
+        'docker',
+        'buildx',
+        'build',
+        '--builder',
+        'repro-c10c9dba351c',
+        '--file',
+        '/src/app/Dockerfile',
+        '--build-arg',
+        'SOURCE_DATE_EPOCH=0',
+        '--provenance',
+        'false',
+        '--sbom',
+        'false',
+        '--output',
+        'type=docker,dest=/out/.image.tar.repro-partial,rewrite-timestamp=true',
+        '/src/app',
+      ],
+      ['mv', '/out/.image.tar.repro-partial', '/out/image.tar'],
+    ])
+  })
+  it('reuses an existing builder running the same image', () => {
+    const plan = buildPlan(options(), facts({builder: {...builder, exists: true, image: DEFAULT_BUILDKIT_IMAGE}}))
+    assert.equal(plan.steps.length, 2)
+    assert.equal(plan.steps[0].kind === 'exec' && plan.steps[0].argv[2], 'build')
+  })
+  it('recreates a builder of the same name running another image', () => {
+    const argv = argvOf(options(), facts({builder: {...builder, exists: true, image: 'moby/buildkit:latest'}}))
+    assert.deepEqual(argv[0], ['docker', 'buildx', 'rm', 'repro-c10c9dba351c'])
+    assert.deepEqual(argv[1].slice(0, 3), ['docker', 'buildx', 'create'])
+  })
+  it('passes every build flag', () => {
+    const o = options({
+      dockerfile: '/src/Dockerfile.prod',
+      tags: ['app:1', 'app:latest'],
+      buildArgs: ['A=1', 'B=x y'],
+      annotations: ['org.example=a,b'],
+      platforms: ['linux/arm64'],
+      target: 'final',
+      noCache: true,
+      buildContexts: [
+        {kind: 'dir', name: 'extra', path: '/src/extra'},
+        {kind: 'oci-layout', name: 'base', path: '/layouts/busybox'},
+        {kind: 'other', name: 'img', value: 'docker-image://busybox'},
+      ],
+      secrets: [{id: 'tok', src: '/home/me/token', pairs: []}],
+      buildxArgs: ['--network', 'host'],
+    })
+    const plan = buildPlan(
+      o,
+      facts({builder: {...builder, exists: true, image: DEFAULT_BUILDKIT_IMAGE}, ociLayoutDigests: {base: DIGEST}}),
+    )
+    assert.equal(
+      planText(plan),
+      [
+        `docker buildx build --builder repro-c10c9dba351c --file /src/Dockerfile.prod --build-arg SOURCE_DATE_EPOCH=0 --build-arg A=1 --build-arg 'B=x y' --platform linux/arm64 --target final --build-context extra=/src/extra --build-context base=oci-layout:///layouts/busybox@${DIGEST} --build-context img=docker-image://busybox --secret 'id=tok,src=<redacted>' --no-cache --provenance false --sbom false --output 'type=docker,dest=/out/.image.tar.repro-partial,rewrite-timestamp=true,"name=app:1,app:latest","annotation.org.example=a,b"' --network host /src/app`,
+        'mv -f /out/.image.tar.repro-partial /out/image.tar',
+        '',
+      ].join('\n'),
+    )
+    const exec = plan.steps[0]
+    assert.ok(
+      exec.kind === 'exec' && exec.argv.includes('id=tok,src=/home/me/token'),
+      'the real argv holds the secret source',
+    )
+  })
+  it('builds one docker tarball per platform', () => {
+    const plan = buildPlan(
+      options({platforms: ['linux/amd64', 'linux/arm/v7']}),
+      facts({builder: {...builder, exists: true, image: DEFAULT_BUILDKIT_IMAGE}}),
+    )
+    assert.deepEqual(
+      plan.outputs.map((o) => [o.path, o.platform]),
+      [
+        ['/out/image-linux-amd64.tar', 'linux/amd64'],
+        ['/out/image-linux-arm-v7.tar', 'linux/arm/v7'],
+      ],
+    )
+    assert.deepEqual(
+      planText(plan)
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/^.*--platform (\S+).*--output (\S+).*$/, '$1 $2')),
+      [
+        'linux/amd64 type=docker,dest=/out/.image-linux-amd64.tar.repro-partial,rewrite-timestamp=true',
+        'linux/arm/v7 type=docker,dest=/out/.image-linux-arm-v7.tar.repro-partial,rewrite-timestamp=true',
+        'mv -f /out/.image-linux-amd64.tar.repro-partial /out/image-linux-amd64.tar',
+        'mv -f /out/.image-linux-arm-v7.tar.repro-partial /out/image-linux-arm-v7.tar',
+      ],
+    )
+  })
+  it('builds one multi-platform archive with --format oci', () => {
+    const plan = buildPlan(
+      options({format: 'oci', platforms: ['linux/amd64', 'linux/arm64']}),
+      facts({builder: {...builder, exists: true, image: DEFAULT_BUILDKIT_IMAGE}}),
+    )
+    assert.equal(plan.outputs.length, 1)
+    assert.match(
+      planText(plan),
+      /--platform linux\/amd64,linux\/arm64 .*--output type=oci,dest=\/out\/\.image\.tar\.repro-partial,rewrite-timestamp=true /,
+    )
+  })
+  it('creates a missing output directory first', () => {
+    const plan = buildPlan(
+      options(),
+      facts({builder: {...builder, exists: true, image: DEFAULT_BUILDKIT_IMAGE}, missingDirs: ['/out']}),
+    )
+    assert.equal(planText(plan).split('\n')[0], 'mkdir -p /out')
+  })
+})
+
+describe('podman plan', () => {
+  it('runs the pinned BuildKit privileged with buildctl-daemonless.sh, mounts and a cache volume', () => {
+    assert.equal(
+      planText(buildPlan(options(), facts({runtime: 'podman'}))),
+      `podman run --rm --privileged -v repro-buildkit-0097b7e93e8b:/var/lib/buildkit -v /src/app:/tmp/repro/context:ro -v /out:/tmp/repro/output --entrypoint buildctl-daemonless.sh docker.io/${DEFAULT_BUILDKIT_IMAGE} build --frontend dockerfile.v0 --local context=/tmp/repro/context --local dockerfile=/tmp/repro/context --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --output type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true
+mv -f /out/.image.tar.repro-partial /out/image.tar
+`,
+    )
+  })
+  it('runs the rootless image without privileges, with the flags it needs', () => {
+    const o = options({
+      rootless: true,
+      buildkitImage: DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
+      noCache: true,
+      dockerfile: '/src/docker/Dockerfile.x',
+    })
+    assert.deepEqual(argvOf(o, facts({runtime: 'podman', podmanRootless: true}))[0], [
+      'podman',
+      'run',
+      '--rm',
+      '--userns',
+      'keep-id:uid=1000,gid=1000',
+      '--security-opt',
+      'seccomp=unconfined',
+      '--security-opt',
+      'apparmor=unconfined',
+      '--device',
+      '/dev/fuse',
+      '-e',
+      'BUILDKITD_FLAGS=--oci-worker-no-process-sandbox',
+      '-v',
+      '/src/app:/tmp/repro/context:ro',
+      '-v',
+      '/src/docker:/tmp/repro/dockerfile:ro',
+      '-v',
+      '/out:/tmp/repro/output',
+      '--entrypoint',
+      'buildctl-daemonless.sh',
+      `docker.io/${DEFAULT_BUILDKIT_IMAGE_ROOTLESS}`,
+      'build',
+      '--frontend',
+      'dockerfile.v0',
+      '--local',
+      'context=/tmp/repro/context',
+      '--local',
+      'dockerfile=/tmp/repro/dockerfile',
+      '--opt',
+      'filename=Dockerfile.x',
+      '--opt',
+      'build-arg:SOURCE_DATE_EPOCH=0',
+      '--no-cache',
+      '--output',
+      'type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true',
+    ])
+  })
+  it('mounts build contexts and secrets, never printing secret sources or variable names', () => {
+    const o = options({
+      buildContexts: [{kind: 'oci-layout', name: 'docker.io/library/busybox', path: '/layouts/bb'}],
+      secrets: [
+        {id: 'a', src: '/home/me/.netrc', pairs: []},
+        {id: 'b', env: 'GITHUB_TOKEN', pairs: []},
+      ],
+      buildkitArgs: ['--progress', 'plain'],
+      buildkitImage: 'localhost/repro-testbed/buildkit:v0.32.2',
+    })
+    const text = planText(
+      buildPlan(o, facts({runtime: 'podman', ociLayoutDigests: {'docker.io/library/busybox': DIGEST}})),
+    )
+    assert.ok(!text.includes('.netrc') && !text.includes('GITHUB_TOKEN'), text)
+    assert.match(
+      text,
+      / -v \/layouts\/bb:\/tmp\/repro\/contexts\/0:ro -v '<redacted>:\/tmp\/repro\/secrets\/0:ro' -e '<redacted>' --entrypoint buildctl-daemonless.sh localhost\/repro-testbed\/buildkit:v0.32.2 build /,
+    )
+    assert.match(
+      text,
+      new RegExp(
+        `--oci-layout context-0=/tmp/repro/contexts/0 --opt context:docker.io/library/busybox=oci-layout://context-0@${DIGEST} --secret 'id=a,src=<redacted>' --secret 'id=b,env=<redacted>' --output \\S+ --progress plain\n`,
+      ),
+    )
+    const step = buildPlan(o, facts({runtime: 'podman'})).steps[0]
+    assert.ok(
+      step.kind === 'exec' &&
+        step.argv.includes('/home/me/.netrc:/tmp/repro/secrets/0:ro') &&
+        step.argv.includes('GITHUB_TOKEN'),
+    )
+  })
+  it('qualifies short image names for podman', () => {
+    assert.equal(qualifyImage('moby/buildkit:v0.32.2'), 'docker.io/moby/buildkit:v0.32.2')
+    assert.equal(qualifyImage('buildkit'), 'docker.io/library/buildkit')
+    assert.equal(qualifyImage('localhost/repro-testbed/buildkit:v0.32.2'), 'localhost/repro-testbed/buildkit:v0.32.2')
+    assert.equal(qualifyImage('127.0.0.1:5000/buildkit:x'), '127.0.0.1:5000/buildkit:x')
+    assert.equal(qualifyImage('ghcr.io/a/b'), 'ghcr.io/a/b')
+  })
+})
+
+describe('buildkit plan', () => {
+  it('sends buildctl build to the daemon with host paths', () => {
+    const o = options({
+      platforms: ['linux/amd64'],
+      tags: ['app:1'],
+      buildContexts: [{kind: 'dir', name: 'context', path: '/src/other'}],
+    })
+    assert.equal(
+      planText(buildPlan(o, facts({runtime: 'buildkit', buildkitAddr: 'unix:///run/buildkit/buildkitd.sock'}))),
+      `buildctl --addr unix:///run/buildkit/buildkitd.sock build --frontend dockerfile.v0 --local context=/src/app --local dockerfile=/src/app --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --opt platform=linux/amd64 --local context-0=/src/other --opt context:context=local:context-0 --output type=docker,dest=/out/.image.tar.repro-partial,rewrite-timestamp=true,name=app:1
+mv -f /out/.image.tar.repro-partial /out/image.tar
+`,
+    )
+  })
+  it('hides credentials in the daemon address', () => {
+    const plan = buildPlan(options(), facts({runtime: 'buildkit', buildkitAddr: 'tcp://me:s3cret@host:1234'}))
+    assert.ok(!planText(plan).includes('s3cret'))
+    assert.match(planText(plan), /^buildctl --addr 'tcp:\/\/<redacted>@host:1234' build/)
+    assert.ok(plan.steps[0].kind === 'exec' && plan.steps[0].argv[2] === 'tcp://me:s3cret@host:1234')
+  })
+})
+
+describe('version parsers', () => {
+  it('reads buildx, buildctl and daemon versions', () => {
+    assert.equal(parseBuildxVersion('github.com/docker/buildx v0.19.3 48d6a39\n'), 'v0.19.3')
+    assert.equal(parseBuildctlVersion('buildctl github.com/moby/buildkit v0.13.2 abcdef\n'), 'v0.13.2')
+    assert.equal(parseBuildkitInfo('BuildKit: github.com/moby/buildkit v0.32.2 0123abc\n'), 'v0.32.2')
+    assert.equal(parseBuildkitInfo('nothing here'), undefined)
+  })
+  it('reads buildx inspect', () => {
+    const text = `Name:          repro-x
+Driver:        docker-container
+Last Activity: 2026-01-01 00:00:00 +0000 UTC
+
+Nodes:
+Name:                  repro-x0
+Endpoint:              unix:///var/run/docker.sock
+Driver Options:        image="localhost/repro-testbed/buildkit:v0.32.2"
+Status:                running
+BuildKit daemon flags: --allow-insecure-entitlement=network.host
+BuildKit version:      v0.32.2
+Platforms:             linux/amd64
+`
+    assert.deepEqual(parseBuildxInspect(text), {
+      driver: 'docker-container',
+      image: 'localhost/repro-testbed/buildkit:v0.32.2',
+      buildkitVersion: 'v0.32.2',
+      status: 'running',
+    })
+  })
+  it('reads versions from image tags', () => {
+    assert.equal(imageTagVersion(DEFAULT_BUILDKIT_IMAGE), '0.32.2')
+    assert.equal(imageTagVersion(DEFAULT_BUILDKIT_IMAGE_ROOTLESS), '0.32.2')
+    assert.equal(imageTagVersion('localhost:5000/buildkit:v0.12.5'), '0.12.5')
+    assert.equal(imageTagVersion('localhost:5000/buildkit'), undefined)
+    assert.equal(imageTagVersion('moby/buildkit:latest'), undefined)
+    assert.equal(imageTagVersion(`moby/buildkit@${DIGEST}`), undefined)
+  })
+  it('refuses BuildKit older than 0.13', () => {
+    assert.throws(
+      () => checkBuildkitVersion('v0.12.5', 'moby/buildkit:v0.12.5'),
+      (e: unknown) =>
+        e instanceof EngineNotFoundError &&
+        /moby\/buildkit:v0.12.5 is BuildKit v0.12.5: rewrite-timestamp needs BuildKit >= 0.13/.test(e.message),
+    )
+    checkBuildkitVersion('v0.13.0', 'x')
+    checkBuildkitVersion(undefined, 'x')
+  })
+})
+
+describe('argument helpers', () => {
+  it('splits like a shell', () => {
+    assert.deepEqual(splitArgs(`--a 'b c' "d \\"e\\"" f\\ g`, 'x'), ['--a', 'b c', 'd "e"', 'f g'])
+    assert.throws(() => splitArgs(`'open`, '--buildx-args'), /--buildx-args: unbalanced '/)
+  })
+  it('quotes and parses CSV fields', () => {
+    assert.equal(csvField('name=a,b'), '"name=a,b"')
+    assert.deepEqual(parseCsvPairs('id=a,"src=/x,y",type=file'), [
+      ['id', 'a'],
+      ['src', '/x,y'],
+      ['type', 'file'],
+    ])
+  })
+  it('parses build contexts', () => {
+    assert.deepEqual(parseBuildContext('base=oci-layout://./l@' + DIGEST, '/w'), {
+      kind: 'oci-layout',
+      name: 'base',
+      path: '/w/l',
+      digest: DIGEST,
+    })
+    assert.deepEqual(parseBuildContext('x=../d', '/w/a'), {kind: 'dir', name: 'x', path: '/w/d'})
+    assert.throws(() => parseBuildContext('nodir', '/w'), /--build-context 'nodir': expected NAME=DIR/)
+    assert.throws(() => parseBuildContext('b=oci-layout://l@sha256:12', '/w'), /is not a sha256:<64 hex> digest/)
+  })
+  it('parses secrets', () => {
+    assert.deepEqual(parseSecret('id=a,src=tok', '/w'), {id: 'a', src: '/w/tok', env: undefined, pairs: []})
+    assert.throws(() => parseSecret('src=tok', '/w'), /--secret: missing id=/)
+    assert.throws(() => parseSecret('id=a', '/w'), /--secret id=a: missing src=FILE or env=VAR/)
+  })
+  it('names per-platform outputs and checks platforms', () => {
+    assert.equal(perPlatformOutput('/o/image.tar', 'linux/arm64'), '/o/image-linux-arm64.tar')
+    assert.equal(perPlatformOutput('/o/image', 'linux/arm64'), '/o/image-linux-arm64')
+    assert.deepEqual(splitPlatforms(['linux/amd64,linux/arm64', 'linux/amd64']), ['linux/amd64', 'linux/arm64'])
+    assert.throws(() => splitPlatforms(['amd64']), /--platform 'amd64': expected OS\/ARCH/)
+  })
+  it('refuses runtime flags for another runtime', () => {
+    assert.throws(() => parseRuntime('containerd'), /expected one of docker, podman, buildkit/)
+    assert.throws(
+      () => checkRuntimeFlags(options({buildkitArgs: ['x']}), facts()),
+      /--buildkit-args applies to the podman and buildkit runtimes/,
+    )
+    assert.throws(
+      () => checkRuntimeFlags(options({buildxArgs: ['x']}), facts({runtime: 'podman'})),
+      /--buildx-args applies to the docker runtime/,
+    )
+    assert.throws(
+      () => checkRuntimeFlags(options({rootless: true}), facts()),
+      /--rootless applies to the podman runtime/,
+    )
+  })
+})
+
+describe('probe', () => {
+  const notFound = {exitCode: undefined, notFound: true, stderr: 'spawn ENOENT'}
+  it('says what it looked for when no runtime is found', async () => {
+    const exec = fakeExec(() => notFound)
+    await assert.rejects(
+      probe(options(), {dry: false}, exec),
+      (e: unknown) =>
+        e instanceof EngineNotFoundError &&
+        e.message ===
+          'no container runtime found: looked for docker (docker: not found in PATH), podman (podman: not found in PATH), a BuildKit daemon (BUILDKIT_HOST is not set and no --buildkit-addr)',
+    )
+  })
+  it('with --dry, assumes docker and a new builder, with a warning', async () => {
+    const f = await probe(
+      options(),
+      {dry: true},
+      fakeExec(() => notFound),
+    )
+    assert.equal(f.runtime, 'docker')
+    assert.equal(f.builder?.exists, false)
+    assert.match(f.assumptions[0], /no container runtime found: .*; assuming docker/)
+    assert.equal(f.buildkitVersion, 'v0.32.2')
+  })
+  it('refuses docker without buildx, before anything runs', async () => {
+    const exec = fakeExec((argv) =>
+      argv[1] === 'buildx'
+        ? {exitCode: 1, stderr: "docker: 'buildx' is not a docker command."}
+        : {stdout: '20.10.24\n'},
+    )
+    await assert.rejects(probe(options(), {dry: false}, exec), /the docker buildx plugin is missing or broken/)
+    assert.deepEqual(exec.calls, [
+      ['docker', 'version', '--format', '{{.Server.Version}}'],
+      ['docker', 'buildx', 'version'],
+    ])
+  })
+  it('refuses an old BuildKit image by its tag', async () => {
+    const exec = fakeExec((argv) =>
+      argv[2] === 'inspect' ? {exitCode: 1} : {stdout: 'github.com/docker/buildx v0.19.3 x\n'},
+    )
+    await assert.rejects(
+      probe(options({buildkitImage: 'moby/buildkit:v0.12.5'}), {dry: false, runtime: 'docker'}, exec),
+      /moby\/buildkit:v0.12.5 is BuildKit v0.12.5: rewrite-timestamp needs BuildKit >= 0.13/,
+    )
+  })
+  it('refuses an old BuildKit daemon', async () => {
+    const exec = fakeExec((argv) =>
+      argv.includes('debug')
+        ? {stdout: 'BuildKit: github.com/moby/buildkit v0.12.0 x\n'}
+        : {stdout: 'buildctl github.com/moby/buildkit v0.12.0 x\n'},
+    )
+    await assert.rejects(
+      probe(
+        options(),
+        {dry: false, buildkitHost: 'unix:///b.sock'},
+        fakeExec(() => notFound),
+      ),
+      EngineNotFoundError,
+    )
+    await assert.rejects(
+      probe(options(), {dry: false, buildkitAddr: 'unix:///b.sock'}, exec),
+      /the daemon at unix:\/\/\/b.sock is BuildKit v0.12.0: rewrite-timestamp needs/,
+    )
+  })
+  it('finds docker, buildx and the builder', async () => {
+    const exec = fakeExec((argv) =>
+      argv[2] === 'inspect'
+        ? {
+            stdout: `Driver: docker-container\nDriver Options: image="${DEFAULT_BUILDKIT_IMAGE}"\nBuildKit version: v0.32.2\n`,
+          }
+        : argv[1] === 'buildx'
+          ? {stdout: 'github.com/docker/buildx v0.19.3 x\n'}
+          : {stdout: '20.10.24\n'},
+    )
+    const f = await probe(options(), {dry: false}, exec)
+    assert.deepEqual(
+      {runtime: f.runtime, v: f.runtimeVersion, bx: f.buildxVersion, b: f.builder, bk: f.buildkitVersion},
+      {
+        runtime: 'docker',
+        v: '20.10.24',
+        bx: 'v0.19.3',
+        b: {name: 'repro-c10c9dba351c', exists: true, image: DEFAULT_BUILDKIT_IMAGE, buildkitVersion: 'v0.32.2'},
+        bk: 'v0.32.2',
+      },
+    )
+  })
+  it('falls back to podman, then to BUILDKIT_HOST', async () => {
+    const podman = await probe(
+      options(),
+      {dry: false},
+      fakeExec((argv) => (argv[0] === 'docker' ? notFound : {stdout: '4.3.1\n'})),
+    )
+    assert.deepEqual([podman.runtime, podman.runtimeVersion], ['podman', '4.3.1'])
+    const bk = await probe(
+      options(),
+      {dry: false, buildkitHost: 'unix:///b.sock'},
+      fakeExec((argv) =>
+        argv[0] !== 'buildctl'
+          ? notFound
+          : argv.includes('debug')
+            ? {stdout: 'BuildKit: github.com/moby/buildkit v0.19.0 x\n'}
+            : {stdout: 'buildctl x v0.19.0 y'},
+      ),
+    )
+    assert.deepEqual([bk.runtime, bk.buildkitAddr, bk.buildkitVersion], ['buildkit', 'unix:///b.sock', 'v0.19.0'])
+  })
+})
+
+describe('files', () => {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'repro-build-plan-'))
+  })
+  after(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+  it('pins the single image of an OCI layout, and refuses an ambiguous one', async () => {
+    const one = path.join(dir, 'one')
+    await mkdir(one)
+    await writeFile(path.join(one, 'index.json'), JSON.stringify({manifests: [{digest: DIGEST}]}))
+    assert.equal(await ociLayoutDigest(one, 'base'), DIGEST)
+    const two = path.join(dir, 'two')
+    await mkdir(two)
+    await writeFile(
+      path.join(two, 'index.json'),
+      JSON.stringify({manifests: [{digest: DIGEST}, {digest: `sha256:${'b'.repeat(64)}`}]}),
+    )
+    await assert.rejects(
+      ociLayoutDigest(two, 'base'),
+      /--build-context base: .*index.json holds 2 images: pick one with oci-layout:/,
+    )
+    await assert.rejects(ociLayoutDigest(path.join(dir, 'none'), 'base'), /cannot read .*: not an OCI layout/)
+  })
+  it('removes the partial file when the engine fails, and leaves the destination alone', async () => {
+    const out = path.join(dir, 'image.tar')
+    await writeFile(out, 'previous')
+    const o = options({context: dir, dockerfile: path.join(dir, 'Dockerfile'), output: out})
+    const plan = buildPlan(o, facts({builder: {name: 'b', exists: true, image: DEFAULT_BUILDKIT_IMAGE}}))
+    const partial = plan.outputs[0].partial
+    const exec = fakeExec(() => ({exitCode: 1, stderr: 'ERROR: failed to solve: boom\n'}))
+    const failing = Object.assign(
+      async (argv: string[], opts?: object) => {
+        await writeFile(partial, 'half')
+        return exec(argv, opts)
+      },
+      {calls: exec.calls},
+    )
+    await assert.rejects(
+      executePlan(plan, failing, silentLogger),
+      (e: unknown) =>
+        e instanceof EngineFailedError && e.childExitCode === 1 && /failed to solve: boom/.test(e.message),
+    )
+    await assert.rejects(readFile(partial), {code: 'ENOENT'})
+    assert.equal(await readFile(out, 'utf8'), 'previous')
+  })
+  it('--dry runs no engine command and writes nothing', async () => {
+    const ctx = path.join(dir, 'ctx')
+    await mkdir(ctx)
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\n')
+    const input: BuildInput = {
+      cwd: dir,
+      context: 'ctx',
+      output: 'out/image.tar',
+      format: 'docker',
+      tags: [],
+      buildArgs: [],
+      annotations: [],
+      platforms: [],
+      noCache: false,
+      buildContexts: [],
+      secrets: [],
+      rootless: false,
+      sdeFromGit: false,
+      sde: '0',
+      dry: true,
+      env: {},
+    }
+    const exec = fakeExec(() => ({exitCode: undefined, notFound: true}))
+    const r = await build(input, {exec, logger: silentLogger})
+    assert.deepEqual(r.commands, [
+      `mkdir -p ${dir}/out`,
+      `docker buildx create --name repro-c10c9dba351c --driver docker-container --driver-opt image=${DEFAULT_BUILDKIT_IMAGE} --bootstrap`,
+      `docker buildx build --builder repro-c10c9dba351c --file ${ctx}/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/out/.image.tar.repro-partial,rewrite-timestamp=true ${ctx}`,
+      `mv -f ${dir}/out/.image.tar.repro-partial ${dir}/out/image.tar`,
+    ])
+    assert.ok(
+      exec.calls.every((c) => c.includes('version')),
+      'only version probes ran',
+    )
+    await assert.rejects(readFile(path.join(dir, 'out')), {code: 'ENOENT'})
+    await assert.rejects(build({...input, sde: undefined}, {exec, logger: silentLogger}), InvalidArgumentError)
+    await assert.rejects(
+      build({...input, buildArgs: ['SOURCE_DATE_EPOCH=1']}, {exec, logger: silentLogger}),
+      /set it with --sde/,
+    )
+  })
+})
