@@ -441,6 +441,7 @@ describe('probe', () => {
     assert.deepEqual(exec.calls, [
       ['docker', 'version', '--format', '{{.Server.Version}}'],
       ['docker', 'buildx', 'version'],
+      ['docker', 'buildx', 'inspect', 'repro-c10c9dba351c'],
     ])
   })
   it('refuses an old BuildKit image by its tag', async () => {
