@@ -1,0 +1,40 @@
+/** The oclif flags shared by the package commands (hash, get, cache, info). */
+import {Flags} from '@oclif/core'
+
+import {DISTROS} from './distro.js'
+
+export const rootFlag = {
+  root: Flags.string({
+    description: 'Root filesystem (chroot or sysroot) to read and install into; every path is taken relative to it.',
+    default: '/',
+    helpGroup: 'PACKAGES',
+  }),
+}
+
+export const distroFlag = {
+  distro: Flags.string({
+    description: `Distro (${DISTROS.join(', ')}); default: os-release of --root (ID, then ID_LIKE).`,
+    env: 'REPRO_DISTRO',
+    helpGroup: 'PACKAGES',
+  }),
+}
+
+export const cacheFlag = {
+  cache: Flags.string({
+    description: 'Package cache directory (default /var/cache/repro).',
+    env: 'REPRO_CACHE',
+    helpGroup: 'PACKAGES',
+  }),
+}
+
+export const providerFlags = {
+  provider: Flags.string({
+    description:
+      "Where to fetch files, tried in order (repeatable): a template like http://mirror/debian/{{.Name}}, file:///dir/{{.Basename}}, http://gateway/ipfs/{{.CID}}, or oci://REGISTRY/REPO. Default: REPRO_PROVIDERS (comma list), else the distro's defaults.",
+    multiple: true,
+    helpGroup: 'PACKAGES',
+  }),
+  jobs: Flags.integer({description: 'Parallel downloads.', default: 8, min: 1, max: 64, helpGroup: 'PACKAGES'}),
+}
+
+export const pkgFlags = {...rootFlag, ...distroFlag, ...cacheFlag, ...providerFlags}
