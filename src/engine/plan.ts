@@ -3,6 +3,7 @@
  * from the options and the probed facts. `--dry` prints it; the executor (run.ts) runs the very same list.
  * Everything here is pure, so unit tests pin the exact argv of each runtime.
  */
+import {formatEpoch} from '../sde.js'
 import {shellJoin} from '../ui/shell-quote.js'
 import {type BuildContext, perPlatformOutput, partialPath} from './args.js'
 import {builderNeedsRecreate, dockerSteps} from './docker.js'
@@ -67,7 +68,9 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
   const lines = [
     'Build environment:',
     `- Runtime: ${runtimeLine}`,
-    `- BuildKit: ${facts.runtime === 'buildkit' ? '(the daemon)' : options.buildkitImage} ${facts.buildkitVersion ? `(${facts.buildkitVersion}, from ${facts.buildkitVersionFrom})` : '(version unknown)'}`,
+    facts.runtime === 'buildkit'
+      ? `- BuildKit: ${facts.buildkitVersion ?? '(version unknown)'} (the daemon)`
+      : `- BuildKit image: ${options.buildkitImage} (${facts.buildkitVersion ? `${facts.buildkitVersion}, from ${facts.buildkitVersionFrom}` : 'version unknown'})`,
   ]
   if (facts.builder) {
     lines.push(`- Builder: ${facts.builder.name} (${builderState(options, facts)})`)
@@ -79,7 +82,7 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
     `- Dockerfile: ${options.dockerfile}`,
     `- Output: ${plan.outputs.map((o) => o.path).join(', ')} (${options.format} format)`,
     'Build parameters:',
-    `- SOURCE_DATE_EPOCH: ${options.sde.epoch} (${new Date(options.sde.epoch * 1000).toISOString().replace('.000Z', 'Z')}, from ${options.sde.origin})`,
+    `- SOURCE_DATE_EPOCH: ${options.sde.epoch} (${formatEpoch(options.sde.epoch)}, from ${options.sde.origin})`,
     `- Build args: ${list(options.buildArgs)}`,
     `- Platform: ${list(options.platforms, '(default)')}`,
     `- Target: ${options.target ?? '(last stage)'}`,

@@ -4,8 +4,8 @@
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
-import {mkdir, rename, rm, stat} from 'node:fs/promises'
+import {createReadStream, rmSync} from 'node:fs'
+import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {EngineNotFoundError, InvalidArgumentError} from '../errors.js'
@@ -239,6 +239,13 @@ export async function executePlan(
   logger: Logger,
 ): Promise<Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>> {
   const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
+  // Ctrl-C or a kill while the engine writes: remove the partial files, then die of the same signal
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const o of plan.outputs) rmSync(o.partial, {force: true})
+    process.kill(process.pid, signal)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     for (const step of plan.steps) {
       logger.info(`+ ${stepText(step)}`)
@@ -248,12 +255,17 @@ export async function executePlan(
         await mkdir(step.path, {recursive: true})
       } else {
         read.set(step.to, await inspectTarball(step.from))
+        // engines create the file 0666 (buildctl) or as another user (podman): make it an ordinary file
+        await chmod(step.from, 0o644).catch(() => undefined)
         await rename(step.from, step.to)
       }
     }
   } catch (error) {
     await Promise.all(plan.outputs.map((o) => rm(o.partial, {force: true})))
     throw error
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
   return read
 }
