@@ -6,6 +6,7 @@ import {analyzeImage, type AnalyzeResult} from '../image/analyze.js'
 import {renderAnalyze} from '../ui/analyze-text.js'
 
 export class VerificationFailedError extends ReproError {
+  readonly result: AnalyzeResult
   constructor(file: string, result: AnalyzeResult) {
     const v = result.verification!
     const first = v.mismatches[0]
@@ -13,6 +14,11 @@ export class VerificationFailedError extends ReproError {
       'E_VERIFY_FAILED',
       `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
     )
+    this.result = result
+  }
+
+  override toJSON(): ReturnType<ReproError['toJSON']> & {mismatches: unknown} {
+    return {...super.toJSON(), mismatches: this.result.verification?.mismatches}
   }
 }
 
@@ -55,8 +61,7 @@ the same time for any layer size.`
     })
     if (!json) this.out(renderAnalyze(result, flags['show-contents']))
     if (result.verification && !result.verification.ok) {
-      if (!json) throw new VerificationFailedError(args.image, result)
-      process.exitCode = 2
+      throw new VerificationFailedError(args.image, result)
     } else if (result.expected && !result.expected.matched) {
       process.exitCode = 1
     }

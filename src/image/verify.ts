@@ -3,8 +3,7 @@
  * decompressed bytes. Streams (bounded memory), layers in parallel; one read of each blob feeds both hashes.
  */
 import {createHash} from 'node:crypto'
-import {Readable, Transform} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
+import type {Transform} from 'node:stream'
 import * as zlib from 'node:zlib'
 
 import type {ImageArchive, LayerInfo} from './archive.js'
@@ -46,11 +45,14 @@ function decompressor(compression: LayerInfo['compression']): Transform | undefi
   return undefined
 }
 
-/** Hash a layer stream; decompress on the side (zlib runs on the thread pool) for the diff ID. */
+/**
+ * Hash a layer stream; decompress on the side (zlib runs on the thread pool) for the diff ID. The blob
+ * hash always completes, even when the bytes do not decompress, so a corrupt blob reports its digest.
+ */
 async function hashLayer(
   stream: AsyncIterable<Buffer>,
   compression: LayerInfo['compression'],
-): Promise<{diffId?: string; digest: string; size: number; note?: string}> {
+): Promise<{decodeError?: string; diffId?: string; digest: string; note?: string; size: number}> {
   const blobHash = createHash('sha256')
   const dec = decompressor(compression)
   let size = 0
@@ -65,23 +67,36 @@ async function hashLayer(
       : {digest, note: 'this Node.js has no zstd decompressor: diff ID not checked', size}
   }
   const diffHash = createHash('sha256')
-  const sink = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      diffHash.update(chunk)
-      cb()
-    },
+  let decodeError: string | undefined
+  dec.on('data', (chunk: Buffer) => diffHash.update(chunk))
+  const finished = new Promise<void>((resolve) => {
+    dec.on('end', resolve)
+    dec.on('error', (error: Error) => {
+      decodeError ??= error.message
+      resolve()
+    })
   })
-  const source = Readable.from(
-    (async function* () {
-      for await (const chunk of stream) {
-        blobHash.update(chunk)
-        size += chunk.length
-        yield chunk
-      }
-    })(),
-  )
-  await pipeline(source, dec, sink)
-  return {diffId: `sha256:${diffHash.digest('hex')}`, digest: `sha256:${blobHash.digest('hex')}`, size}
+  for await (const chunk of stream) {
+    blobHash.update(chunk)
+    size += chunk.length
+    if (decodeError === undefined && !dec.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          dec.off('drain', done)
+          dec.off('error', done)
+          resolve()
+        }
+        dec.on('drain', done)
+        dec.on('error', done)
+      })
+    }
+  }
+  if (decodeError === undefined) dec.end()
+  await finished
+  const digest = `sha256:${blobHash.digest('hex')}`
+  return decodeError === undefined
+    ? {diffId: `sha256:${diffHash.digest('hex')}`, digest, size}
+    : {decodeError, digest, size}
 }
 
 export async function verifyImageArchive(archive: ImageArchive, concurrency = 2): Promise<VerifyResult> {
