@@ -78,22 +78,26 @@ and writes a docker-format tarball (or an OCI archive with --format oci). The sa
     'build-arg': Flags.string({
       description: 'build argument KEY=VALUE (repeatable)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'BUILD',
     }),
     'build-context': Flags.string({
       description: 'extra build context NAME=DIR or NAME=oci-layout://DIR[@sha256:...] (repeatable)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'BUILD',
     }),
     secret: Flags.string({
       description: 'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; never printed)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'BUILD',
     }),
     target: Flags.string({description: 'build stage to export', helpGroup: 'BUILD'}),
     platform: Flags.string({
       description: 'target platform(s), e.g. linux/amd64,linux/arm64 (repeatable)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'BUILD',
     }),
     // output
@@ -108,11 +112,13 @@ and writes a docker-format tarball (or an OCI archive with --format oci). The sa
       char: 't',
       description: 'image name recorded in the tarball (repeatable)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'OUTPUT',
     }),
     annotation: Flags.string({
       description: 'manifest annotation KEY=VALUE (repeatable)',
       multiple: true,
+      multipleNonGreedy: true,
       helpGroup: 'OUTPUT',
     }),
   }
