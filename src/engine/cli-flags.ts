@@ -1,0 +1,166 @@
+/**
+ * The oclif flags of `repro build`, shared with every command that builds (`repro verify`), and the one
+ * mapping from their values to the build domain's input. One definition, so the commands cannot drift.
+ */
+import {Flags} from '@oclif/core'
+
+import type {BuildInput} from './run.js'
+
+export const buildFlags = {
+  // engine
+  runtime: Flags.string({
+    description: 'container runtime (default: docker, then podman, then a BuildKit daemon)',
+    options: ['docker', 'podman', 'buildkit'],
+    env: 'REPRO_RUNTIME',
+    helpGroup: 'ENGINE',
+  }),
+  'buildkit-image': Flags.string({
+    description: 'BuildKit image for docker and podman (default: the pinned moby/buildkit v0.32.2)',
+    env: 'REPRO_BUILDKIT_IMAGE',
+    helpGroup: 'ENGINE',
+  }),
+  'buildkit-addr': Flags.string({
+    description:
+      'address of a BuildKit daemon (unix://, tcp://, kube-pod://...); implies --runtime buildkit (default: $BUILDKIT_HOST)',
+    helpGroup: 'ENGINE',
+  }),
+  rootless: Flags.boolean({
+    description: 'podman: run the rootless BuildKit image without --privileged',
+    helpGroup: 'ENGINE',
+  }),
+  'no-cache': Flags.boolean({description: 'do not use the build cache', helpGroup: 'ENGINE'}),
+  'buildkit-args': Flags.string({
+    description: 'extra buildctl build arguments (podman, buildkit), shell-quoted',
+    helpGroup: 'ENGINE',
+  }),
+  'buildx-args': Flags.string({
+    description: 'extra docker buildx build arguments (docker), shell-quoted',
+    helpGroup: 'ENGINE',
+  }),
+  dry: Flags.boolean({
+    description: 'print the commands a build would run, one per line, and run nothing',
+    helpGroup: 'ENGINE',
+  }),
+  // SOURCE_DATE_EPOCH
+  sde: Flags.string({
+    aliases: ['source-date-epoch'],
+    description: 'SOURCE_DATE_EPOCH in seconds (or set REPRO_SOURCE_DATE_EPOCH)',
+    helpGroup: 'SOURCE_DATE_EPOCH (exactly one)',
+  }),
+  datetime: Flags.string({
+    description: 'SOURCE_DATE_EPOCH as an ISO 8601 date-time (UTC when no zone)',
+    helpGroup: 'SOURCE_DATE_EPOCH (exactly one)',
+  }),
+  'sde-from-git': Flags.boolean({
+    description: 'SOURCE_DATE_EPOCH = time of the last commit touching the context',
+    helpGroup: 'SOURCE_DATE_EPOCH (exactly one)',
+  }),
+  // build
+  file: Flags.string({char: 'f', description: 'Dockerfile (default: CONTEXT/Dockerfile)', helpGroup: 'BUILD'}),
+  'build-arg': Flags.string({
+    description: 'build argument KEY=VALUE (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'BUILD',
+  }),
+  'build-context': Flags.string({
+    description: 'extra build context NAME=DIR or NAME=oci-layout://DIR[@sha256:...] (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'BUILD',
+  }),
+  secret: Flags.string({
+    description: 'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; never printed)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'BUILD',
+  }),
+  target: Flags.string({description: 'build stage to export', helpGroup: 'BUILD'}),
+  platform: Flags.string({
+    description: 'target platform(s), e.g. linux/amd64,linux/arm64 (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'BUILD',
+  }),
+  // output
+  output: Flags.string({char: 'o', description: 'output tarball', default: './image.tar', helpGroup: 'OUTPUT'}),
+  format: Flags.string({
+    description: 'docker: one docker-loadable tarball per platform; oci: one multi-platform OCI archive',
+    options: ['docker', 'oci'],
+    default: 'docker',
+    helpGroup: 'OUTPUT',
+  }),
+  tag: Flags.string({
+    char: 't',
+    description: 'image name recorded in the tarball (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'OUTPUT',
+  }),
+  annotation: Flags.string({
+    description: 'manifest annotation KEY=VALUE (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'OUTPUT',
+  }),
+}
+
+/** Flag values as oclif parsed them (the subset every building command has). */
+export interface BuildFlagValues {
+  runtime?: string
+  'buildkit-image'?: string
+  'buildkit-addr'?: string
+  rootless: boolean
+  'no-cache': boolean
+  'buildkit-args'?: string
+  'buildx-args'?: string
+  dry: boolean
+  sde?: string
+  datetime?: string
+  'sde-from-git': boolean
+  file?: string
+  'build-arg'?: string[]
+  'build-context'?: string[]
+  secret?: string[]
+  target?: string
+  platform?: string[]
+  output: string
+  format: string
+  tag?: string[]
+  annotation?: string[]
+}
+
+/** The build domain's input from flag values, the context argument and the environment. */
+export function buildInputFromFlags(
+  flags: BuildFlagValues,
+  context: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): BuildInput {
+  return {
+    cwd,
+    context,
+    file: flags.file,
+    output: flags.output,
+    format: flags.format as 'docker' | 'oci',
+    tags: flags.tag ?? [],
+    buildArgs: flags['build-arg'] ?? [],
+    annotations: flags.annotation ?? [],
+    platforms: flags.platform ?? [],
+    target: flags.target,
+    noCache: flags['no-cache'],
+    buildContexts: flags['build-context'] ?? [],
+    secrets: flags.secret ?? [],
+    buildkitArgs: flags['buildkit-args'],
+    buildxArgs: flags['buildx-args'],
+    buildkitImage: flags['buildkit-image'],
+    rootless: flags.rootless,
+    runtime: flags.runtime,
+    buildkitAddr: flags['buildkit-addr'],
+    sde: flags.sde,
+    datetime: flags.datetime,
+    sdeFromGit: flags['sde-from-git'],
+    dry: flags.dry,
+    env: {BUILDKIT_HOST: env.BUILDKIT_HOST, REPRO_SOURCE_DATE_EPOCH: env.REPRO_SOURCE_DATE_EPOCH},
+  }
+}
