@@ -32,6 +32,8 @@ export const providerFlags = {
     description:
       "Where to fetch files, tried in order (repeatable): a template like http://mirror/debian/{{.Name}}, file:///dir/{{.Basename}}, http://gateway/ipfs/{{.CID}}, or oci://REGISTRY/REPO. Default: REPRO_PROVIDERS (comma list), else the distro's defaults.",
     multiple: true,
+    // one value per --provider, so `--provider X FILE` leaves FILE to the arguments
+    multipleNonGreedy: true,
     helpGroup: 'PACKAGES',
   }),
   jobs: Flags.integer({description: 'Parallel downloads.', default: 8, min: 1, max: 64, helpGroup: 'PACKAGES'}),

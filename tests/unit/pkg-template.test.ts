@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {InvalidArgumentError} from '../../src/errors.js'
+import {parseHashFiles} from '../../src/pkg/hash-file.js'
+import {parseOciRef} from '../../src/pkg/oci.js'
+import {parseProvider, providerUrl, resolveProviders} from '../../src/pkg/providers.js'
+import {
+  compileTemplate,
+  renderTemplate,
+  TemplateError,
+  TemplateValueMissingError,
+  timeToDebianSnapshot,
+} from '../../src/pkg/template.js'
+
+const A = 'a'.repeat(64)
+
+describe('provider templates', () => {
+  it('renders fields and functions', () => {
+    const t = compileTemplate(
+      'http://snap/archive/debian/{{timeToDebianSnapshot .Epoch}}/{{ .Name }}?t={{timeToInt .Epoch}}&p={{.Dpkg.Package}}',
+    )
+    assert.equal(
+      renderTemplate(t, {Name: 'pool/h/hello_1_all.deb', Epoch: 1700000000, Dpkg: {Package: 'hello'}}),
+      'http://snap/archive/debian/20231114T221320Z/pool/h/hello_1_all.deb?t=1700000000&p=hello',
+    )
+  })
+
+  it('timeToDebianSnapshot is UTC YYYYMMDDThhmmssZ', () => {
+    assert.equal(timeToDebianSnapshot(0), '19700101T000000Z')
+    assert.equal(timeToDebianSnapshot(1704164645), '20240102T030405Z')
+  })
+
+  it('rejects unknown fields and functions at compile time', () => {
+    assert.throws(
+      () => compileTemplate('http://x/{{.Nmae}}'),
+      (e: Error) => e instanceof TemplateError && /unknown field "\.Nmae"/.test(e.message),
+    )
+    assert.throws(() => compileTemplate('http://x/{{.Dpkg.Pkg}}'), /unknown field "\.Dpkg\.Pkg"/)
+    assert.throws(() => compileTemplate('http://x/{{toUpper .Name}}'), /unknown function "toUpper"/)
+    assert.throws(() => compileTemplate('http://x/{{.Name'), /unclosed/)
+    assert.throws(() => compileTemplate('http://x/{{Name}}'), /not a field/)
+    assert.throws(() => compileTemplate('http://x/{{a b c}}'), /expected/)
+  })
+
+  it('a known field without a value fails at render time (the downloader falls through)', () => {
+    const t = compileTemplate('http://gw/ipfs/{{.CID}}')
+    assert.throws(
+      () => renderTemplate(t, {CID: undefined}),
+      (e: Error) => e instanceof TemplateValueMissingError && /no \.CID/.test(e.message),
+    )
+    assert.throws(
+      () => renderTemplate(compileTemplate('http://x/{{.RPM.Name}}'), {Dpkg: {Package: 'a'}}),
+      /no \.RPM\.Name/,
+    )
+  })
+})
+
+describe('providers', () => {
+  const [entry] = parseHashFiles([
+    {file: 'S', text: `${A}  pool/main/h/hello/hello_2.10-3_amd64.deb\n${A}  /ipfs/QmX\n`},
+  ])
+
+  it('fills template data from the entry', () => {
+    const p = parseProvider(
+      'file:///mnt/{{.Dpkg.Package}}/{{.Dpkg.Version}}/{{.Dpkg.Architecture}}/{{.Basename}}/{{.SHA256}}/{{.CID}}',
+    )
+    assert.equal(p.kind, 'url')
+    if (p.kind === 'url')
+      assert.equal(providerUrl(p, entry, 0), `file:///mnt/hello/2.10-3/amd64/hello_2.10-3_amd64.deb/${A}/QmX`)
+  })
+
+  it('refuses unknown schemes, literal URLs and bad templates as argument errors', () => {
+    assert.throws(
+      () => parseProvider('ftp://x/{{.Name}}'),
+      (e: Error) => e instanceof InvalidArgumentError && /unsupported scheme/.test(e.message),
+    )
+    assert.throws(() => parseProvider('http://x/fixed.deb'), /no \{\{\.\.\.\}\} field/)
+    assert.throws(() => parseProvider('http://x/{{.Bogus}}'), /--provider: .*unknown field/)
+  })
+
+  it('orders flags over REPRO_PROVIDERS over defaults', () => {
+    assert.deepEqual(
+      resolveProviders(['http://a/{{.Name}}'], 'http://b/{{.Name}}', ['http://c/{{.Name}}']).map((p) => p.source),
+      ['http://a/{{.Name}}'],
+    )
+    assert.deepEqual(
+      resolveProviders([], 'http://b/{{.Name}}, file:///d/{{.Basename}}', []).map((p) => p.source),
+      ['http://b/{{.Name}}', 'file:///d/{{.Basename}}'],
+    )
+    assert.deepEqual(
+      resolveProviders(undefined, undefined, ['http://c/{{.Name}}']).map((p) => p.source),
+      ['http://c/{{.Name}}'],
+    )
+  })
+
+  it('parses OCI references: https except localhost, oci+http forces http, tags kept, digests ignored', () => {
+    assert.deepEqual(parseOciRef('oci://ghcr.io/me/debs'), {
+      scheme: 'https',
+      host: 'ghcr.io',
+      repo: 'me/debs',
+      tag: undefined,
+    })
+    assert.deepEqual(parseOciRef('oci://127.0.0.1:5000/debs:v1'), {
+      scheme: 'http',
+      host: '127.0.0.1:5000',
+      repo: 'debs',
+      tag: 'v1',
+    })
+    assert.deepEqual(parseOciRef('oci+http://reg.lan:5000/a/b@sha256:abc'), {
+      scheme: 'http',
+      host: 'reg.lan:5000',
+      repo: 'a/b',
+      tag: undefined,
+    })
+    assert.throws(() => parseOciRef('oci://host/UPPER'), /invalid repository name/)
+    assert.throws(() => parseOciRef('oci://hostonly'), /not an OCI reference/)
+  })
+})
