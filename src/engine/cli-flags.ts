@@ -26,6 +26,7 @@ export const buildFlags = {
   }),
   rootless: Flags.boolean({
     description: 'podman: run the rootless BuildKit image without --privileged',
+    env: 'REPRO_ROOTLESS',
     helpGroup: 'ENGINE',
   }),
   'no-cache': Flags.boolean({description: 'do not use the build cache', helpGroup: 'ENGINE'}),
