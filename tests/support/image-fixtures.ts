@@ -15,7 +15,37 @@ export interface FileSpec {
   mode?: number
   mtime?: number
   path: string
-  type?: 'dir' | 'file' | 'symlink'
+  type?: 'dir' | 'file' | 'hardlink' | 'symlink'
+  uid?: number
+  gid?: number
+  uname?: string
+  gname?: string
+  /** written as SCHILY.xattr.<key> pax records */
+  xattrs?: Record<string, string | Buffer>
+  /** extra pax records (written in a pax header before the entry) */
+  pax?: Record<string, string>
+}
+
+/** A pax extended header block (type 'x') with the given records, values as raw bytes. */
+function paxBlocks(name: string, records: Array<[string, Buffer]>): Buffer[] {
+  const body = Buffer.concat(
+    records.map(([k, v]) => {
+      const rest = Buffer.concat([Buffer.from(` ${k}=`), v, Buffer.from('\n')])
+      let len = rest.length + 1
+      while (String(len).length + rest.length !== len) len = String(len).length + rest.length
+      return Buffer.concat([Buffer.from(String(len)), rest])
+    }),
+  )
+  const h = new tar.Header({
+    path: `PaxHeader/${name}`.slice(0, 99),
+    size: body.length,
+    type: 'ExtendedHeader',
+    mode: 0o644,
+    mtime: new Date(0),
+  })
+  const hb = Buffer.alloc(512)
+  h.encode(hb, 0)
+  return [hb, body, Buffer.alloc((512 - (body.length % 512)) % 512)]
 }
 
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
@@ -47,15 +77,29 @@ export async function layerTar(files: FileSpec[]): Promise<Buffer> {
   const blocks: Buffer[] = []
   for (const f of files) {
     const content = f.type === 'file' || f.type === undefined ? Buffer.from(f.content ?? '') : Buffer.alloc(0)
+    const records: Array<[string, Buffer]> = [
+      ...Object.entries(f.pax ?? {}).map(([k, v]): [string, Buffer] => [k, Buffer.from(v)]),
+      ...Object.entries(f.xattrs ?? {}).map(([k, v]): [string, Buffer] => [`SCHILY.xattr.${k}`, Buffer.from(v)]),
+    ]
+    if (records.length > 0) blocks.push(...paxBlocks(f.path, records))
     const h = new Header({
-      gid: 0,
+      gid: f.gid ?? 0,
+      gname: f.gname,
       linkpath: f.linkname,
       mode: f.mode ?? (f.type === 'dir' ? 0o755 : 0o644),
       mtime: new Date((f.mtime ?? 0) * 1000),
       path: f.path,
       size: content.length,
-      type: f.type === 'dir' ? 'Directory' : f.type === 'symlink' ? 'SymbolicLink' : 'File',
-      uid: 0,
+      type:
+        f.type === 'dir'
+          ? 'Directory'
+          : f.type === 'symlink'
+            ? 'SymbolicLink'
+            : f.type === 'hardlink'
+              ? 'Link'
+              : 'File',
+      uid: f.uid ?? 0,
+      uname: f.uname,
     })
     const hb = Buffer.alloc(512)
     h.encode(hb, 0)
@@ -82,21 +126,33 @@ export interface ImageSpec {
   created?: string
   docker?: boolean // docker media types
   layers: FileSpec[][]
+  /** gzip level for layer blobs (default 6) */
+  gzipLevel?: number
+  /** replaces the default history (one COPY entry per layer) */
+  history?: Array<Record<string, unknown>>
+  /** merged into config.config (e.g. Labels, Env) */
+  containerConfig?: Record<string, unknown>
+  /** annotations on each layer descriptor (by index) */
+  layerAnnotations?: Array<Record<string, string> | undefined>
+  /** annotations of the manifest itself */
+  manifestAnnotations?: Record<string, string>
 }
 
 export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
   const compression = spec.compression ?? 'gzip'
   const raw = await Promise.all(spec.layers.map((l) => layerTar(l)))
   const diffIds = raw.map((b) => sha256(b))
-  const layerBlobs = raw.map((b) => (compression === 'gzip' ? gzipSync(b, {level: 6}) : b))
+  const layerBlobs = raw.map((b) => (compression === 'gzip' ? gzipSync(b, {level: spec.gzipLevel ?? 6}) : b))
   const layerDigests = layerBlobs.map((b) => sha256(b))
   const architecture = spec.architecture ?? 'amd64'
   const config = Buffer.from(
     JSON.stringify({
       architecture,
-      config: {Env: ['PATH=/usr/bin:/bin'], Labels: {'org.example': 'x'}},
+      config: {Env: ['PATH=/usr/bin:/bin'], Labels: {'org.example': 'x'}, ...spec.containerConfig},
       created: spec.created ?? '1970-01-01T00:00:00Z',
-      history: spec.layers.map(() => ({created: spec.created ?? '1970-01-01T00:00:00Z', created_by: 'COPY . /'})),
+      history:
+        spec.history ??
+        spec.layers.map(() => ({created: spec.created ?? '1970-01-01T00:00:00Z', created_by: 'COPY . /'})),
       os: 'linux',
       rootfs: {diff_ids: diffIds, type: 'layers'},
     }),
@@ -111,6 +167,7 @@ export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
       : 'application/vnd.oci.image.layer.v1.tar'
   const manifest = Buffer.from(
     JSON.stringify({
+      ...(spec.manifestAnnotations ? {annotations: spec.manifestAnnotations} : {}),
       config: {
         digest: sha256(config),
         mediaType: docker
@@ -118,7 +175,12 @@ export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
           : 'application/vnd.oci.image.config.v1+json',
         size: config.length,
       },
-      layers: layerBlobs.map((b, i) => ({digest: layerDigests[i], mediaType: layerMt, size: b.length})),
+      layers: layerBlobs.map((b, i) => ({
+        ...(spec.layerAnnotations?.[i] ? {annotations: spec.layerAnnotations[i]} : {}),
+        digest: layerDigests[i],
+        mediaType: layerMt,
+        size: b.length,
+      })),
       mediaType: docker
         ? 'application/vnd.docker.distribution.manifest.v2+json'
         : 'application/vnd.oci.image.manifest.v1+json',
@@ -165,7 +227,14 @@ export async function writeArchive(
   kind: ArchiveKind,
   images: BuiltImage[],
   out: string,
-  options: {gzip?: boolean; tag?: string} = {},
+  options: {
+    gzip?: boolean
+    tag?: string
+    /** replaces the default index.json descriptor annotations ({org.opencontainers.image.created}) */
+    descriptorAnnotations?: Record<string, string>
+    /** annotations of index.json itself */
+    indexAnnotations?: Record<string, string>
+  } = {},
 ): Promise<WrittenArchive> {
   const stage = kind === 'oci-layout-dir' ? out : await tempDir('repro-stage-')
   await mkdir(stage, {recursive: true})
@@ -198,7 +267,7 @@ export async function writeArchive(
         for (const b of img.layerBlobs) await writeBlob(stage, b)
       }
       const descs = images.map((img) => ({
-        annotations: {'org.opencontainers.image.created': '1970-01-01T00:00:00Z'},
+        annotations: options.descriptorAnnotations ?? {'org.opencontainers.image.created': '1970-01-01T00:00:00Z'},
         digest: img.manifestDigest,
         mediaType: JSON.parse(img.manifest.toString()).mediaType,
         platform: img.platform,
@@ -221,6 +290,7 @@ export async function writeArchive(
         ]
       }
       const index: Record<string, unknown> = {manifests: top, schemaVersion: 2}
+      if (options.indexAnnotations) index.annotations = options.indexAnnotations
       if (kind !== 'podman-oci-archive') index.mediaType = 'application/vnd.oci.image.index.v1+json'
       if (kind === 'podman-oci-archive') for (const d of top as Array<Record<string, unknown>>) delete d.mediaType
       await writeFile(path.join(stage, 'index.json'), JSON.stringify(index))
