@@ -104,6 +104,35 @@ export const buildFlags = {
     multipleNonGreedy: true,
     helpGroup: 'OUTPUT',
   }),
+  // hermetic packages (src/hermetic)
+  hashfile: Flags.string({
+    description:
+      'hash file (SHA256SUMS-<arch>, or SHA256SUMS for every platform) of packages to fetch and verify on the host and stage as the build context repro-pkgs; install them with: RUN --mount=from=repro-pkgs,target=/repro --network=none /repro/install (repeatable)',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'PACKAGES',
+  }),
+  'snapshot-sources': Flags.boolean({
+    description:
+      'stage the build context repro-snapshot with a script pointing apt/pacman at the snapshot archive of SOURCE_DATE_EPOCH: RUN --mount=from=repro-snapshot,target=/repro-snapshot /repro-snapshot/sources && apt-get update ...',
+    helpGroup: 'PACKAGES',
+  }),
+  provider: Flags.string({
+    description:
+      "with --hashfile: where to fetch packages, tried in order (repeatable; default: REPRO_PROVIDERS, else the distro's defaults)",
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'PACKAGES',
+  }),
+  'pkg-cache': Flags.string({
+    description:
+      'package cache directory; staged contexts live there too (default: REPRO_CACHE, else /var/cache/repro)',
+    helpGroup: 'PACKAGES',
+  }),
+  distro: Flags.string({
+    description: 'with --hashfile: distro for the default providers (default: from the package files)',
+    helpGroup: 'PACKAGES',
+  }),
 }
 
 /** Flag values as oclif parsed them (the subset every building command has). */
@@ -129,6 +158,11 @@ export interface BuildFlagValues {
   format: string
   tag?: string[]
   annotation?: string[]
+  hashfile?: string[]
+  'snapshot-sources'?: boolean
+  provider?: string[]
+  'pkg-cache'?: string
+  distro?: string
 }
 
 /** The build domain's input from flag values, the context argument and the environment. */
@@ -162,6 +196,17 @@ export function buildInputFromFlags(
     datetime: flags.datetime,
     sdeFromGit: flags['sde-from-git'],
     dry: flags.dry,
-    env: {BUILDKIT_HOST: env.BUILDKIT_HOST, REPRO_SOURCE_DATE_EPOCH: env.REPRO_SOURCE_DATE_EPOCH},
+    hashfiles: flags.hashfile ?? [],
+    snapshotSources: flags['snapshot-sources'] ?? false,
+    providers: flags.provider,
+    pkgCache: flags['pkg-cache'],
+    distro: flags.distro,
+    env: {
+      BUILDKIT_HOST: env.BUILDKIT_HOST,
+      REPRO_SOURCE_DATE_EPOCH: env.REPRO_SOURCE_DATE_EPOCH,
+      REPRO_CACHE: env.REPRO_CACHE,
+      REPRO_PROVIDERS: env.REPRO_PROVIDERS,
+      REPRO_DISTRO: env.REPRO_DISTRO,
+    },
   }
 }

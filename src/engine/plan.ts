@@ -3,6 +3,7 @@
  * from the options and the probed facts. `--dry` prints it; the executor (run.ts) runs the very same list.
  * Everything here is pure, so unit tests pin the exact argv of each runtime.
  */
+import {stageText} from '../hermetic/stage.js'
 import {formatEpoch} from '../sde.js'
 import {shellJoin} from '../ui/shell-quote.js'
 import {type BuildContext, perPlatformOutput, partialPath} from './args.js'
@@ -27,6 +28,8 @@ export function plannedOutputs(options: BuildOptions): PlannedOutput[] {
 export function buildPlan(options: BuildOptions, facts: Facts): Plan {
   const outputs = plannedOutputs(options)
   const steps: Step[] = facts.missingDirs.map((d) => ({kind: 'mkdir', path: d, why: 'create the output directory'}))
+  for (const stage of options.stages ?? [])
+    steps.push({kind: 'stage', stage, why: `stage the ${stage.context} build context`})
   const engine =
     facts.runtime === 'docker'
       ? dockerSteps(options, facts, outputs)
@@ -46,6 +49,8 @@ export function stepText(step: Step): string {
       return shellJoin(step.display)
     case 'mkdir':
       return shellJoin(['mkdir', '-p', step.path])
+    case 'stage':
+      return stageText(step.stage)
     default:
       return shellJoin(['mv', '-f', step.from, step.to])
   }

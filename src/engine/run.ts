@@ -10,6 +10,8 @@ import path from 'node:path'
 
 import {EngineNotFoundError, InvalidArgumentError} from '../errors.js'
 import type {Exec} from '../exec.js'
+import {resolveHermetic} from '../hermetic/inject.js'
+import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
@@ -53,7 +55,20 @@ export interface BuildInput {
   datetime?: string
   sdeFromGit: boolean
   dry: boolean
-  env: {BUILDKIT_HOST?: string; REPRO_SOURCE_DATE_EPOCH?: string}
+  /** --hashfile: packages to stage as the repro-pkgs build context */
+  hashfiles?: string[]
+  /** --snapshot-sources: stage the snapshot sources script as the repro-snapshot build context */
+  snapshotSources?: boolean
+  providers?: string[]
+  pkgCache?: string
+  distro?: string
+  env: {
+    BUILDKIT_HOST?: string
+    REPRO_SOURCE_DATE_EPOCH?: string
+    REPRO_CACHE?: string
+    REPRO_PROVIDERS?: string
+    REPRO_DISTRO?: string
+  }
 }
 
 export interface BuildOutput {
@@ -201,6 +216,20 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   const runtime = parseRuntime(input.runtime)
   const sde = await resolveSde(input, exec)
   const options = await resolveOptions(input, sde)
+  const hermetic = await resolveHermetic({
+    cwd: input.cwd,
+    hashfiles: input.hashfiles ?? [],
+    snapshotSources: input.snapshotSources ?? false,
+    providers: input.providers,
+    pkgCache: input.pkgCache,
+    distro: input.distro,
+    platforms: options.platforms,
+    epoch: sde.epoch,
+    takenContexts: options.buildContexts.map((c) => c.name),
+    env: input.env,
+  })
+  options.buildContexts.push(...hermetic.contexts)
+  options.stages = hermetic.stages
   const facts = await probe(
     options,
     {runtime, buildkitAddr: input.buildkitAddr, buildkitHost: input.env.BUILDKIT_HOST, dry: input.dry},
@@ -209,6 +238,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   checkRuntimeFlags(options, facts)
   const plan = buildPlan(options, facts)
   for (const a of facts.assumptions) logger.warn(a)
+  for (const w of hermetic.warnings) logger.warn(w)
   for (const line of summaryLines(options, facts, plan)) logger.info(line)
   const result: BuildResult = {
     dry: input.dry,
@@ -221,7 +251,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     sourceDateEpochFrom: sde.origin,
     commands: plan.steps.map((s) => stepText(s)),
     outputs: plan.outputs.map((o) => ({path: o.path, platform: o.platform, format: options.format})),
-    warnings: facts.assumptions,
+    warnings: [...facts.assumptions, ...hermetic.warnings],
   }
   if (input.dry) return result
   const read = await executePlan(plan, exec, logger)
@@ -253,6 +283,8 @@ export async function executePlan(
         await exec(step.argv, {display: stepText(step), onOutput: (c) => logger.stream(c)})
       } else if (step.kind === 'mkdir') {
         await mkdir(step.path, {recursive: true})
+      } else if (step.kind === 'stage') {
+        await executeStage(step.stage, logger)
       } else {
         read.set(step.to, await inspectTarball(step.from))
         // engines create the file 0666 (buildctl) or as another user (podman): make it an ordinary file

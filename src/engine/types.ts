@@ -1,5 +1,6 @@
 /** Types and constants shared by the build plan and the runtime adapters. */
 import type {BuildContext, Secret} from './args.js'
+import type {Stage} from '../hermetic/stage.js'
 import type {Sde} from '../sde.js'
 
 export type Runtime = 'buildkit' | 'docker' | 'podman'
@@ -34,6 +35,8 @@ export interface BuildOptions {
   buildkitImage: string
   rootless: boolean
   sde: Sde
+  /** build contexts staged before the engine runs (--hashfile, --snapshot-sources) */
+  stages?: Stage[]
 }
 
 /** What probing the machine found (or, with --dry and no engine, assumed). */
@@ -64,6 +67,7 @@ export type Step =
   | {kind: 'exec'; argv: string[]; display: string[]; why: string}
   | {kind: 'mkdir'; path: string; why: string}
   | {kind: 'rename'; from: string; to: string; why: string}
+  | {kind: 'stage'; stage: Stage; why: string}
 
 export interface PlannedOutput {
   path: string
