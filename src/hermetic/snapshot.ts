@@ -8,8 +8,13 @@
  *   Ubuntu  < 23.10: URIs rewritten to the snapshot service by YYYYMMDDTHHMMSSZ.
  *   Arch: the mirrorlist points at the archive by YYYY/MM/DD.
  */
+import {randomBytes} from 'node:crypto'
+import {chmod, rename, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
 import {InvalidArgumentError} from '../errors.js'
 import {timeToDebianSnapshot} from '../pkg/template.js'
+import {parseEpoch, resolveSdeSource} from '../sde.js'
 
 /** User-facing defaults (overridable in the script by REPRO_SNAPSHOT_* environment variables). */
 export const SNAPSHOT_BASES = {
@@ -100,6 +105,8 @@ method=\${REPRO_SNAPSHOT_METHOD:-${method}}
 debian_base=\${REPRO_SNAPSHOT_DEBIAN:-${SNAPSHOT_BASES.debian}}
 ubuntu_base=\${REPRO_SNAPSHOT_UBUNTU:-${SNAPSHOT_BASES.ubuntu}}
 arch_base=\${REPRO_SNAPSHOT_ARCH:-${SNAPSHOT_BASES.arch}}
+# a root filesystem to work on (a chroot, a test); empty inside the build
+root=\${REPRO_SNAPSHOT_ROOT:-}
 ${epochLines}
 case $epoch in
   '' | *[!0-9]*) die "SOURCE_DATE_EPOCH '$epoch' is not a number of seconds" ;;
@@ -110,10 +117,10 @@ ${known}if [ -z "\${snap:-}" ]; then
   day=$(date -u -d "@$epoch" +%Y/%m/%d)
 fi
 
-if [ -r /etc/os-release ]; then
-  . /etc/os-release
-elif [ -r /usr/lib/os-release ]; then
-  . /usr/lib/os-release
+if [ -r "$root/etc/os-release" ]; then
+  . "$root/etc/os-release"
+elif [ -r "$root/usr/lib/os-release" ]; then
+  . "$root/usr/lib/os-release"
 else
   die "no /etc/os-release: cannot tell the distro"
 fi
@@ -158,7 +165,7 @@ rewrite() {
 }
 
 apt_files() {
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  for f in "$root/etc/apt/sources.list" "$root"/etc/apt/sources.list.d/*.list "$root"/etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] && printf '%s\\n' "$f"
   done
   return 0
@@ -210,13 +217,14 @@ case $id in
     done
     if [ $use_apt = yes ]; then
       # Release files of a past snapshot have expired; integrity still comes from apt's signed InRelease
-      printf 'APT::Snapshot "%s";\\nAcquire::Check-Valid-Until "false";\\n' "$snap" >/etc/apt/apt.conf.d/50repro-snapshot
+      mkdir -p "$root/etc/apt/apt.conf.d"
+      printf 'APT::Snapshot "%s";\\nAcquire::Check-Valid-Until "false";\\n' "$snap" >"$root/etc/apt/apt.conf.d/50repro-snapshot"
     fi
     echo "repro snapshot sources: $id \${ver:-(no VERSION_ID)}: snapshot $snap ($( [ $use_apt = yes ] && echo "apt's Snapshot" || echo "rewritten URIs"))" >&2
     ;;
   arch | archlinux)
-    [ -d /etc/pacman.d ] || die "no /etc/pacman.d: is pacman installed?"
-    printf 'Server = %s/repos/%s/$repo/os/$arch\\n' "$arch_base" "$day" >/etc/pacman.d/mirrorlist
+    [ -d "$root/etc/pacman.d" ] || die "no /etc/pacman.d: is pacman installed?"
+    printf 'Server = %s/repos/%s/$repo/os/$arch\\n' "$arch_base" "$day" >"$root/etc/pacman.d/mirrorlist"
     echo "repro snapshot sources: arch: archive of $day" >&2
     ;;
   *)
@@ -224,4 +232,74 @@ case $id in
     ;;
 esac
 `
+}
+
+/** --sde / --datetime / REPRO_SOURCE_DATE_EPOCH (exactly one), else $SOURCE_DATE_EPOCH, else none. */
+export function resolveEpoch(input: {
+  sde?: string
+  datetime?: string
+  env: {REPRO_SOURCE_DATE_EPOCH?: string; SOURCE_DATE_EPOCH?: string}
+}): {epoch: number; origin: string} | undefined {
+  if (input.sde !== undefined || input.datetime !== undefined || input.env.REPRO_SOURCE_DATE_EPOCH) {
+    const s = resolveSdeSource({sde: input.sde, datetime: input.datetime, env: input.env.REPRO_SOURCE_DATE_EPOCH})
+    if (s.kind === 'value') return {epoch: checkEpoch(s.epoch), origin: s.origin}
+  }
+  if (input.env.SOURCE_DATE_EPOCH) {
+    return {
+      epoch: checkEpoch(parseEpoch(input.env.SOURCE_DATE_EPOCH, 'SOURCE_DATE_EPOCH')),
+      origin: 'SOURCE_DATE_EPOCH',
+    }
+  }
+  return undefined
+}
+
+export interface SnapshotSourcesResult {
+  sourceDateEpoch?: number
+  sourceDateEpochFrom?: string
+  snapshot?: string
+  urls?: SnapshotUrls
+  method: SnapshotMethod
+  output?: string
+  script: string
+}
+
+/** `repro snapshot sources`: the script (and where it was written, with --output). */
+export async function snapshotSources(input: {
+  sde?: string
+  datetime?: string
+  method?: string
+  output?: string
+  cwd: string
+  env: {REPRO_SOURCE_DATE_EPOCH?: string; SOURCE_DATE_EPOCH?: string}
+}): Promise<SnapshotSourcesResult> {
+  const method = (input.method ?? 'auto') as SnapshotMethod
+  if (!['auto', 'apt-snapshot', 'rewrite'].includes(method)) {
+    throw new InvalidArgumentError(`--method '${input.method}': expected auto, apt-snapshot or rewrite`)
+  }
+  const e = resolveEpoch(input)
+  const script = sourcesScript({epoch: e?.epoch, method})
+  const result: SnapshotSourcesResult = {
+    sourceDateEpoch: e?.epoch,
+    sourceDateEpochFrom: e?.origin,
+    snapshot: e === undefined ? undefined : snapshotId(e.epoch),
+    urls: e === undefined ? undefined : snapshotUrls(e.epoch),
+    method,
+    script,
+  }
+  if (input.output !== undefined) {
+    const dest = path.resolve(input.cwd, input.output)
+    const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`
+    try {
+      await writeFile(tmp, script, {mode: 0o755})
+      await chmod(tmp, 0o755)
+      await rename(tmp, dest)
+    } catch (error) {
+      await rm(tmp, {force: true})
+      throw new InvalidArgumentError(
+        `--output ${dest}: cannot write: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      )
+    }
+    result.output = dest
+  }
+  return result
 }

@@ -1,0 +1,357 @@
+/**
+ * `repro dockerfile generate DIR BASE PKG...`: two Dockerfiles and two small scripts.
+ *
+ *   Dockerfile.generate-hash   time travel: points the package manager at the snapshot of SOURCE_DATE_EPOCH
+ *                              (Debian, Ubuntu, Arch; Fedora and Alpine have no snapshot service: today's
+ *                              repositories), installs PKG..., and writes SHA256SUMS-<arch> of every package
+ *                              the install added or changed. Needs the network.
+ *   Dockerfile                 installs exactly those files from the repro-pkgs context, with no network.
+ *   repro-scripts/snapshot-sources, repro-scripts/hash-generate
+ *                              bind-mounted from the context into the RUN: plain sh + awk, so the image
+ *                              needs no repro binary and the scripts can be read before they run.
+ *
+ * Why scripts next to the Dockerfiles rather than one long RUN: they are readable and reviewable files, the
+ * RUN lines stay short, and the same snapshot script serves `repro snapshot sources`.
+ */
+import {randomBytes} from 'node:crypto'
+import {chmod, mkdir, rename, rm, stat, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {InvalidArgumentError} from '../errors.js'
+import {type Distro, parseDistro} from '../pkg/distro.js'
+import {INSTALL_RUN_LINE} from './installer.js'
+import {snapshotId, sourcesScript} from './snapshot.js'
+
+export interface ParsedBase {
+  ref: string
+  name: string
+  digest?: string
+}
+
+/** NAME[:TAG]@sha256:HEX. Without a digest the build would not be reproducible: an error unless allowed. */
+export function parseBase(base: string, allowUnpinned: boolean): ParsedBase {
+  const m = /^([a-z0-9][a-z0-9._\-/:]*?)(?::[\w][\w.-]{0,127})?(?:@(sha256:[a-f0-9]{64}))?$/.exec(base)
+  if (!m) throw new InvalidArgumentError(`BASE '${base}': not an image reference (NAME[:TAG]@sha256:DIGEST)`)
+  const at = base.indexOf('@')
+  if (at === -1 && !allowUnpinned) {
+    throw new InvalidArgumentError(
+      `BASE '${base}': not pinned by digest; give NAME[:TAG]@sha256:DIGEST so every build starts from the same image`,
+      [
+        `docker buildx imagetools inspect ${base}   (the "Digest:" line)`,
+        `skopeo inspect --format '{{.Digest}}' docker://${base}`,
+        'or pass --allow-unpinned (the result is then only as reproducible as the tag)',
+      ],
+    )
+  }
+  if (at !== -1 && !/^sha256:[a-f0-9]{64}$/.test(base.slice(at + 1))) {
+    throw new InvalidArgumentError(`BASE '${base}': '${base.slice(at + 1)}' is not a sha256:<64 hex> digest`)
+  }
+  return {ref: base, name: m[1], digest: at === -1 ? undefined : base.slice(at + 1)}
+}
+
+/** debian:bookworm@... → debian; quay.io/fedora/fedora:41 → fedora; archlinux:base → arch. */
+export function distroFromBase(name: string): Distro | undefined {
+  const last = name.split('/').pop() ?? ''
+  if (last === 'archlinux' || last === 'arch') return 'arch'
+  for (const d of ['debian', 'ubuntu', 'fedora', 'alpine'] as const)
+    if (last === d || last.startsWith(`${d}-`)) return d
+  return undefined
+}
+
+/** What one distro's time-travel install looks like. */
+interface DistroRecipe {
+  snapshot: boolean
+  env?: string
+  /** the install command, PKGS replaced by the package list */
+  install: (pkgs: string) => string
+  note: string
+}
+
+const RECIPES: Record<Distro, DistroRecipe> = {
+  debian: {
+    snapshot: true,
+    env: 'ENV DEBIAN_FRONTEND=noninteractive',
+    // uncompressed lists: hash-generate reads them with awk
+    install: (p) => `apt-get update -o Acquire::GzipIndexes=false && apt-get install -y --no-install-recommends ${p}`,
+    note: 'packages come from the Debian snapshot archive at SOURCE_DATE_EPOCH',
+  },
+  ubuntu: {
+    snapshot: true,
+    env: 'ENV DEBIAN_FRONTEND=noninteractive',
+    install: (p) => `apt-get update -o Acquire::GzipIndexes=false && apt-get install -y --no-install-recommends ${p}`,
+    note: 'packages come from the Ubuntu snapshot service at SOURCE_DATE_EPOCH',
+  },
+  arch: {
+    snapshot: true,
+    install: (p) => `pacman -Sy --noconfirm --needed ${p}`,
+    note: 'packages come from the Arch Linux archive of the day of SOURCE_DATE_EPOCH',
+  },
+  fedora: {
+    snapshot: false,
+    install: (p) => `dnf -y --setopt=keepcache=True --setopt=install_weak_deps=False install ${p}`,
+    note: 'Fedora has no snapshot service: the versions are those of the repositories at generation time (koji keeps them all)',
+  },
+  alpine: {
+    snapshot: false,
+    install: (p) => `apk update && apk add ${p}`,
+    note: 'Alpine has no snapshot service: the versions are those of the repositories at generation time (the CDN drops old versions; keep a cache of the files)',
+  },
+}
+
+/** The hash-generate script: `before` records the installed packages, `generate` prints the hash file. */
+export function hashGenerateScript(distro: Distro): string {
+  const head = `#!/bin/sh
+# Generated by repro (repro dockerfile generate): prints a hash file (SHA256SUMS) of the packages an install
+# added or changed. Usage: hash-generate before; <install>; hash-generate generate > SHA256SUMS-<arch>
+set -eu
+export LC_ALL=C
+die() {
+  echo "repro hash-generate: $*" >&2
+  exit 1
+}
+state=/tmp/repro-installed-before
+`
+  const tail = `
+case \${1:-} in
+  before) installed >"$state" ;;
+  generate)
+    [ -f "$state" ] || die "run 'hash-generate before' before the install"
+    installed >/tmp/repro-installed-after
+    comm -13 "$state" /tmp/repro-installed-after >/tmp/repro-new
+    [ -s /tmp/repro-new ] || die "the install added no package"
+    hashes | sort -k2
+    ;;
+  *) die "usage: hash-generate before|generate" ;;
+esac
+`
+  switch (distro) {
+    case 'debian':
+    case 'ubuntu':
+      return `${head}
+# Package<TAB>Architecture<TAB>Version of every installed package
+installed() {
+  dpkg-query -W -f '\${db:Status-Abbrev}\\t\${Package}\\t\${Architecture}\\t\${Version}\\n' |
+    awk -F '\\t' '$1 ~ /^ii/ { print $2 "\\t" $3 "\\t" $4 }' | sort
+}
+
+# SHA256 and Filename of each new package, from apt's lists (fetched uncompressed)
+hashes() {
+  set -- /var/lib/apt/lists/*_Packages
+  [ -f "$1" ] || die "no /var/lib/apt/lists/*_Packages: run apt-get update -o Acquire::GzipIndexes=false first"
+  awk '
+    function flush() {
+      k = p "\\t" a "\\t" v
+      if ((k in want) && f != "" && s != "" && !(k in done)) { print s "  " f; done[k] = 1 }
+      p = a = v = f = s = ""
+    }
+    FNR == NR { want[$0] = 1; n++; next }
+    FNR == 1 { flush() }
+    /^Package: / { p = substr($0, 10) }
+    /^Architecture: / { a = substr($0, 15) }
+    /^Version: / { v = substr($0, 10) }
+    /^Filename: / { f = substr($0, 11) }
+    /^SHA256: / { s = substr($0, 9) }
+    /^$/ { flush() }
+    END {
+      flush()
+      for (k in want) if (!(k in done)) { print "repro hash-generate: not in the apt lists: " k > "/dev/stderr"; bad = 1 }
+      exit bad
+    }
+  ' /tmp/repro-new "$@"
+}
+${tail}`
+    case 'fedora':
+      return `${head}
+installed() {
+  rpm -qa --qf '%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n' | sort
+}
+
+# the downloaded rpm files (dnf keepcache), named as koji stores them: SRCNAME/VERSION/RELEASE/ARCH/FILE
+hashes() {
+  found=/tmp/repro-found
+  : >"$found"
+  for d in /var/cache/dnf /var/cache/libdnf5 /var/cache/yum; do
+    [ -d "$d" ] || continue
+    find "$d" -name '*.rpm' -type f | while read -r f; do
+      q=$(rpm -qp --qf '%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{VERSION}\\t%{RELEASE}\\t%{SOURCERPM}' "$f")
+      key=$(printf '%s\\n' "$q" | cut -f1-3)
+      grep -qxF "$key" /tmp/repro-new || continue
+      grep -qxF "$key" "$found" && continue
+      printf '%s\\n' "$key" >>"$found"
+      src=$(printf '%s\\n' "$q" | cut -f6 | sed -e 's/-[^-]*-[^-]*\\.src\\.rpm$//')
+      ver=$(printf '%s\\n' "$q" | cut -f4)
+      rel=$(printf '%s\\n' "$q" | cut -f5)
+      arch=$(printf '%s\\n' "$q" | cut -f3)
+      printf '%s  %s/%s/%s/%s/%s\\n' "$(sha256sum "$f" | cut -d' ' -f1)" "$src" "$ver" "$rel" "$arch" "\${f##*/}"
+    done
+  done
+  sort "$found" | comm -23 /tmp/repro-new - | while read -r k; do echo "repro hash-generate: no cached rpm for $k" >&2; done
+  [ "$(sort -u "$found" | wc -l)" -eq "$(wc -l </tmp/repro-new)" ] || die "some packages have no cached rpm (dnf --setopt=keepcache=True)"
+}
+${tail}`
+    case 'alpine':
+      return `${head}
+installed() {
+  apk info -v 2>/dev/null | sort
+}
+
+# apk fetch --url prints where each file comes from; names are the path after /alpine/ (the CDN layout)
+hashes() {
+  dir=/tmp/repro-apks
+  mkdir -p "$dir"
+  while read -r pv; do
+    name=$(printf '%s\\n' "$pv" | sed -e 's/-[^-]*-r[0-9]*$//')
+    url=$(apk fetch --url -o "$dir" "$name" | grep '://' | tail -n 1) || die "apk fetch $name failed"
+    f=$dir/\${url##*/}
+    [ -f "$f" ] || die "apk fetch $name: no file \${url##*/}"
+    printf '%s  %s\\n' "$(sha256sum "$f" | cut -d' ' -f1)" "\${url#*/alpine/}"
+  done </tmp/repro-new
+}
+${tail}`
+    case 'arch':
+      return `${head}
+installed() {
+  pacman -Q | sort
+}
+
+# the cached package files, named as the archive stores them: FIRST-LETTER/NAME/FILE
+hashes() {
+  while read -r name ver; do
+    n=0
+    for f in /var/cache/pacman/pkg/"$name-$ver"-*.pkg.tar*; do
+      case $f in *.sig) continue ;; esac
+      [ -f "$f" ] || continue
+      first=$(printf '%s' "$name" | cut -c1)
+      printf '%s  %s/%s/%s\\n' "$(sha256sum "$f" | cut -d' ' -f1)" "$first" "$name" "\${f##*/}"
+      n=1
+    done
+    [ $n = 1 ] || die "no cached package file for $name $ver in /var/cache/pacman/pkg"
+  done </tmp/repro-new
+}
+${tail}`
+  }
+}
+
+export interface GenerateInput {
+  dir: string
+  base: string
+  packages: string[]
+  distro?: string
+  epoch: number
+  allowUnpinned: boolean
+}
+
+export interface GeneratedFile {
+  path: string
+  mode: number
+  text: string
+}
+
+export interface GenerateResult {
+  dir: string
+  distro: Distro
+  base: string
+  digest?: string
+  sourceDateEpoch: number
+  snapshot?: string
+  files: GeneratedFile[]
+}
+
+const PKG_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:=~@-]*$/
+
+/** The files, as data (pure). */
+export function generateFiles(input: GenerateInput): GenerateResult {
+  const base = parseBase(input.base, input.allowUnpinned)
+  const distro = input.distro ? parseDistro(input.distro, '--distro') : distroFromBase(base.name)
+  if (!distro) {
+    throw new InvalidArgumentError(
+      `BASE '${input.base}': cannot tell the distro from the image name; pass --distro (debian, ubuntu, fedora, alpine, arch)`,
+    )
+  }
+  if (input.packages.length === 0) throw new InvalidArgumentError('no PKG given: name the packages to install')
+  for (const p of input.packages) {
+    if (!PKG_NAME.test(p)) throw new InvalidArgumentError(`PKG '${p}': not a package name`)
+  }
+  const recipe = RECIPES[distro]
+  const pkgs = input.packages.join(' ')
+  const when = new Date(input.epoch * 1000).toISOString().replace('.000Z', 'Z')
+  const generateHash = [
+    `# Generated by repro dockerfile generate (${distro}): writes SHA256SUMS-<arch> for: ${pkgs}`,
+    `# (${recipe.note}; SOURCE_DATE_EPOCH=${input.epoch}, ${when}). Needs the network. Run it with e.g.`,
+    `#   docker buildx build -f Dockerfile.generate-hash --output type=local,dest=. .`,
+    `#   buildctl build --frontend dockerfile.v0 --local context=. --local dockerfile=. \\`,
+    `#     --opt filename=Dockerfile.generate-hash --output type=local,dest=.`,
+    `# then build the Dockerfile next to it with: repro build --sde ${input.epoch} --hashfile SHA256SUMS-amd64 .`,
+    `ARG BASE=${base.ref}`,
+    `FROM \${BASE} AS generate`,
+    `ARG SOURCE_DATE_EPOCH=${input.epoch}`,
+    `ARG TARGETARCH`,
+    `ARG TARGETVARIANT`,
+    ...(recipe.env ? [recipe.env] : []),
+    `RUN --mount=type=bind,source=repro-scripts,target=/repro-scripts \\`,
+    ...(recipe.snapshot ? [`  /repro-scripts/snapshot-sources && \\`] : []),
+    `  /repro-scripts/hash-generate before && \\`,
+    `  ${recipe.install(pkgs)} && \\`,
+    `  /repro-scripts/hash-generate generate >"/SHA256SUMS-\${TARGETARCH}\${TARGETVARIANT:+-\${TARGETVARIANT}}"`,
+    ``,
+    `FROM scratch`,
+    `COPY --from=generate /SHA256SUMS-* /`,
+    ``,
+  ].join('\n')
+  const dockerfile = [
+    `# Generated by repro dockerfile generate (${distro}): installs ${pkgs} from the files pinned in`,
+    `# SHA256SUMS-<arch> (written by Dockerfile.generate-hash), verified by sha256 twice, with no network:`,
+    `#   repro build --sde ${input.epoch} --hashfile SHA256SUMS-amd64 --hashfile SHA256SUMS-arm64 --platform linux/amd64,linux/arm64 .`,
+    `# repro build downloads and verifies the files on the host, then stages them as the build context repro-pkgs.`,
+    `ARG BASE=${base.ref}`,
+    `FROM \${BASE}`,
+    INSTALL_RUN_LINE,
+    ``,
+  ].join('\n')
+  const files: GeneratedFile[] = [
+    {path: 'Dockerfile', mode: 0o644, text: dockerfile},
+    {path: 'Dockerfile.generate-hash', mode: 0o644, text: generateHash},
+    {path: 'repro-scripts/hash-generate', mode: 0o755, text: hashGenerateScript(distro)},
+  ]
+  if (recipe.snapshot)
+    files.push({path: 'repro-scripts/snapshot-sources', mode: 0o755, text: sourcesScript({epoch: input.epoch})})
+  return {
+    dir: input.dir,
+    distro,
+    base: base.ref,
+    digest: base.digest,
+    sourceDateEpoch: input.epoch,
+    snapshot: recipe.snapshot ? (distro === 'arch' ? undefined : snapshotId(input.epoch)) : undefined,
+    files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
+  }
+}
+
+/** Write the files: refuse to overwrite unless forced; each file written to a temp name, then renamed. */
+export async function writeGenerated(result: GenerateResult, force: boolean): Promise<void> {
+  if (!force) {
+    const existing: string[] = []
+    for (const f of result.files) {
+      if (await stat(path.join(result.dir, f.path)).catch(() => undefined)) existing.push(f.path)
+    }
+    if (existing.length) {
+      throw new InvalidArgumentError(`${result.dir}: ${existing.join(', ')} already exist; pass --force to overwrite`)
+    }
+  }
+  const written: string[] = []
+  try {
+    for (const f of result.files) {
+      const dest = path.join(result.dir, f.path)
+      await mkdir(path.dirname(dest), {recursive: true})
+      const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`
+      written.push(tmp)
+      await writeFile(tmp, f.text)
+      await chmod(tmp, f.mode)
+    }
+    for (const f of result.files) {
+      const dest = path.join(result.dir, f.path)
+      await rename(written.shift() as string, dest)
+    }
+  } finally {
+    for (const t of written) await rm(t, {force: true})
+  }
+}
