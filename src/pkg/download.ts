@@ -90,7 +90,7 @@ export async function downloadEntries(entries: HashEntry[], options: DownloadOpt
   const cachedFlags = await Promise.all(entries.map((e) => cache.has(e.sha256)))
   options.events?.start?.(entries.length, cachedFlags.filter(Boolean).length)
   const registries = new Map<string, RegistryClient>()
-  const failures: string[] = []
+  const failures: {index: number; message: string}[] = []
   let bytes = 0
   const results = await mapLimit(entries, options.jobs ?? 8, async (entry, i): Promise<DownloadedEntry | undefined> => {
     if (cachedFlags[i]) {
@@ -115,14 +115,17 @@ export async function downloadEntries(entries: HashEntry[], options: DownloadOpt
       logger.debug(`${entry.basename}: ${provider.source}: ${r.reason}`)
       reasons.push(`${provider.source}: ${r.reason}`)
     }
-    failures.push(
-      `${entry.source.file}:${entry.source.line}: ${entry.name}: every provider failed (${reasons.join('; ')})`,
-    )
+    failures.push({
+      index: i,
+      message: `${entry.source.file}:${entry.source.line}: ${entry.name}: every provider failed (${reasons.join('; ')})`,
+    })
     return undefined
   })
   if (failures.length) {
+    // report in hash-file order, whatever order the parallel downloads failed in
+    failures.sort((a, b) => a.index - b.index)
     const more = failures.length > 1 ? ` (and ${failures.length - 1} more file(s) failed)` : ''
-    throw new DownloadError(`${failures[0]}${more}`, [
+    throw new DownloadError(`${failures[0].message}${more}`, [
       'add a provider with --provider TEMPLATE (e.g. file:///mnt/pkgs/{{.Basename}})',
     ])
   }
