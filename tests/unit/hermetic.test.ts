@@ -322,7 +322,7 @@ describe('staging', () => {
     )
     assert.match(buildctl ?? '', /--opt context:repro-snapshot=local:repro-snapshot/)
     // the build commands come after every staging line
-    assert.ok(lines.indexOf(buildctl ?? '') > lines.findLastIndex((l) => l.startsWith('#')))
+    assert.ok(lines.indexOf(buildctl ?? '') > lines.map((l) => l.startsWith('#')).lastIndexOf(true))
   })
 
   it('refuses a user context named repro-pkgs and mixed package formats', async () => {
