@@ -60,7 +60,13 @@ function facts(over: Partial<Facts> = {}): Facts {
 
 const argvOf = (o: BuildOptions, f: Facts) =>
   buildPlan(o, f).steps.map((s) =>
-    s.kind === 'exec' ? s.argv : s.kind === 'mkdir' ? ['mkdir', s.path] : ['mv', s.from, s.to],
+    s.kind === 'exec'
+      ? s.argv
+      : s.kind === 'mkdir'
+        ? ['mkdir', s.path]
+        : s.kind === 'stage'
+          ? ['stage', s.stage.dir]
+          : ['mv', s.from, s.to],
   )
 
 describe('docker plan', () => {
