@@ -8,7 +8,7 @@
  * local BuildKit image and the buildkitd address. One warm-up `repro build` creates the builder and fills the
  * cache and gives the plan; then the raw build command from that plan and `repro build` run alternately,
  * RUNS times each. Prints both medians, the difference (goal <= 0.5 s) and the ratio.
- * Uses bin/run.js when dist/ is built (what users run), else bin/dev.js (tsx: slower start), and says which.
+ * Uses bin/run.js when dist/ is built (what users run), else the sources through tsx (slower start), and says which.
  */
 import {execFile} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
@@ -59,8 +59,11 @@ async function main(): Promise<void> {
   if (state?.docker?.host) env.DOCKER_HOST = state.docker.host
   if (bk?.buildctl) env.PATH = `${path.dirname(bk.buildctl)}:${env.PATH}`
 
+  // what users run is bin/run.js over dist/; without dist/, the sources through tsx (slower to start)
   const built = existsSync(path.join(ROOT, 'dist/commands/build.js'))
-  const bin = path.join(ROOT, built ? 'bin/run.js' : 'bin/dev.js')
+  const cli = built
+    ? [path.join(ROOT, 'bin/run.js')]
+    : ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'tests/support/dev-no-manifest.ts')]
 
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-bench-build-'))
   try {
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     await writeFile(path.join(ctx, 'hello.txt'), 'hello\n')
     const engine = runtime === 'buildkit' ? ['--buildkit-addr', addr] : image ? ['--buildkit-image', image] : []
     const reproArgs = (out: string) => [
-      bin,
+      ...cli,
       'build',
       '--runtime',
       runtime,
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
     const r = median(rawMs)
     const p = median(reproMs)
     console.log(
-      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via ${path.relative(ROOT, bin)}`,
+      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via ${built ? 'bin/run.js (dist/)' : 'tsx over src/ (dist/ not built)'}`,
     )
     console.log(`raw command:  ${rawArgs.join(' ').slice(0, 160)}...`)
     console.log(`raw runs (ms):   ${rawMs.map((x) => x.toFixed(0)).join(' ')}`)
