@@ -1,9 +1,7 @@
 /**
- * Fixtures: nightly/fixtures/NAME/{fixture.yaml, Dockerfile, ...}. Loading validates fixture.yaml; staging
- * copies the fixture into a work directory and adds the .deb files its debs/SHA256SUMS pins (checked by sha256).
+ * Fixtures: nightly/fixtures/NAME/{fixture.yaml, Dockerfile, ...}. Loading validates fixture.yaml.
  */
-import {createHash} from 'node:crypto'
-import {cp, readdir, readFile, stat} from 'node:fs/promises'
+import {cp, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import yaml from 'js-yaml'
@@ -29,7 +27,7 @@ export function parseFixtureMeta(name: string, text: string): FixtureMeta {
     name,
     description: typeof doc.description === 'string' ? doc.description : '',
     base: doc.base as string | undefined,
-    debs: doc.debs === true,
+    hashfile: typeof doc.hashfile === 'string' ? doc.hashfile : undefined,
     expect,
     expectCauses: list('expectCauses') ?? [],
     runtimes: list('runtimes'),
@@ -47,53 +45,9 @@ export async function loadFixtures(dir: string): Promise<FixtureMeta[]> {
   return out
 }
 
-/** SHA256SUMS lines → {file: sha256}. */
-export function parseSums(text: string, where: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line.trim() === '') continue
-    const m = /^([a-f0-9]{64}) [ *]([^/\s]+)$/.exec(line.trim())
-    if (!m) throw new MatrixError(`${where}:${i + 1}: expected "<sha256>  <file name>"`)
-    out[m[2]] = m[1]
-  }
-  return out
-}
-
-async function findFile(dir: string, name: string): Promise<string | undefined> {
-  for (const entry of await readdir(dir, {withFileTypes: true})) {
-    const p = path.join(dir, entry.name)
-    if (entry.isDirectory()) {
-      const found = await findFile(p, name)
-      if (found) return found
-    } else if (entry.name === name) return p
-  }
-  return undefined
-}
-
-/** Copy the fixture into work/NAME; add pinned .debs found (anywhere) under debsDir, checked by sha256. */
-export async function stageFixture(
-  fixturesDir: string,
-  meta: FixtureMeta,
-  work: string,
-  debsDir?: string,
-): Promise<string> {
+/** Copy the fixture into work/NAME (the build reads it there: the source tree is never written to). */
+export async function stageFixture(fixturesDir: string, meta: FixtureMeta, work: string): Promise<string> {
   const dest = path.join(work, meta.name)
   await cp(path.join(fixturesDir, meta.name), dest, {recursive: true})
-  if (meta.debs) {
-    if (!debsDir) throw new MatrixError(`fixture ${meta.name} needs .deb files: pass --debs DIR or --testbed`)
-    if (!(await stat(debsDir).catch(() => undefined))?.isDirectory())
-      throw new MatrixError(`--debs ${debsDir}: not a directory`)
-    const sumsFile = path.join(dest, 'debs', 'SHA256SUMS')
-    const sums = parseSums(await readFile(sumsFile, 'utf8'), `nightly/fixtures/${meta.name}/debs/SHA256SUMS`)
-    for (const [name, sha] of Object.entries(sums)) {
-      const src = await findFile(debsDir, name)
-      if (!src) throw new MatrixError(`fixture ${meta.name}: ${name} is not under ${debsDir}`)
-      const got = createHash('sha256')
-        .update(await readFile(src))
-        .digest('hex')
-      if (got !== sha) throw new MatrixError(`fixture ${meta.name}: ${src}: sha256 ${got}, SHA256SUMS pins ${sha}`)
-      await cp(src, path.join(dest, 'debs', name))
-    }
-  }
   return dest
 }

@@ -24,8 +24,8 @@ export interface FixtureMeta {
   description: string
   /** base image the Dockerfile builds FROM (as the build context "base"), or none */
   base?: string
-  /** stage the .deb files listed in the fixture's debs/SHA256SUMS into debs/ (from the test bed or --debs DIR) */
-  debs: boolean
+  /** a hash file in the fixture for `repro build --hashfile`; its packages come from --debs DIR (file://DIR/{{.Name}}) */
+  hashfile?: string
   /** a canary: must be reported as not reproduced, with these causes */
   expect: 'not-reproducible' | 'reproducible'
   expectCauses: string[]

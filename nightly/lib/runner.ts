@@ -78,7 +78,7 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
     }
     const staged = new Map<string, string>()
     for (const f of o.selection.fixtures) {
-      staged.set(f, await stageFixture(o.fixturesDir, metas.get(f)!, path.join(work, 'contexts'), o.debsDir))
+      staged.set(f, await stageFixture(o.fixturesDir, metas.get(f)!, path.join(work, 'contexts')))
     }
 
     for (const [i, cell] of o.cells.entries()) {
@@ -122,6 +122,13 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
             noCache: true,
             buildContexts: meta.base ? [`base=oci-layout://${o.bases[meta.base]}`] : [],
             secrets: [],
+            ...(meta.hashfile
+              ? {
+                  hashfiles: [path.join(staged.get(cell.fixture)!, meta.hashfile)],
+                  providers: [`file://${o.debsDir}/{{.Name}}`],
+                  pkgCache: path.join(work, 'pkg-cache'),
+                }
+              : {}),
             buildkitImage: cell.runtime === 'buildkit' ? undefined : o.engines.images[cell.buildkit],
             buildkitAddr: cell.runtime === 'buildkit' ? o.engines.addrs[cell.buildkit] : undefined,
             rootless: false,

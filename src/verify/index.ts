@@ -337,8 +337,8 @@ export async function collectInputs(
   }
   buildContexts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
-  // hash files: the ones given to the build (--hashfile, when the build has it) and SHA256SUMS files in the context
-  const given = ((build as unknown as {hashFiles?: string[]}).hashFiles ?? []).map((f) => path.resolve(build.cwd, f))
+  // hash files: the ones given to the build (--hashfile) and SHA256SUMS files in the context
+  const given = (build.hashfiles ?? []).map((f) => path.resolve(build.cwd, f))
   const inContext = ctx.files > 0 ? await findHashFiles(context) : []
   const hashFiles: VerificationInputs['hashFiles'] = []
   for (const f of [...new Set([...given, ...inContext])]) {
