@@ -37,7 +37,7 @@ describe('OCI registry push and fetch (bearer token flow)', () => {
     debs = await realDebs(path.join(dir, 'mirror'))
     sums = path.join(dir, 'SHA256SUMS')
     await writeFile(sums, sumsText(debs))
-    server = createServer(async (req, res) => {
+    server = createServer(async (req, res): Promise<unknown> => {
       const url = new URL(req.url ?? '/', 'http://x')
       log.push(`${req.method} ${url.pathname}`)
       if (url.pathname === '/token') {
@@ -78,7 +78,7 @@ describe('OCI registry push and fetch (bearer token flow)', () => {
         manifests.set(m[1], await body(req))
         return res.writeHead(201).end()
       }
-      res.writeHead(404).end()
+      return res.writeHead(404).end()
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     host = `127.0.0.1:${(server.address() as AddressInfo).port}`
