@@ -135,6 +135,16 @@ export async function resolveRuntimes(
 export function checkVerifyInput(input: VerifyInput): void {
   if (!Number.isInteger(input.times) || input.times < 1)
     throw new InvalidArgumentError(`--times ${input.times}: expected an integer >= 1`)
+  if (
+    input.times < 2 &&
+    input.expectedDigest === undefined &&
+    input.against === undefined &&
+    input.build.runtime !== 'all'
+  ) {
+    throw new InvalidArgumentError(
+      '--times 1: one rebuild with nothing to compare it with proves nothing; use --times 2 or more, --runtime all, --expected-image-digest or --against',
+    )
+  }
   if (input.expectedDigest !== undefined && input.against !== undefined) {
     throw new InvalidArgumentError('--expected-image-digest and --against: give one of them')
   }

@@ -57,6 +57,11 @@ describe('repro verify (no engine needed)', () => {
       ['--expected-image-digest', 'a'.repeat(64), '--against', 'x.tar'],
       /cannot also be provided when using|give one of them/,
     ],
+    [
+      '--times 1 with nothing to compare',
+      ['--times', '1'],
+      /--times 1: one rebuild with nothing to compare it with proves nothing/,
+    ],
     ['--attest-timestamps without --attest', ['--attest-timestamps'], /--attest/],
   ]
   for (const [what, args, message] of bad) {
