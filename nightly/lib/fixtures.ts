@@ -42,7 +42,8 @@ export async function loadFixtures(dir: string): Promise<FixtureMeta[]> {
     if (text === undefined) continue
     out.push(parseFixtureMeta(name, text))
   }
-  return out
+  // canaries last: the report reads top-down from the plain cases to the deliberately broken one
+  return out.sort((a, b) => Number(a.expect !== 'reproducible') - Number(b.expect !== 'reproducible'))
 }
 
 /** Copy the fixture into work/NAME (the build reads it there: the source tree is never written to). */

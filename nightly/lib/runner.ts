@@ -237,7 +237,9 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
 
     const {ok, failures, summary} = summarize(cells, agreements)
     const buildkitImages: Record<string, string> = {}
-    for (const v of o.selection.buildkits) if (o.engines.images[v]) buildkitImages[v] = o.engines.images[v]!
+    const usesImages = o.selection.runtimes.some((r) => r !== 'buildkit')
+    for (const v of o.selection.buildkits)
+      if (usesImages && o.engines.images[v]) buildkitImages[v] = o.engines.images[v]!
     const report: NightlyReport = {
       schemaVersion: REPORT_SCHEMA_VERSION,
       ok,
