@@ -203,6 +203,8 @@ export function buildInputFromFlags(
     distro: flags.distro,
     env: {
       BUILDKIT_HOST: env.BUILDKIT_HOST,
+      DOCKER_CONFIG: env.DOCKER_CONFIG,
+      DOCKER_HOST: env.DOCKER_HOST,
       REPRO_SOURCE_DATE_EPOCH: env.REPRO_SOURCE_DATE_EPOCH,
       REPRO_CACHE: env.REPRO_CACHE,
       REPRO_PROVIDERS: env.REPRO_PROVIDERS,

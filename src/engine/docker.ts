@@ -18,16 +18,51 @@ export function builderName(image: string): string {
   return `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
 }
 
-export function builderNeedsRecreate(options: BuildOptions, facts: Facts): boolean {
-  const b = facts.builder
-  return Boolean(b?.exists && b.image !== undefined && b.image !== options.buildkitImage)
+export function builderNeedsRecreate(_options: BuildOptions, facts: Facts): boolean {
+  return Boolean(facts.builder?.exists && facts.builder.stale)
+}
+
+export interface BuilderFound {
+  driver?: string
+  image?: string
+  endpoint?: string
+  buildkitVersion?: string
+  status?: string
+}
+
+/**
+ * Why a builder of our name cannot be reused: another driver, another BuildKit image, or created against
+ * another docker daemon (buildx records the endpoint; DOCKER_HOST may have changed since).
+ */
+export function builderStaleReason(found: BuilderFound, image: string, dockerHost?: string): string | undefined {
+  if (found.driver !== undefined && found.driver !== 'docker-container') return `it uses the ${found.driver} driver`
+  if (found.image !== image) return `it runs ${found.image ?? 'another image'}`
+  if (dockerHost && found.endpoint && found.endpoint !== dockerHost && /^[a-z]+:\/\//.test(found.endpoint)) {
+    return `it was created on ${found.endpoint}, not ${dockerHost}`
+  }
+  return undefined
+}
+
+/** buildx's own record of a builder ($DOCKER_CONFIG/buildx/instances/NAME): read instead of a slower inspect. */
+export function parseBuildxInstance(text: string): BuilderFound | undefined {
+  try {
+    const j = JSON.parse(text) as {
+      Driver?: string
+      Nodes?: Array<{Endpoint?: string; DriverOpts?: Record<string, string>}>
+    }
+    const node = j.Nodes?.[0]
+    if (typeof j.Driver !== 'string' || !node) return undefined
+    return {driver: j.Driver, image: node.DriverOpts?.image, endpoint: node.Endpoint}
+  } catch {
+    return undefined
+  }
 }
 
 export function dockerSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
   const name = facts.builder?.name ?? builderName(options.buildkitImage)
   const steps: Step[] = []
   const recreate = builderNeedsRecreate(options, facts)
-  if (recreate) steps.push(execStep(['docker', 'buildx', 'rm', name], 'remove the builder: it runs another image'))
+  if (recreate) steps.push(execStep(['docker', 'buildx', 'rm', name], `remove the builder: ${facts.builder?.stale}`))
   if (!facts.builder?.exists || recreate) {
     steps.push(
       execStep(
@@ -92,19 +127,13 @@ export function parseBuildxVersion(stdout: string): string | undefined {
   return /\bv?\d+\.\d+\.\d+[\w.+-]*/.exec(stdout.replace(/^\S*buildx\S*\s+/, ''))?.[0]
 }
 
-export interface BuilderInspect {
-  driver?: string
-  image?: string
-  buildkitVersion?: string
-  status?: string
-}
-
 /** `docker buildx inspect NAME` (text): driver, driver-opt image, status and BuildKit version of the first node. */
-export function parseBuildxInspect(stdout: string): BuilderInspect {
+export function parseBuildxInspect(stdout: string): BuilderFound {
   const driver = /^Driver:\s*(\S+)/m.exec(stdout)?.[1]
   const opts = /^Driver Options:\s*(.*)$/m.exec(stdout)?.[1] ?? ''
   const image = /(?:^|\s)image="([^"]*)"/.exec(opts)?.[1] ?? /(?:^|\s)image=(\S+)/.exec(opts)?.[1]
   const buildkitVersion = /^(?:BuildKit version|BuildKit|Buildkit):\s*(v?\d\S*)/m.exec(stdout)?.[1]
   const status = /^Status:\s*(\S+)/m.exec(stdout)?.[1]
-  return {driver, image, buildkitVersion, status}
+  const endpoint = /^Endpoint:\s*(\S+)/m.exec(stdout)?.[1]
+  return {driver, image, endpoint, buildkitVersion, status}
 }

@@ -104,7 +104,7 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
 function builderState(options: BuildOptions, facts: Facts): string {
   const b = facts.builder
   if (!b?.exists) return 'will be created'
-  return builderNeedsRecreate(options, facts) ? `will be recreated: it runs ${b.image}` : 'reused'
+  return builderNeedsRecreate(options, facts) ? `will be recreated: ${b.stale}` : 'reused'
 }
 
 function contextText(c: BuildContext, facts: Facts): string {

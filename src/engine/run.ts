@@ -64,6 +64,8 @@ export interface BuildInput {
   distro?: string
   env: {
     BUILDKIT_HOST?: string
+    DOCKER_CONFIG?: string
+    DOCKER_HOST?: string
     REPRO_SOURCE_DATE_EPOCH?: string
     REPRO_CACHE?: string
     REPRO_PROVIDERS?: string
@@ -232,7 +234,14 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   options.stages = hermetic.stages
   const facts = await probe(
     options,
-    {runtime, buildkitAddr: input.buildkitAddr, buildkitHost: input.env.BUILDKIT_HOST, dry: input.dry},
+    {
+      runtime,
+      buildkitAddr: input.buildkitAddr,
+      buildkitHost: input.env.BUILDKIT_HOST,
+      dockerHost: input.env.DOCKER_HOST,
+      dockerConfig: input.env.DOCKER_CONFIG,
+      dry: input.dry,
+    },
     exec,
   )
   checkRuntimeFlags(options, facts)

@@ -46,7 +46,14 @@ export interface Facts {
   /** docker only */
   buildxVersion?: string
   /** docker only: the buildx builder named after the BuildKit image */
-  builder?: {name: string; exists: boolean; image?: string; buildkitVersion?: string}
+  builder?: {
+    name: string
+    exists: boolean
+    image?: string
+    buildkitVersion?: string
+    /** why the existing builder cannot be reused (another image, driver or docker endpoint) */
+    stale?: string
+  }
   /** podman only: podman itself runs rootless (then the rootless BuildKit maps the user with keep-id) */
   podmanRootless?: boolean
   /** buildkit only: the daemon address */

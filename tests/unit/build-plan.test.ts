@@ -18,7 +18,13 @@ import {
 } from '../../src/engine/args.js'
 import {parseBuildctlVersion, parseBuildkitInfo} from '../../src/engine/buildkit.js'
 import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe} from '../../src/engine/detect.js'
-import {builderName, parseBuildxInspect, parseBuildxVersion} from '../../src/engine/docker.js'
+import {
+  builderName,
+  builderStaleReason,
+  parseBuildxInspect,
+  parseBuildxInstance,
+  parseBuildxVersion,
+} from '../../src/engine/docker.js'
 import {
   type BuildOptions,
   buildPlan,
@@ -31,6 +37,8 @@ import {qualifyImage} from '../../src/engine/podman.js'
 import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime} from '../../src/engine/run.js'
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
+/** a DOCKER_CONFIG without buildx records, so probes never read this machine's ~/.docker */
+const NO_CONFIG = '/nonexistent/repro-test-docker-config'
 
 function options(over: Partial<BuildOptions> = {}): BuildOptions {
   return {
@@ -113,7 +121,12 @@ describe('docker plan', () => {
     assert.equal(plan.steps[0].kind === 'exec' && plan.steps[0].argv[2], 'build')
   })
   it('recreates a builder of the same name running another image', () => {
-    const argv = argvOf(options(), facts({builder: {...builder, exists: true, image: 'moby/buildkit:latest'}}))
+    const argv = argvOf(
+      options(),
+      facts({
+        builder: {...builder, exists: true, image: 'moby/buildkit:latest', stale: 'it runs moby/buildkit:latest'},
+      }),
+    )
     assert.deepEqual(argv[0], ['docker', 'buildx', 'rm', 'repro-c10c9dba351c'])
     assert.deepEqual(argv[1].slice(0, 3), ['docker', 'buildx', 'create'])
   })
@@ -338,6 +351,7 @@ Platforms:             linux/amd64
     assert.deepEqual(parseBuildxInspect(text), {
       driver: 'docker-container',
       image: 'localhost/repro-testbed/buildkit:v0.32.2',
+      endpoint: 'unix:///var/run/docker.sock',
       buildkitVersion: 'v0.32.2',
       status: 'running',
     })
@@ -359,6 +373,69 @@ Platforms:             linux/amd64
     )
     checkBuildkitVersion('v0.13.0', 'x')
     checkBuildkitVersion(undefined, 'x')
+  })
+})
+
+describe('builder reuse', () => {
+  const image = DEFAULT_BUILDKIT_IMAGE
+  it('reuses a docker-container builder running our image on our daemon', () => {
+    assert.equal(
+      builderStaleReason({driver: 'docker-container', image, endpoint: 'unix:///d.sock'}, image, 'unix:///d.sock'),
+      undefined,
+    )
+    assert.equal(
+      builderStaleReason({driver: 'docker-container', image, endpoint: 'default'}, image, 'unix:///d.sock'),
+      undefined,
+    )
+  })
+  it('says why a builder of our name cannot be reused', () => {
+    assert.equal(builderStaleReason({driver: 'docker', image}, image), 'it uses the docker driver')
+    assert.equal(builderStaleReason({driver: 'docker-container', image: 'x:1'}, image), 'it runs x:1')
+    assert.equal(
+      builderStaleReason({driver: 'docker-container', image, endpoint: 'unix:///a.sock'}, image, 'unix:///b.sock'),
+      'it was created on unix:///a.sock, not unix:///b.sock',
+    )
+  })
+  it("reads buildx's instance record", () => {
+    const text = JSON.stringify({
+      Name: 'repro-x',
+      Driver: 'docker-container',
+      Nodes: [{Name: 'repro-x0', Endpoint: 'unix:///d.sock', DriverOpts: {image}}],
+    })
+    assert.deepEqual(parseBuildxInstance(text), {driver: 'docker-container', image, endpoint: 'unix:///d.sock'})
+    assert.equal(parseBuildxInstance('not json'), undefined)
+    assert.equal(parseBuildxInstance(''), undefined)
+  })
+  it('uses the instance record instead of docker buildx inspect', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'repro-buildx-config-'))
+    try {
+      await mkdir(path.join(dir, 'buildx/instances'), {recursive: true})
+      await writeFile(
+        path.join(dir, 'buildx/instances/repro-c10c9dba351c'),
+        JSON.stringify({Driver: 'docker-container', Nodes: [{Endpoint: 'unix:///d.sock', DriverOpts: {image}}]}),
+      )
+      const exec = fakeExec((argv) =>
+        argv[1] === 'buildx' ? {stdout: 'github.com/docker/buildx v0.19.3 x\n'} : {stdout: '20.10.24\n'},
+      )
+      const f = await probe(options(), {dry: false, dockerConfig: dir, dockerHost: 'unix:///d.sock'}, exec)
+      assert.equal(f.builder?.exists, true)
+      assert.equal(f.builder?.stale, undefined)
+      assert.ok(!exec.calls.some((c) => c.includes('inspect')), 'no docker buildx inspect')
+      const moved = await probe(options(), {dry: false, dockerConfig: dir, dockerHost: 'unix:///other.sock'}, exec)
+      assert.equal(moved.builder?.stale, 'it was created on unix:///d.sock, not unix:///other.sock')
+      assert.deepEqual(
+        argvOf(options(), moved)
+          .filter((a) => a[0] === 'docker')
+          .slice(0, 2)
+          .map((a) => a.slice(0, 3)),
+        [
+          ['docker', 'buildx', 'rm'],
+          ['docker', 'buildx', 'create'],
+        ],
+      )
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 })
 
@@ -419,7 +496,7 @@ describe('probe', () => {
   it('says what it looked for when no runtime is found', async () => {
     const exec = fakeExec(() => notFound)
     await assert.rejects(
-      probe(options(), {dry: false}, exec),
+      probe(options(), {dry: false, dockerConfig: NO_CONFIG}, exec),
       (e: unknown) =>
         e instanceof EngineNotFoundError &&
         e.message ===
@@ -429,7 +506,7 @@ describe('probe', () => {
   it('with --dry, assumes docker and a new builder, with a warning', async () => {
     const f = await probe(
       options(),
-      {dry: true},
+      {dry: true, dockerConfig: NO_CONFIG},
       fakeExec(() => notFound),
     )
     assert.equal(f.runtime, 'docker')
@@ -443,7 +520,10 @@ describe('probe', () => {
         ? {exitCode: 1, stderr: "docker: 'buildx' is not a docker command."}
         : {stdout: '20.10.24\n'},
     )
-    await assert.rejects(probe(options(), {dry: false}, exec), /the docker buildx plugin is missing or broken/)
+    await assert.rejects(
+      probe(options(), {dry: false, dockerConfig: NO_CONFIG}, exec),
+      /the docker buildx plugin is missing or broken/,
+    )
     assert.deepEqual(exec.calls, [
       ['docker', 'version', '--format', '{{.Server.Version}}'],
       ['docker', 'buildx', 'version'],
@@ -455,7 +535,11 @@ describe('probe', () => {
       argv[2] === 'inspect' ? {exitCode: 1} : {stdout: 'github.com/docker/buildx v0.19.3 x\n'},
     )
     await assert.rejects(
-      probe(options({buildkitImage: 'moby/buildkit:v0.12.5'}), {dry: false, runtime: 'docker'}, exec),
+      probe(
+        options({buildkitImage: 'moby/buildkit:v0.12.5'}),
+        {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG},
+        exec,
+      ),
       /moby\/buildkit:v0.12.5 is BuildKit v0.12.5: rewrite-timestamp needs BuildKit >= 0.13/,
     )
   })
@@ -488,14 +572,20 @@ describe('probe', () => {
           ? {stdout: 'github.com/docker/buildx v0.19.3 x\n'}
           : {stdout: '20.10.24\n'},
     )
-    const f = await probe(options(), {dry: false}, exec)
+    const f = await probe(options(), {dry: false, dockerConfig: NO_CONFIG}, exec)
     assert.deepEqual(
       {runtime: f.runtime, v: f.runtimeVersion, bx: f.buildxVersion, b: f.builder, bk: f.buildkitVersion},
       {
         runtime: 'docker',
         v: '20.10.24',
         bx: 'v0.19.3',
-        b: {name: 'repro-c10c9dba351c', exists: true, image: DEFAULT_BUILDKIT_IMAGE, buildkitVersion: 'v0.32.2'},
+        b: {
+          name: 'repro-c10c9dba351c',
+          exists: true,
+          image: DEFAULT_BUILDKIT_IMAGE,
+          buildkitVersion: 'v0.32.2',
+          stale: undefined,
+        },
         bk: 'v0.32.2',
       },
     )
@@ -503,7 +593,7 @@ describe('probe', () => {
   it('falls back to podman, then to BUILDKIT_HOST', async () => {
     const podman = await probe(
       options(),
-      {dry: false},
+      {dry: false, dockerConfig: NO_CONFIG},
       fakeExec((argv) => (argv[0] === 'docker' ? notFound : {stdout: '4.3.1\n'})),
     )
     assert.deepEqual([podman.runtime, podman.runtimeVersion], ['podman', '4.3.1'])
