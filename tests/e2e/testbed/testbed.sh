@@ -1,0 +1,974 @@
+#!/bin/bash
+# The repro engine test bed: Docker Engine (+ buildx), Podman, standalone BuildKit daemons (several
+# pinned versions), local BuildKit images, a local Distribution registry, deterministic base images
+# and a few real .deb files, all pinned, cached outside the work tree and started by pid.
+#
+#   testbed.sh up                      install/build what is missing, start daemons, print state JSON
+#   testbed.sh status                  health of every part as JSON (no installs, no starts)
+#   testbed.sh down                    stop what the test bed started (by recorded pid); keep caches
+#   testbed.sh path                    print the state file's path
+#   testbed.sh env                     print shell exports (BUILDKIT_HOST, REPRO_TESTBED_STATE, ...)
+#   testbed.sh buildkitd-start [VER]   start a standalone buildkitd for VER (default: the default one)
+#   testbed.sh buildkitd-stop [VER]
+#   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
+#
+# stdout carries only the JSON result; progress and logs go to stderr.
+# Environment: REPRO_TESTBED_CACHE (/var/cache/repro-testbed), REPRO_TESTBED_LIB
+# (/var/lib/repro-testbed), REPRO_TESTBED_RUN (/run/repro-testbed), REPRO_TESTBED_NO_APT=1 (never
+# run apt-get), REPRO_TESTBED_ALL_BUILDKITD=1 (`up` starts every BuildKit version, not only the default).
+set -eEuo pipefail
+shopt -s nullglob
+
+TB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$TB_SRC/versions.env"
+
+TB_CACHE=${REPRO_TESTBED_CACHE:-/var/cache/repro-testbed}
+TB_LIB=${REPRO_TESTBED_LIB:-/var/lib/repro-testbed}
+TB_RUN=${REPRO_TESTBED_RUN:-/run/repro-testbed}
+TB_STATE=$TB_LIB/state.json
+TB_LOGS=$TB_LIB/logs
+TB_PARTS=$TB_LIB/parts
+DOCKER_SOCK=/var/run/docker.sock
+RUNC=/usr/sbin/runc
+DOCKER_CONFIG_DIR=${DOCKER_CONFIG:-$HOME/.docker}
+PODMAN_DROPIN=/etc/containers/containers.conf.d/50-repro-testbed.conf
+
+export GOMODCACHE=$TB_CACHE/go/mod
+export GOCACHE=$TB_CACHE/go/build
+export GOTOOLCHAIN=local
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"
+export CGO_ENABLED=0
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+
+T0=$(date +%s.%N)
+declare -A STEP_TIMES=()
+CURRENT_STEP=""
+
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { printf '[testbed %6ss] %s\n' "$(since "$T0")" "$*" >&2; }
+die() {
+  log "ERROR${CURRENT_STEP:+ in step '$CURRENT_STEP'}: $*"
+  exit 1
+}
+on_err() {
+  local rc=$? marker=/tmp/.repro-testbed-err.$$
+  # report the innermost failure once (the trap also fires in each enclosing $(...))
+  [[ -e $marker ]] && exit "$rc"
+  : >"$marker"
+  log "ERROR: step '${CURRENT_STEP:-?}' failed (exit $rc) at line ${BASH_LINENO[0]}: ${BASH_COMMAND}"
+  log "logs: $TB_LOGS"
+  exit "$rc"
+}
+trap on_err ERR
+trap 'rm -f /tmp/.repro-testbed-err.$$' EXIT
+
+# step NAME FUNCTION [ARGS...]: run one step with timing; a failing step stops `up` with its name.
+step() {
+  local name=$1
+  shift
+  local s
+  CURRENT_STEP=$name
+  s=$(date +%s.%N)
+  log "step $name: start"
+  "$@"
+  STEP_TIMES[$name]=$(since "$s")
+  log "step $name: done in ${STEP_TIMES[$name]}s"
+  CURRENT_STEP=""
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+# write_part NAME JSON: a fragment of the state file, merged by write_state
+write_part() { mkdir -p "$TB_PARTS" && printf '%s\n' "$2" | jq . >"$TB_PARTS/$1.json.tmp" && mv -f "$TB_PARTS/$1.json.tmp" "$TB_PARTS/$1.json"; }
+json_str() { jq -Rn --arg v "$1" '$v'; }
+
+mkdirs() {
+  mkdir -p "$TB_CACHE" "$TB_LIB" "$TB_RUN" "$TB_LOGS" "$TB_PARTS" "$TB_LIB/bin"
+}
+
+# ---------------------------------------------------------------------------------------------
+# pids: every daemon is started with setsid, its pid recorded in $TB_RUN/NAME.pid, and only
+# stopped when /proc/PID/exe is still the binary we started (pids get reused).
+
+pid_of() { # NAME EXE -> prints pid if alive and ours
+  local f=$TB_RUN/$1.pid pid exe
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)}
+  [[ $exe == "$(readlink -f "$2")" ]] || return 1
+  echo "$pid"
+}
+
+start_daemon() { # NAME EXE ARGS... (log in $TB_LOGS/NAME.log)
+  local name=$1 exe=$2
+  shift 2
+  setsid "$exe" "$@" </dev/null >>"$TB_LOGS/$name.log" 2>&1 9>&- &
+  local pid=$!
+  echo "$pid" >"$TB_RUN/$name.pid"
+  log "started $name (pid $pid): $exe $*"
+}
+
+stop_daemon() { # NAME EXE
+  local name=$1 exe=$2 pid i
+  if pid=$(pid_of "$name" "$exe"); then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      [[ -d /proc/$pid ]] || break
+      sleep 0.2
+    done
+    if [[ -d /proc/$pid ]]; then
+      log "$name (pid $pid) did not stop in 20s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+  fi
+  rm -f "$TB_RUN/$name.pid"
+}
+
+wait_for() { # DESCRIPTION SECONDS COMMAND...
+  local what=$1 secs=$2 i
+  shift 2
+  for ((i = 0; i < secs * 5; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# apt
+
+wait_for_apt_lock() {
+  local i
+  for ((i = 0; i < 900; i++)); do
+    if ! pgrep -x apt-get >/dev/null && ! pgrep -x dpkg >/dev/null && ! pgrep -x apt >/dev/null; then return 0; fi
+    ((i % 30 == 0)) && log "waiting for another apt-get/dpkg to finish"
+    sleep 2
+  done
+  die "another apt-get/dpkg is still running after 30 minutes"
+}
+
+apt_installed_version() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" {print $4}'; }
+
+step_apt() {
+  local pin pkg ver inst missing=() installs=() updated=0 parts='{}'
+  for pin in $TB_APT_PINS; do
+    pkg=${pin%%=*}
+    inst=$(apt_installed_version "$pkg")
+    [[ -n $inst ]] || missing+=("$pin")
+  done
+  if ((${#missing[@]})); then
+    [[ ${REPRO_TESTBED_NO_APT:-} == 1 ]] && die "missing Debian packages and REPRO_TESTBED_NO_APT=1: ${missing[*]}"
+    wait_for_apt_lock
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update >>"$TB_LOGS/apt.log" 2>&1 || die "apt-get update failed (see $TB_LOGS/apt.log)"
+    for pin in "${missing[@]}"; do
+      pkg=${pin%%=*} ver=${pin#*=}
+      if [[ -n $ver ]] && apt-cache madison "$pkg" | awk -F'|' '{gsub(/ /,"",$2); print $2}' | grep -xF "$ver" >/dev/null; then
+        installs+=("$pkg=$ver")
+      else
+        [[ -n $ver ]] && log "pinned $pkg=$ver is no longer in the archive: installing the candidate"
+        installs+=("$pkg")
+      fi
+    done
+    apt-get -o DPkg::Lock::Timeout=600 install -y "${installs[@]}" >>"$TB_LOGS/apt.log" 2>&1 ||
+      die "apt-get install ${installs[*]} failed (see $TB_LOGS/apt.log)"
+  fi
+  for pin in $TB_APT_PINS; do
+    pkg=${pin%%=*} ver=${pin#*=}
+    inst=$(apt_installed_version "$pkg")
+    [[ -n $inst ]] || die "package $pkg is not installed after apt-get install"
+    [[ -n $ver && $inst != "$ver" ]] && log "warning: $pkg is $inst, pinned $ver"
+    parts=$(jq --arg p "$pkg" --arg pin "$ver" --arg i "$inst" \
+      '.[$p] = {pinned: (if $pin == "" then null else $pin end), installed: $i, drift: ($pin != "" and $pin != $i)}' <<<"$parts")
+  done
+  write_part apt "$(jq -n --argjson p "$parts" '{apt: {packages: $p}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Go-built tools
+
+go_version() { go env GOVERSION; }
+
+check_go() {
+  have go || die "go is not installed (need >= $TB_GO_MIN)"
+  local v
+  v=$(go_version)
+  if [[ $(printf '%s\n%s\n' "${TB_GO_MIN#go}" "${v#go}" | sort -V | sed -n 1p) != "${TB_GO_MIN#go}" ]]; then
+    die "Go $v is older than $TB_GO_MIN"
+  fi
+}
+
+# stamp file: what a cached output was made from; an output is reused only when it matches
+stamp_ok() { [[ -f $1 ]] && [[ $(cat "$1") == "$2" ]]; }
+
+# go_build NAME MODULE VERSION OUT_DIR LDFLAGS PKG...: build the module's packages (paths relative to
+# the module root, e.g. ./cmd/buildctl) into OUT_DIR, CGO_ENABLED=0 and -trimpath (binaries do not
+# depend on the cache paths). Tried in order, the first that works is recorded in OUT_DIR/.method:
+#  1. go install MODULE/PKG@VERSION
+#  2. the same with -ldflags=-checklinkname=0, when Go refuses an old go:linkname (BuildKit v0.13)
+#  3. go build inside the module's own source (GOMODCACHE/MODULE@VERSION), when `go install pkg@version`
+#     refuses the module: its go.mod has exclude/replace directives (BuildKit v0.19, v0.32), or the
+#     proxy hides the module's version list (diffoci: "loading deprecation ... 403").
+go_build() {
+  local name=$1 mod=$2 v=$3 out=$4 ld=$5
+  shift 5
+  local pkgs=("$@") p targets=() blog=$TB_LOGS/build-$name-$v.log method="" moddir xl
+  for p in "${pkgs[@]}"; do targets+=("$mod/${p#./}@$v"); done
+  rm -rf "$out" && mkdir -p "$out"
+  : >"$blog"
+  for xl in "" " -checklinkname=0"; do
+    log "$name $v: go install ${targets[*]}${xl:+ (ldflags$xl)} (log $blog)"
+    if (cd /tmp && GOBIN=$out go install -trimpath -ldflags "$ld$xl" "${targets[@]}") >>"$blog" 2>&1; then
+      method="go install -trimpath -ldflags '$ld$xl' ${targets[*]}"
+      break
+    fi
+    grep -q 'linkname' "$blog" || break
+  done
+  if [[ -z $method ]] && grep -q -e 'exclude directives' -e 'replace directives' -e 'loading deprecation' -e 'contains one or' "$blog"; then
+    moddir=$(cd /tmp && go mod download -json "$mod@$v" | jq -r .Dir) || die "go mod download $mod@$v failed"
+    for xl in "" " -checklinkname=0"; do
+      log "$name $v: go build inside the module source $moddir${xl:+ (ldflags$xl)}"
+      # -mod=mod: some module zips keep a partial vendor/ dir (BuildKit v0.19) that would switch on -mod=vendor
+      if (cd "$moddir" && go build -mod=mod -trimpath -ldflags "$ld$xl" -o "$out/" "${pkgs[@]}") >>"$blog" 2>&1; then
+        method="go mod download $mod@$v && cd \$GOMODCACHE/$mod@$v && go build -mod=mod -trimpath -ldflags '$ld$xl' ${pkgs[*]}"
+        break
+      fi
+      grep -q 'linkname' "$blog" || break
+    done
+  fi
+  if [[ -z $method ]]; then
+    grep -v '^go: downloading' "$blog" | tail -8 >"$out/.error"
+    return 1
+  fi
+  printf '%s\n' "$method" >"$out/.method"
+  return 0
+}
+
+# build_buildkit VERSION: buildkitd + buildctl into $TB_CACHE/bin/buildkit/VERSION
+build_buildkit() {
+  local v=$1 out=$TB_CACHE/bin/buildkit/$1 key res moddir
+  key="buildkit $v $(go_version) cgo0 trimpath v2"
+  if stamp_ok "$out/.stamp" "$key" && [[ -x $out/buildkitd && -x $out/buildctl ]]; then
+    log "buildkit $v: cached ($out)"
+  elif go_build buildkit github.com/moby/buildkit "$v" "$out" \
+    "-X github.com/moby/buildkit/version.Version=$v -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
+    ./cmd/buildkitd ./cmd/buildctl; then
+    printf '%s' "$key" >"$out/.stamp"
+  else
+    log "buildkit $v: BUILD FAILED, carrying on without it: $(tr '\n' ' ' <"$out/.error")"
+  fi
+  if [[ -f $out/.stamp ]]; then
+    moddir=$(cd /tmp && go mod download -json "github.com/moby/buildkit@$v" | jq -r .Dir)
+    install -m 0755 "$moddir/examples/buildctl-daemonless/buildctl-daemonless.sh" "$out/buildctl-daemonless.sh"
+    res=$(jq -n --arg v "$v" --arg d "$out/buildkitd" --arg c "$out/buildctl" --arg dl "$out/buildctl-daemonless.sh" \
+      --arg m "$(cat "$out/.method")" --arg dv "$("$out/buildkitd" --version 2>&1 | sed -n 1p)" \
+      --arg ds "$(sha256 "$out/buildkitd")" --arg cs "$(sha256 "$out/buildctl")" \
+      '{buildkit: {versions: {($v): {built: true, buildkitd: $d, buildctl: $c, daemonless: $dl, buildMethod: $m,
+        buildkitdVersion: $dv, buildkitdSha256: $ds, buildctlSha256: $cs, error: null}}}}')
+  else
+    res=$(jq -n --arg v "$v" --arg e "$(cat "$out/.error" 2>/dev/null)" \
+      '{buildkit: {versions: {($v): {built: false, error: $e}}}}')
+  fi
+  write_part "buildkit-bin-$v" "$res"
+}
+
+step_buildkit_bins() {
+  local v
+  check_go
+  # the default first: everything else needs it
+  build_buildkit "$TB_BUILDKIT_DEFAULT"
+  for v in $TB_BUILDKIT_VERSIONS; do [[ $v == "$TB_BUILDKIT_DEFAULT" ]] || build_buildkit "$v"; done
+  [[ -x $TB_CACHE/bin/buildkit/$TB_BUILDKIT_DEFAULT/buildkitd ]] || die "the default BuildKit $TB_BUILDKIT_DEFAULT could not be built"
+}
+
+# go_tool NAME MODULE VERSION LDFLAGS PKG: one binary into $TB_CACHE/bin/NAME/VERSION/NAME
+go_tool() {
+  local name=$1 mod=$2 v=$3 ld=$4 pkg=$5 out=$TB_CACHE/bin/$1/$3 key
+  key="$name $mod@$v $pkg $(go_version) cgo0 trimpath v2"
+  if stamp_ok "$out/.stamp" "$key" && [[ -x $out/$name ]]; then
+    log "$name $v: cached"
+    return 0
+  fi
+  go_build "$name" "$mod" "$v" "$out" "$ld" "$pkg" || die "building $name $v failed: $(cat "$out/.error")"
+  [[ -x $out/$(basename "$pkg") ]] || die "building $name $v gave no $(basename "$pkg")"
+  [[ $(basename "$pkg") == "$name" ]] || mv -f "$out/$(basename "$pkg")" "$out/$name"
+  printf '%s' "$key" >"$out/.stamp"
+}
+
+step_buildx() {
+  check_go
+  go_tool buildx github.com/docker/buildx "$TB_BUILDX_VERSION" \
+    "-X github.com/docker/buildx/version.Version=$TB_BUILDX_VERSION -X github.com/docker/buildx/version.Package=github.com/docker/buildx" \
+    ./cmd/buildx
+  local src=$TB_CACHE/bin/buildx/$TB_BUILDX_VERSION/buildx dst=$DOCKER_CONFIG_DIR/cli-plugins/docker-buildx
+  mkdir -p "$(dirname "$dst")"
+  if ! cmp -s "$src" "$dst"; then
+    cp -f "$src" "$dst.tmp" && chmod 0755 "$dst.tmp" && mv -f "$dst.tmp" "$dst"
+    log "installed $dst"
+  fi
+  local ver
+  ver=$(docker buildx version 2>&1 | sed -n 1p) || die "docker buildx version failed: $ver"
+  write_part buildx "$(jq -n --arg p "$dst" --arg v "$ver" --arg pin "$TB_BUILDX_VERSION" --arg s "$(sha256 "$dst")" \
+    '{docker: {buildx: {path: $p, version: $v, pinned: $pin, sha256: $s}}}')"
+}
+
+step_diffoci() {
+  check_go
+  go_tool diffoci github.com/reproducible-containers/diffoci "$TB_DIFFOCI_VERSION" \
+    "-X github.com/reproducible-containers/diffoci/cmd/diffoci/version.Version=$TB_DIFFOCI_VERSION" ./cmd/diffoci
+  local p=$TB_CACHE/bin/diffoci/$TB_DIFFOCI_VERSION/diffoci
+  write_part diffoci "$(jq -n --arg p "$p" --arg v "$("$p" --version 2>&1 | sed -n 1p)" --arg pin "$TB_DIFFOCI_VERSION" \
+    '{tools: {diffoci: {path: $p, version: $v, pinned: $pin}}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Docker Engine
+
+DOCKERD_CONFIG=$TB_LIB/docker/daemon.json
+RUNC_WRAPPER=$TB_LIB/bin/runc-capfix
+
+install_runc_wrapper() {
+  if ! cmp -s "$TB_SRC/runc-capfix.sh" "$RUNC_WRAPPER"; then
+    cp -f "$TB_SRC/runc-capfix.sh" "$RUNC_WRAPPER.tmp" && chmod 0755 "$RUNC_WRAPPER.tmp" && mv -f "$RUNC_WRAPPER.tmp" "$RUNC_WRAPPER"
+    log "installed runtime wrapper $RUNC_WRAPPER"
+  fi
+  mkdir -p "$(dirname "$DOCKERD_CONFIG")"
+  local cfg
+  cfg=$(jq -n --arg w "$RUNC_WRAPPER" '{
+    "runtimes": {"repro-runc": {"path": $w}},
+    "default-runtime": "repro-runc"
+  }')
+  if [[ ! -f $DOCKERD_CONFIG ]] || [[ $(cat "$DOCKERD_CONFIG") != "$cfg" ]]; then
+    printf '%s\n' "$cfg" >"$DOCKERD_CONFIG"
+    # a running dockerd of ours must be restarted to pick it up
+    [[ -f $TB_RUN/dockerd.pid ]] && stop_daemon dockerd /usr/sbin/dockerd
+  fi
+}
+
+docker_ok() { DOCKER_HOST=unix://$DOCKER_SOCK docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+dockerd_start() {
+  mkdirs
+  install_runc_wrapper
+  if pid_of dockerd /usr/sbin/dockerd >/dev/null && docker_ok; then
+    log "dockerd: running (pid $(cat "$TB_RUN/dockerd.pid"))"
+  elif docker_ok; then
+    log "dockerd: a dockerd not started by the test bed answers on $DOCKER_SOCK: using it"
+  else
+    stop_daemon dockerd /usr/sbin/dockerd
+    [[ -S $DOCKER_SOCK ]] && rm -f "$DOCKER_SOCK"
+    start_daemon dockerd /usr/sbin/dockerd --config-file "$DOCKERD_CONFIG" -H "unix://$DOCKER_SOCK" \
+      --pidfile "$TB_RUN/dockerd.self.pid"
+    wait_for dockerd 60 docker_ok || die "dockerd did not answer on $DOCKER_SOCK within 60s: $(tail -5 "$TB_LOGS/dockerd.log")"
+  fi
+}
+
+step_dockerd() {
+  dockerd_start
+  local rt
+  rt=$(docker info --format '{{.DefaultRuntime}}')
+  [[ $rt == repro-runc ]] || log "warning: dockerd's default runtime is '$rt', not repro-runc: privileged containers may fail (see ENGINES.md)"
+  write_part docker "$(docker_json)"
+}
+
+docker_json() {
+  local pid="" ours=false sv="" ok=false
+  if pid=$(pid_of dockerd /usr/sbin/dockerd); then ours=true; else pid=""; fi
+  if sv=$(DOCKER_HOST=unix://$DOCKER_SOCK docker version --format '{{.Server.Version}}' 2>/dev/null); then ok=true; fi
+  jq -n --argjson ok "$ok" --arg s "$DOCKER_SOCK" --arg pid "$pid" --argjson ours "$ours" --arg sv "$sv" \
+    --arg cli "$(command -v docker)" --arg cv "$(docker version --format '{{.Client.Version}}' 2>/dev/null)" \
+    --arg dcv "$(/usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null)" \
+    --arg rt "$(docker info --format '{{.DefaultRuntime}}' 2>/dev/null)" --arg w "$RUNC_WRAPPER" --arg cfg "$DOCKERD_CONFIG" \
+    --arg log "$TB_LOGS/dockerd.log" --arg pf "$TB_RUN/dockerd.pid" \
+    '{docker: {ok: $ok, socket: $s, host: ("unix://" + $s), pid: (if $pid == "" then null else ($pid|tonumber) end),
+      pidFile: $pf, startedByTestbed: $ours, serverVersion: $sv, defaultRuntime: $rt, runtimeWrapper: $w,
+      daemonConfig: $cfg, log: $log, cli: {path: $cli, version: $cv}, debianCli: {path: "/usr/bin/docker", version: $dcv}}}'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Podman
+
+PODMAN_NETWORK=""
+
+step_podman() {
+  mkdir -p "$(dirname "$PODMAN_DROPIN")"
+  # Podman 4.3 reads containers.conf.d drop-ins after /usr/share/containers/containers.conf and
+  # /etc/containers/containers.conf, so plain `podman` commands get these settings.
+  local conf
+  conf='# Installed by the repro test bed (tests/e2e/testbed/testbed.sh). See ENGINES.md.
+[containers]
+# the host hard limits: podman would otherwise ask for more and fail
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+
+[engine]
+# crun: "cgroups in hybrid mode not supported"
+runtime = "runc"
+# no systemd on these machines
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+'
+  printf '%s' "$conf" >"$PODMAN_DROPIN.tmp"
+  if cmp -s "$PODMAN_DROPIN.tmp" "$PODMAN_DROPIN"; then
+    rm -f "$PODMAN_DROPIN.tmp"
+  else
+    mv -f "$PODMAN_DROPIN.tmp" "$PODMAN_DROPIN"
+    log "wrote $PODMAN_DROPIN"
+  fi
+  podman info >/dev/null 2>"$TB_LOGS/podman-info.log" || die "podman info failed: $(tail -3 "$TB_LOGS/podman-info.log")"
+  write_part podman "$(podman_json)"
+}
+
+podman_json() {
+  local ok=false info='{}'
+  if info=$(podman info --format json 2>/dev/null); then ok=true; else info='{}'; fi
+  jq -n --argjson ok "$ok" --argjson i "$info" --arg p "$(command -v podman)" --arg c "$PODMAN_DROPIN" \
+    '{podman: {ok: $ok, path: $p, version: ($i.version.Version // null), configFile: $c,
+      runtime: ($i.host.ociRuntime.name // null), runtimePath: ($i.host.ociRuntime.path // null),
+      cgroupManager: ($i.host.cgroupManager // null), cgroupVersion: ($i.host.cgroupVersion // null),
+      networkBackend: ($i.host.networkBackend // null), graphRoot: ($i.store.graphRoot // null),
+      storageDriver: ($i.store.graphDriverName // null)}}'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Registry
+
+REGISTRY_CONFIG=$TB_LIB/registry/config.yml
+REGISTRY_STORAGE=$TB_CACHE/registry
+
+registry_ok() { curl -fsS -o /dev/null "http://$TB_REGISTRY_ADDR/v2/"; }
+
+registry_start() {
+  mkdirs
+  mkdir -p "$(dirname "$REGISTRY_CONFIG")" "$REGISTRY_STORAGE"
+  cat >"$REGISTRY_CONFIG.tmp" <<EOF
+# Written by the repro test bed: no auth, plain HTTP on loopback, storage in the test bed's cache.
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_STORAGE
+  delete:
+    enabled: true
+http:
+  addr: $TB_REGISTRY_ADDR
+EOF
+  mv -f "$REGISTRY_CONFIG.tmp" "$REGISTRY_CONFIG"
+  if pid_of registry /usr/bin/docker-registry >/dev/null && registry_ok; then
+    log "registry: running (pid $(cat "$TB_RUN/registry.pid"))"
+  elif registry_ok; then
+    log "registry: something not started by the test bed answers on $TB_REGISTRY_ADDR: using it"
+  else
+    stop_daemon registry /usr/bin/docker-registry
+    start_daemon registry /usr/bin/docker-registry serve "$REGISTRY_CONFIG"
+    wait_for registry 30 registry_ok || die "registry did not answer on $TB_REGISTRY_ADDR within 30s: $(tail -5 "$TB_LOGS/registry.log")"
+  fi
+}
+
+registry_json() {
+  local ok=false pid=""
+  registry_ok && ok=true
+  pid=$(pid_of registry /usr/bin/docker-registry) || pid=""
+  jq -n --argjson ok "$ok" --arg a "$TB_REGISTRY_ADDR" --arg pid "$pid" --arg c "$REGISTRY_CONFIG" --arg s "$REGISTRY_STORAGE" \
+    --arg v "$(/usr/bin/docker-registry --version 2>/dev/null | sed -n 1p)" --arg log "$TB_LOGS/registry.log" \
+    '{registry: {ok: $ok, address: $a, url: ("http://" + $a), insecure: true, pid: (if $pid == "" then null else ($pid|tonumber) end),
+      config: $c, storage: $s, version: $v, log: $log}}'
+}
+
+step_registry() {
+  registry_start
+  write_part registry "$(registry_json)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Standalone BuildKit daemons
+
+bk_dir() { echo "$TB_LIB/buildkit/$1"; }
+bk_sock() { echo "$TB_RUN/buildkitd-$1.sock"; }
+bk_bin() { echo "$TB_CACHE/bin/buildkit/$1"; }
+bk_ok() { "$(bk_bin "$1")/buildctl" --addr "unix://$(bk_sock "$1")" debug workers >/dev/null 2>&1; }
+
+buildkitd_start() {
+  local v=${1:-$TB_BUILDKIT_DEFAULT} dir bin
+  mkdirs
+  dir=$(bk_dir "$v") bin=$(bk_bin "$v")
+  [[ -x $bin/buildkitd ]] || die "buildkitd $v is not built (run testbed.sh up; see $TB_LOGS/build-buildkit-$v.log)"
+  mkdir -p "$dir/root"
+  cat >"$dir/buildkitd.toml.tmp" <<EOF
+# Written by the repro test bed for the standalone buildkitd $v.
+root = "$dir/root"
+
+[grpc]
+  address = ["unix://$(bk_sock "$v")"]
+
+[worker.oci]
+  enabled = true
+  binary = "$RUNC"
+  gc = true
+  gckeepstorage = 10000000000
+
+[worker.containerd]
+  enabled = false
+
+[registry."$TB_REGISTRY_ADDR"]
+  http = true
+  insecure = true
+EOF
+  mv -f "$dir/buildkitd.toml.tmp" "$dir/buildkitd.toml"
+  if pid_of "buildkitd-$v" "$bin/buildkitd" >/dev/null && bk_ok "$v"; then
+    log "buildkitd $v: running (pid $(cat "$TB_RUN/buildkitd-$v.pid"))"
+  else
+    stop_daemon "buildkitd-$v" "$bin/buildkitd"
+    rm -f "$(bk_sock "$v")"
+    start_daemon "buildkitd-$v" "$bin/buildkitd" --config "$dir/buildkitd.toml"
+    wait_for "buildkitd $v" 60 bk_ok "$v" || die "buildkitd $v did not answer within 60s: $(tail -5 "$TB_LOGS/buildkitd-$v.log")"
+  fi
+  if [[ $v == "$TB_BUILDKIT_DEFAULT" ]]; then ln -sfn "$(bk_sock "$v")" "$TB_RUN/buildkitd.sock"; fi
+}
+
+buildkitd_stop() {
+  local v=${1:-$TB_BUILDKIT_DEFAULT}
+  stop_daemon "buildkitd-$v" "$(bk_bin "$v")/buildkitd"
+  rm -f "$(bk_sock "$v")"
+}
+
+buildkitd_json() {
+  local v=$1 running=false pid=""
+  pid=$(pid_of "buildkitd-$v" "$(bk_bin "$v")/buildkitd") || pid=""
+  [[ -x $(bk_bin "$v")/buildctl ]] && bk_ok "$v" && running=true
+  jq -n --arg v "$v" --argjson r "$running" --arg pid "$pid" --arg s "$(bk_sock "$v")" --arg d "$(bk_dir "$v")" \
+    --arg src "$TB_SRC" --arg log "$TB_LOGS/buildkitd-$v.log" --arg pf "$TB_RUN/buildkitd-$v.pid" \
+    '{buildkit: {versions: {($v): {running: $r, pid: (if $pid == "" then null else ($pid|tonumber) end), pidFile: $pf,
+      socket: $s, host: ("unix://" + $s), root: ($d + "/root"), config: ($d + "/buildkitd.toml"), log: $log,
+      start: ("bash " + $src + "/testbed.sh buildkitd-start " + $v)}}}}'
+}
+
+step_buildkitd() {
+  local v
+  for v in $TB_BUILDKIT_VERSIONS; do
+    if [[ $v == "$TB_BUILDKIT_DEFAULT" || ${REPRO_TESTBED_ALL_BUILDKITD:-} == 1 ]] && [[ -x $(bk_bin "$v")/buildkitd ]]; then
+      buildkitd_start "$v"
+    fi
+    write_part "buildkitd-$v" "$(buildkitd_json "$v")"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+DEFAULT_BUILDCTL() { echo "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildctl"; }
+
+# build_image KEY CONTEXT_DIR NAME OUT_DIR: build CONTEXT_DIR/Dockerfile with the default standalone
+# buildkitd, SOURCE_DATE_EPOCH=$TB_IMAGE_EPOCH and rewrite-timestamp, into OUT_DIR/{oci.tar,docker.tar,oci/}.
+# Skipped when OUT_DIR/.stamp says the same KEY was built before.
+build_image() {
+  local key=$1 ctx=$2 name=$3 out=$4
+  if stamp_ok "$out/.stamp" "$key" && [[ -f $out/oci/index.json && -f $out/docker.tar ]]; then
+    log "image $name: cached ($out)"
+    return 0
+  fi
+  rm -rf "$out" && mkdir -p "$out"
+  log "image $name: building with buildkitd $TB_BUILDKIT_DEFAULT"
+  local common="name=$name,rewrite-timestamp=true,oci-mediatypes=true"
+  "$(DEFAULT_BUILDCTL)" --addr "unix://$(bk_sock "$TB_BUILDKIT_DEFAULT")" build --progress=plain \
+    --frontend dockerfile.v0 --local context="$ctx" --local dockerfile="$ctx" \
+    --opt build-arg:SOURCE_DATE_EPOCH="$TB_IMAGE_EPOCH" --no-cache \
+    --output "type=oci,dest=$out/oci.tar,$common" \
+    --output "type=docker,dest=$out/docker.tar,$common" >>"$TB_LOGS/image-build.log" 2>&1 ||
+    die "building image $name failed: $(tail -5 "$TB_LOGS/image-build.log")"
+  mkdir -p "$out/oci"
+  tar -xf "$out/oci.tar" -C "$out/oci"
+  printf '%s' "$key" >"$out/.stamp"
+}
+
+# manifest digest and config digest of the single image in OUT_DIR/oci
+oci_manifest_digest() { jq -r '.manifests[0].digest' "$1/oci/index.json"; }
+oci_config_digest() {
+  local m
+  m=$(oci_manifest_digest "$1")
+  jq -r '.config.digest' "$1/oci/blobs/sha256/${m#sha256:}"
+}
+oci_ref_name() { jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"] // empty' "$1/oci/index.json"; }
+
+# load_image NAME OUT_DIR: into docker (docker load) and podman (skopeo copy, keeps the manifest)
+load_image() {
+  local name=$1 out=$2 cfg mdig ref have_id have_dig
+  cfg=$(oci_config_digest "$out") mdig=$(oci_manifest_digest "$out") ref=$(oci_ref_name "$out")
+  have_id=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
+  if [[ $have_id != "$cfg" ]]; then
+    docker load -i "$out/docker.tar" >&2 || die "docker load of $name failed"
+    have_id=$(docker image inspect --format '{{.Id}}' "$name")
+    [[ $have_id == "$cfg" ]] || die "docker has $name as $have_id, expected $cfg"
+  fi
+  have_dig=$(podman image inspect --format '{{.Digest}}' "$name" 2>/dev/null || true)
+  if [[ $have_dig != "$mdig" ]]; then
+    skopeo copy --quiet "oci:$out/oci:$ref" "containers-storage:$name" >&2 || die "skopeo copy of $name into podman's store failed"
+    have_dig=$(podman image inspect --format '{{.Digest}}' "$name")
+    [[ $have_dig == "$mdig" ]] || die "podman has $name as $have_dig, expected $mdig"
+  fi
+}
+
+# push_image NAME OUT_DIR REPO:TAG: into the local registry, digest kept
+push_image() {
+  local out=$2 dest=$TB_REGISTRY_ADDR/$3 mdig have
+  mdig=$(oci_manifest_digest "$out")
+  have=$( (skopeo inspect --tls-verify=false --raw "docker://$dest" 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
+  if [[ sha256:$have != "$mdig" ]]; then
+    skopeo copy --quiet --dest-tls-verify=false "oci:$out/oci:$(oci_ref_name "$out")" "docker://$dest" >&2 ||
+      die "skopeo copy $1 to $dest failed"
+    have=$(skopeo inspect --tls-verify=false --raw "docker://$dest" | sha256sum | cut -d' ' -f1)
+    [[ sha256:$have == "$mdig" ]] || die "registry has $dest as sha256:$have, expected $mdig"
+  fi
+}
+
+image_json() { # KEY NAME OUT_DIR [extra json]
+  local key=$1 name=$2 out=$3 extra=${4:-'{}'}
+  jq -n --arg k "$key" --arg n "$name" --arg o "$out" --arg m "$(oci_manifest_digest "$out")" \
+    --arg c "$(oci_config_digest "$out")" --arg r "$(oci_ref_name "$out")" \
+    --arg ds "$(sha256 "$out/docker.tar")" --argjson x "$extra" \
+    '{images: {($k): ({name: $n, manifestDigest: $m, configDigest: $c, dockerImageId: $c,
+      ociLayout: ($o + "/oci"), ociRef: $r, ociLayoutRef: ($o + "/oci:" + $r), ociArchive: ($o + "/oci.tar"),
+      dockerArchive: ($o + "/docker.tar"), dockerArchiveSha256: $ds} + $x)}}'
+}
+
+# deterministic tar of a directory: sorted, uid/gid 0, fixed mtime, no atime/ctime
+det_tar() { # DIR OUT.tar EPOCH
+  tar --sort=name --format=posix --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime' \
+    --mtime="@$3" --owner=0 --group=0 --numeric-owner -C "$1" -cf "$2.tmp" . && mv -f "$2.tmp" "$2"
+}
+
+busybox_rootfs() { # DIR
+  local d=$1 a
+  rm -rf "$d" && mkdir -p "$d"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,var,proc,sys,dev}
+  chmod 1777 "$d/tmp"
+  chmod 0700 "$d/root"
+  cp /bin/busybox "$d/bin/busybox"
+  chmod 0755 "$d/bin/busybox"
+  for a in $(/bin/busybox --list-full); do
+    [[ $a == bin/busybox ]] && continue
+    mkdir -p "$d/$(dirname "$a")"
+    # relative links: the rootfs is self-contained
+    # (-s: not through the host's own /bin -> usr/bin link)
+    ln -sf "$(realpath -s -m --relative-to="/$(dirname "$a")" /bin/busybox)" "$d/$a"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$d/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$d/etc/group"
+  chmod 0644 "$d/etc/passwd" "$d/etc/group"
+}
+
+step_image_busybox() {
+  local work=$TB_CACHE/images/busybox-src out=$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG name=$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG key tsha
+  mkdir -p "$work/ctx"
+  busybox_rootfs "$work/rootfs"
+  det_tar "$work/rootfs" "$work/ctx/rootfs.tar" 0
+  tsha=$(sha256 "$work/ctx/rootfs.tar")
+  printf 'FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n' >"$work/ctx/Dockerfile"
+  key="busybox rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+  build_image "$key" "$work/ctx" "$name" "$out"
+  load_image "$name" "$out"
+  push_image "$name" "$out" "repro-testbed/busybox:$TB_BUSYBOX_TAG"
+  write_part image-busybox "$(image_json busybox "$name" "$out" "$(jq -n --arg t "$work/ctx/rootfs.tar" --arg s "$tsha" \
+    --arg r "$TB_REGISTRY_ADDR/repro-testbed/busybox:$TB_BUSYBOX_TAG" --arg bv "$(apt_installed_version busybox-static)" \
+    '{rootfsTar: $t, rootfsTarSha256: $s, registryRef: $r, busyboxVersion: $bv}')")"
+}
+
+debian_mirror() {
+  # the machine's own Debian mirror, from apt's configuration (deb822 or one-line)
+  local f u
+  for f in /etc/apt/sources.list.d/*.sources; do
+    u=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ && /debian-archive-keyring|URIs:[^\n]*\/debian\/?(\n|$)/ {
+      if (match($0, /URIs: *[^ \n]+/)) { s = substr($0, RSTART, RLENGTH); sub(/URIs: */, "", s); print s; exit } }' "$f")
+    [[ -n $u && $u != *security* ]] && { echo "$u"; return; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    u=$(awk '$1 == "deb" && $0 ~ / bookworm / && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' "$f")
+    [[ -n $u ]] && { echo "$u"; return; }
+  done
+  return 1
+}
+
+step_image_debian() {
+  local suite=$TB_DEBIAN_SUITE work=$TB_CACHE/images/debian-src out=$TB_CACHE/images/debian-$TB_DEBIAN_SUITE
+  local name=$TB_IMAGE_PREFIX/debian:$suite key tsha mirror
+  mkdir -p "$work/ctx"
+  # mmdebstrap is slow-ish (~1 min): keep its tar unless the recipe changed
+  local rkey="mmdebstrap $(apt_installed_version mmdebstrap) $suite $TB_DEBIAN_VARIANT epoch=$TB_DEBIAN_EPOCH v2"
+  if ! stamp_ok "$work/.rootfs-stamp" "$rkey" || [[ ! -f $work/ctx/rootfs.tar ]]; then
+    mirror=$(debian_mirror) || die "no Debian $suite mirror found in /etc/apt/sources.list*"
+    rm -rf "$work/rootfs"
+    log "mmdebstrap --variant=$TB_DEBIAN_VARIANT $suite (log $TB_LOGS/mmdebstrap.log)"
+    # Only the suite itself (no -updates/-security): they change more often than point releases.
+    # The image carries no apt sources: tests install local .debs, and no mirror host is recorded.
+    SOURCE_DATE_EPOCH=$TB_DEBIAN_EPOCH mmdebstrap --mode=root --variant="$TB_DEBIAN_VARIANT" \
+      --aptopt='Acquire::Check-Valid-Until "false"' \
+      --customize-hook='rm -f "$1"/etc/apt/sources.list "$1"/etc/apt/sources.list.d/*' \
+      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/apt/* "$1"/var/cache/ldconfig/aux-cache' \
+      --customize-hook=': > "$1"/etc/machine-id; rm -f "$1"/etc/hostname "$1"/etc/resolv.conf' \
+      "$suite" "$work/rootfs" "deb $mirror $suite main" >"$TB_LOGS/mmdebstrap.log" 2>&1 ||
+      die "mmdebstrap failed: $(tail -5 "$TB_LOGS/mmdebstrap.log")"
+    det_tar "$work/rootfs" "$work/ctx/rootfs.tar" "$TB_DEBIAN_EPOCH"
+    rm -rf "$work/rootfs"
+    printf '%s' "$rkey" >"$work/.rootfs-stamp"
+  fi
+  tsha=$(sha256 "$work/ctx/rootfs.tar")
+  printf 'FROM scratch\nADD rootfs.tar /\nCMD ["/bin/bash"]\n' >"$work/ctx/Dockerfile"
+  key="debian rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+  build_image "$key" "$work/ctx" "$name" "$out"
+  load_image "$name" "$out"
+  push_image "$name" "$out" "repro-testbed/debian:$suite"
+  write_part image-debian "$(image_json debian "$name" "$out" "$(jq -n --arg t "$work/ctx/rootfs.tar" --arg s "$tsha" \
+    --arg r "$TB_REGISTRY_ADDR/repro-testbed/debian:$suite" --arg suite "$suite" --arg var "$TB_DEBIAN_VARIANT" --arg e "$TB_DEBIAN_EPOCH" \
+    '{rootfsTar: $t, rootfsTarSha256: $s, registryRef: $r, suite: $suite, variant: $var, rootfsEpoch: ($e|tonumber)}')")"
+}
+
+# BuildKit image equivalent to moby/buildkit:VERSION, from our own binaries
+buildkit_rootfs() { # VERSION DIR
+  local v=$1 d=$2 bin lib
+  bin=$(bk_bin "$v")
+  busybox_rootfs "$d"
+  mkdir -p "$d/usr/bin" "$d/var/lib/buildkit" "$d/etc/buildkit" "$d/run"
+  cp "$bin/buildkitd" "$bin/buildctl" "$bin/buildctl-daemonless.sh" "$d/usr/bin/"
+  cp "$RUNC" "$d/usr/bin/runc"
+  # Debian's runc is dynamically linked: bring the libraries ldd lists, at the same paths
+  for lib in $(ldd "$RUNC" | grep -o '/[^ ]*'); do
+    mkdir -p "$d$(dirname "$lib")"
+    cp -L "$lib" "$d$lib"
+  done
+  chmod 0755 "$d"/usr/bin/{buildkitd,buildctl,buildctl-daemonless.sh,runc}
+}
+
+step_image_buildkit() {
+  local v work out name key
+  for v in $TB_BUILDKIT_VERSIONS; do
+    [[ -x $(bk_bin "$v")/buildkitd ]] || {
+      log "image buildkit $v: skipped, $v was not built"
+      continue
+    }
+    work=$TB_CACHE/images/buildkit-$v-src out=$TB_CACHE/images/buildkit-$v name=$TB_IMAGE_PREFIX/buildkit:$v
+    rm -rf "$work" && mkdir -p "$work"
+    buildkit_rootfs "$v" "$work/rootfs"
+    cat >"$work/Dockerfile" <<'EOF'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+VOLUME /var/lib/buildkit
+ENTRYPOINT ["buildkitd"]
+EOF
+    key="buildkit-image $v tree=$(cd "$work" && find . -printf '%p %m %l\n' | LC_ALL=C sort | sha256sum | cut -c1-64)"
+    key="$key files=$(cd "$work" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)"
+    key="$key builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+    build_image "$key" "$work" "$name" "$out"
+    rm -rf "$work/rootfs"
+    load_image "$name" "$out"
+    push_image "$name" "$out" "repro-testbed/buildkit:$v"
+    write_part "image-buildkit-$v" "$(jq -n --arg v "$v" --argjson i "$(image_json x "$name" "$out" "$(jq -n \
+      --arg r "$TB_REGISTRY_ADDR/repro-testbed/buildkit:$v" --arg rv "$(apt_installed_version runc)" '{registryRef: $r, runcVersion: $rv}')")" \
+      '{buildkit: {versions: {($v): {image: $i.images.x}}}}')"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# .deb files
+
+step_debs() {
+  local dir=$TB_CACHE/debs pin pkg ver info fn sum size arch pkgs='[]' sums=""
+  mkdir -p "$dir"
+  for pin in $TB_DEBS; do
+    pkg=${pin%%=*} ver=${pin#*=}
+    info=$(apt-cache show "$pkg=$ver" 2>/dev/null | awk 'BEGIN{RS=""} NR==1')
+    if [[ -z $info ]]; then
+      [[ ${REPRO_TESTBED_NO_APT:-} == 1 ]] || { apt-get update >>"$TB_LOGS/apt.log" 2>&1 || true; }
+      info=$(apt-cache show "$pkg=$ver" 2>/dev/null | awk 'BEGIN{RS=""} NR==1')
+    fi
+    [[ -n $info ]] || die "apt-cache show $pkg=$ver: no such version in the archive (update the pin in versions.env)"
+    fn=$(awk '/^Filename:/ {print $2}' <<<"$info")
+    sum=$(awk '/^SHA256:/ {print $2}' <<<"$info")
+    size=$(awk '/^Size:/ {print $2}' <<<"$info")
+    arch=$(awk '/^Architecture:/ {print $2}' <<<"$info")
+    if [[ ! -f $dir/$fn ]] || [[ $(sha256 "$dir/$fn") != "$sum" ]]; then
+      mkdir -p "$dir/$(dirname "$fn")"
+      local tmp
+      tmp=$(mktemp -d)
+      (cd "$tmp" && apt-get download "$pkg=$ver" >>"$TB_LOGS/apt.log" 2>&1) || die "apt-get download $pkg=$ver failed"
+      local got=("$tmp"/*.deb)
+      [[ ${#got[@]} == 1 ]] || die "apt-get download $pkg=$ver gave ${#got[@]} files"
+      [[ $(sha256 "${got[0]}") == "$sum" ]] || die "$pkg=$ver: sha256 $(sha256 "${got[0]}") != $sum from apt-cache show"
+      mv -f "${got[0]}" "$dir/$fn"
+      rm -rf "$tmp"
+      log "downloaded $fn"
+    fi
+    sums+="$sum  $fn"$'\n'
+    pkgs=$(jq --arg n "$pkg" --arg v "$ver" --arg a "$arch" --arg f "$fn" --arg s "$sum" --arg z "$size" --arg p "$dir/$fn" \
+      '. + [{name: $n, version: $v, architecture: $a, filename: $f, sha256: $s, size: ($z|tonumber), path: $p}]' <<<"$pkgs")
+  done
+  printf '%s' "$sums" >"$dir/SHA256SUMS"
+  (cd "$dir" && sha256sum --quiet -c SHA256SUMS) || die "sha256sum -c $dir/SHA256SUMS failed"
+  write_part debs "$(jq -n --arg d "$dir" --argjson p "$pkgs" '{debs: {dir: $d, sha256sums: ($d + "/SHA256SUMS"), packages: $p}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
+# reference tools and host facts
+
+step_tools() {
+  local missing="" hex bnd i
+  hex=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+  bnd=$((16#$hex))
+  local names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
+    NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE
+    SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL
+    SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE)
+  for i in "${!names[@]}"; do (((bnd >> i) & 1)) || missing+="CAP_${names[$i]} "; done
+  write_part tools "$(jq -n \
+    --arg sk "$(command -v skopeo)" --arg skv "$(skopeo --version 2>/dev/null)" \
+    --arg rc "$RUNC" --arg rcv "$("$RUNC" --version 2>/dev/null | sed -n 1p)" \
+    --arg mm "$(command -v mmdebstrap)" --arg mmv "$(mmdebstrap --version 2>/dev/null | sed -n 1p)" \
+    --arg bb /bin/busybox --arg bbv "$(/bin/busybox 2>/dev/null | sed -n 1p)" \
+    --arg go "$(command -v go)" --arg gov "$(go_version)" \
+    --arg k "$(uname -r)" --arg deb "$(cat /etc/debian_version)" --arg miss "$missing" \
+    --arg cg "$(stat -fc %T /sys/fs/cgroup)" \
+    '{tools: {skopeo: {path: $sk, version: $skv}, runc: {path: $rc, version: $rcv}, mmdebstrap: {path: $mm, version: $mmv},
+      busybox: {path: $bb, version: $bbv}, go: {path: $go, version: $gov}},
+      host: {kernel: $k, debianVersion: $deb, cgroupFs: $cg, capBndMissing: ($miss | split(" ") | map(select(. != "")))}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
+# state
+
+write_state() { # MODE (up|status)
+  local times='{}' k total
+  for k in "${!STEP_TIMES[@]}"; do times=$(jq --arg k "$k" --arg v "${STEP_TIMES[$k]}" '.[$k] = ($v|tonumber)' <<<"$times"); done
+  total=$(since "$T0")
+  local parts=("$TB_PARTS"/*.json)
+  local merged
+  merged=$(jq -s 'reduce .[] as $x ({}; . * $x)' "${parts[@]}")
+  merged=$(jq --arg mode "$1" --argjson t "$times" --arg total "$total" --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg st "$TB_STATE" --arg c "$TB_CACHE" --arg l "$TB_LIB" --arg r "$TB_RUN" --arg logs "$TB_LOGS" --arg src "$TB_SRC" \
+    --arg dflt "$TB_BUILDKIT_DEFAULT" --arg vers "$TB_BUILDKIT_VERSIONS" --arg cs "$(du -sbx "$TB_CACHE" 2>/dev/null | cut -f1)" '
+    . + {schema: 1, generatedAt: $now, mode: $mode, stateFile: $st, testbed: ($src + "/testbed.sh"),
+         dirs: {cache: $c, lib: $l, run: $r, logs: $logs}, cacheBytes: ($cs|tonumber? // null),
+         timings: {totalSeconds: ($total|tonumber), steps: $t}}
+    | .buildkit.default = $dflt
+    | .buildkit.versionList = ($vers | split(" ") | map(select(. != "")))
+    | .buildkit.defaultHost = (.buildkit.versions[$dflt].host // null)
+    | .ok = ((.docker.ok // false) and (.podman.ok // false) and (.registry.ok // false)
+             and (.buildkit.versions[$dflt].running // false) and (.images.busybox != null) and (.images.debian != null)
+             and (.debs != null) and (.buildkit.versions[$dflt].image != null))' <<<"$merged")
+  printf '%s\n' "$merged" >"$TB_STATE.tmp"
+  mv -f "$TB_STATE.tmp" "$TB_STATE"
+  printf '%s\n' "$merged"
+}
+
+refresh_health() {
+  write_part docker "$(docker_json)"
+  write_part registry "$(registry_json)"
+  local v
+  for v in $TB_BUILDKIT_VERSIONS; do write_part "buildkitd-$v" "$(buildkitd_json "$v")"; done
+  have podman && write_part podman "$(podman_json)"
+  true
+}
+
+with_lock() {
+  mkdirs
+  exec 9>"$TB_RUN/testbed.lock"
+  if ! flock -n 9; then
+    log "another testbed.sh holds $TB_RUN/testbed.lock: waiting"
+    flock 9
+  fi
+}
+
+cmd_up() {
+  with_lock
+  log "up: cache $TB_CACHE, state $TB_STATE"
+  step apt step_apt
+  step tools step_tools
+  step buildkit-binaries step_buildkit_bins
+  step buildx step_buildx
+  step diffoci step_diffoci
+  step dockerd step_dockerd
+  step podman step_podman
+  step registry step_registry
+  step buildkitd step_buildkitd
+  step image-busybox step_image_busybox
+  step image-debian step_image_debian
+  step image-buildkit step_image_buildkit
+  step debs step_debs
+  local out
+  out=$(write_state up)
+  printf '%s\n' "$out"
+  log "up: done in $(jq -r .timings.totalSeconds <<<"$out")s, ok=$(jq -r .ok <<<"$out"), state $TB_STATE"
+  [[ $(jq -r .ok <<<"$out") == true ]] || die "some part is not healthy: see the JSON above"
+}
+
+cmd_status() {
+  mkdirs
+  have jq || die "jq is not installed: run testbed.sh up"
+  refresh_health
+  write_state status
+}
+
+cmd_down() {
+  with_lock
+  local v
+  for v in $TB_BUILDKIT_VERSIONS; do buildkitd_stop "$v"; done
+  rm -f "$TB_RUN/buildkitd.sock"
+  stop_daemon registry /usr/bin/docker-registry
+  if [[ -f $TB_RUN/dockerd.pid ]]; then stop_daemon dockerd /usr/sbin/dockerd; fi
+  if have jq && [[ -d $TB_PARTS ]]; then refresh_health && write_state down >/dev/null; fi
+  log "down: stopped what the test bed started; caches kept in $TB_CACHE"
+}
+
+cmd_env() {
+  local v
+  echo "export REPRO_TESTBED_STATE=$TB_STATE"
+  echo "export BUILDKIT_HOST=unix://$(bk_sock "$TB_BUILDKIT_DEFAULT")"
+  for v in $TB_BUILDKIT_VERSIONS; do
+    printf 'export BUILDKIT_HOST_%s=unix://%s\n' "$(tr '.' '_' <<<"${v#v}")" "$(bk_sock "$v")"
+  done
+  echo "export DOCKER_HOST=unix://$DOCKER_SOCK"
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case "$cmd" in
+  up) cmd_up ;;
+  status) cmd_status ;;
+  down) cmd_down ;;
+  path) echo "$TB_STATE" ;;
+  env) cmd_env ;;
+  buildkitd-start)
+    with_lock
+    buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
+    write_part "buildkitd-${1:-$TB_BUILDKIT_DEFAULT}" "$(buildkitd_json "${1:-$TB_BUILDKIT_DEFAULT}")"
+    write_state status >/dev/null
+    echo "unix://$(bk_sock "${1:-$TB_BUILDKIT_DEFAULT}")"
+    ;;
+  buildkitd-stop)
+    with_lock
+    buildkitd_stop "${1:-$TB_BUILDKIT_DEFAULT}"
+    write_part "buildkitd-${1:-$TB_BUILDKIT_DEFAULT}" "$(buildkitd_json "${1:-$TB_BUILDKIT_DEFAULT}")"
+    write_state status >/dev/null
+    ;;
+  registry-start) with_lock && registry_start && write_part registry "$(registry_json)" ;;
+  registry-stop) with_lock && stop_daemon registry /usr/bin/docker-registry && write_part registry "$(registry_json)" ;;
+  dockerd-start) with_lock && dockerd_start && write_part docker "$(docker_json)" ;;
+  dockerd-stop) with_lock && stop_daemon dockerd /usr/sbin/dockerd && write_part docker "$(docker_json)" ;;
+  "" | -h | --help | help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2 ;;
+  *)
+    log "unknown command: $cmd"
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+  esac
+}
+
+main "$@"
