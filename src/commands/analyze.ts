@@ -24,10 +24,8 @@ export class VerificationFailedError extends ReproError {
 
 export default class Analyze extends BaseCommand<typeof Analyze> {
   static override summary = 'Show and check what an image archive or OCI layout holds.'
-  static override description = `Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman
-oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip-compressed
-tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes
-the same time for any layer size.`
+  static override description =
+    'Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip-compressed tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes the same time for any layer size.'
 
   static override examples = [
     '<%= config.bin %> analyze image.tar',
