@@ -8,11 +8,11 @@
  * local BuildKit image and the buildkitd address. One warm-up `repro build` creates the builder and fills the
  * cache and gives the plan; then the raw build command from that plan and `repro build` run alternately,
  * RUNS times each. Prints both medians, the difference (goal <= 0.5 s) and the ratio.
- * Uses bin/run.js when dist/ is built (what users run), else the sources through tsx (slower start), and says which.
+ * Runs bin/run.js over a private, freshly compiled dist/ (what users run).
  */
 import {execFile} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -24,7 +24,11 @@ function arg(name: string, fallback: string): string {
   return i === -1 ? fallback : process.argv[i + 1]
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ms: number; stdout: string}> {
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ms: number; stdout: string}> {
   const t0 = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
     execFile(file, args, {env, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
@@ -59,11 +63,23 @@ async function main(): Promise<void> {
   if (state?.docker?.host) env.DOCKER_HOST = state.docker.host
   if (bk?.buildctl) env.PATH = `${path.dirname(bk.buildctl)}:${env.PATH}`
 
-  // what users run is bin/run.js over dist/; without dist/, the sources through tsx (slower to start)
-  const built = existsSync(path.join(ROOT, 'dist/commands/build.js'))
-  const cli = built
-    ? [path.join(ROOT, 'bin/run.js')]
-    : ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'tests/support/dev-no-manifest.ts')]
+  // what users run is bin/run.js over compiled dist/: compile the sources into a private copy of the package
+  // (the work tree's dist/ may be stale or absent while others edit), without oclif.manifest.json
+  const pkgDir = await mkdtemp(path.join(tmpdir(), 'repro-bench-pkg-'))
+  await mkdir(path.join(pkgDir, 'bin'))
+  await copyFile(path.join(ROOT, 'package.json'), path.join(pkgDir, 'package.json'))
+  await copyFile(path.join(ROOT, 'bin/run.js'), path.join(pkgDir, 'bin/run.js'))
+  await symlink(path.join(ROOT, 'node_modules'), path.join(pkgDir, 'node_modules'))
+  await run(process.execPath, [
+    path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+    '-p',
+    path.join(ROOT, 'tsconfig.json'),
+    '--outDir',
+    path.join(pkgDir, 'dist'),
+  ]).catch(() => undefined) // type errors elsewhere in the tree still emit JavaScript
+  if (!existsSync(path.join(pkgDir, 'dist/commands/build.js')))
+    throw new Error('tsc did not emit dist/commands/build.js')
+  const cli = [path.join(pkgDir, 'bin/run.js')]
 
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-bench-build-'))
   try {
@@ -110,7 +126,7 @@ async function main(): Promise<void> {
     const r = median(rawMs)
     const p = median(reproMs)
     console.log(
-      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via ${built ? 'bin/run.js (dist/)' : 'tsx over src/ (dist/ not built)'}`,
+      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via bin/run.js over freshly compiled dist/`,
     )
     console.log(`raw command:  ${rawArgs.join(' ').slice(0, 160)}...`)
     console.log(`raw runs (ms):   ${rawMs.map((x) => x.toFixed(0)).join(' ')}`)
@@ -121,6 +137,7 @@ async function main(): Promise<void> {
     )
   } finally {
     await rm(dir, {recursive: true, force: true})
+    await rm(pkgDir, {recursive: true, force: true})
   }
 }
 

@@ -421,6 +421,14 @@ describe('builder reuse', () => {
       assert.equal(f.builder?.exists, true)
       assert.equal(f.builder?.stale, undefined)
       assert.ok(!exec.calls.some((c) => c.includes('inspect')), 'no docker buildx inspect')
+      // with the plugin file there too, docker itself is the only command probed
+      await mkdir(path.join(dir, 'cli-plugins'))
+      await writeFile(path.join(dir, 'cli-plugins/docker-buildx'), '')
+      const warmExec = fakeExec(() => ({stdout: '20.10.24\n'}))
+      const warm = await probe(options(), {dry: false, dockerConfig: dir, dockerHost: 'unix:///d.sock'}, warmExec)
+      assert.deepEqual(warmExec.calls, [['docker', 'version', '--format', '{{.Server.Version}}']])
+      assert.equal(warm.builder?.exists, true)
+      assert.equal(warm.buildxVersion, `(not probed: plugin ${dir}/cli-plugins/docker-buildx)`)
       const moved = await probe(options(), {dry: false, dockerConfig: dir, dockerHost: 'unix:///other.sock'}, exec)
       assert.equal(moved.builder?.stale, 'it was created on unix:///d.sock, not unix:///other.sock')
       assert.deepEqual(
