@@ -201,7 +201,7 @@ describe('hermetic builds on the test bed', () => {
     const df = await readFile(path.join(gen, 'Dockerfile'), 'utf8')
     assert.ok(df.includes(`ARG BASE=${base}`))
     assert.ok(existsSync(path.join(gen, 'Dockerfile.generate-hash')))
-    // the base is not in any registry the builder can reach: the pinned reference resolves to the layout
+    // the base is in no registry the builder can reach: the pinned reference resolves to the test bed layout
     const out = path.join(dir, 'out/generated.tar')
     const args = [
       'build',
@@ -211,10 +211,9 @@ describe('hermetic builds on the test bed', () => {
       '--json',
       '--hashfile',
       path.join(dir, 'SHA256SUMS-amd64'),
-      '--build-arg',
-      'BASE=testbed-debian',
+      // the Dockerfile as generated (ARG BASE=<pinned ref>): that reference, as a named context, is the layout
       '--build-context',
-      `testbed-debian=oci-layout://${debian.ociLayout}@${debian.manifestDigest}`,
+      `${base}=oci-layout://${debian.ociLayout}@${debian.manifestDigest}`,
       '-o',
       out,
       gen,
