@@ -28,10 +28,11 @@ function run(
   file: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
 ): Promise<{ms: number; stdout: string}> {
   const t0 = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
-    execFile(file, args, {env, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
+    execFile(file, args, {cwd, env, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
       if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.slice(-2000)}`))
       else resolve({ms: Number(process.hrtime.bigint() - t0) / 1e6, stdout})
     })
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   if (bk?.buildctl) env.PATH = `${path.dirname(bk.buildctl)}:${env.PATH}`
 
   // what users run is bin/run.js over compiled dist/: compile the sources into a private copy of the package
-  // (the work tree's dist/ may be stale or absent while others edit), without oclif.manifest.json
+  // (the work tree's dist/ may be stale or absent while others edit)
   const pkgDir = await mkdtemp(path.join(tmpdir(), 'repro-bench-pkg-'))
   await mkdir(path.join(pkgDir, 'bin'))
   await copyFile(path.join(ROOT, 'package.json'), path.join(pkgDir, 'package.json'))
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
   ]).catch(() => undefined) // type errors elsewhere in the tree still emit JavaScript
   if (!existsSync(path.join(pkgDir, 'dist/commands/build.js')))
     throw new Error('tsc did not emit dist/commands/build.js')
+  // a published package ships oclif.manifest.json: oclif then imports only the command it runs
+  await run(process.execPath, [path.join(ROOT, 'node_modules/oclif/bin/run.js'), 'manifest'], {...process.env}, pkgDir)
   const cli = [path.join(pkgDir, 'bin/run.js')]
 
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-bench-build-'))

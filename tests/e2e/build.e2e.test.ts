@@ -146,6 +146,38 @@ describe('repro build on real engines', () => {
     })
   }
 
+  it('several platforms: one docker tarball each, or one OCI archive, the same on every runtime', async () => {
+    const platforms = ['--platform', 'linux/amd64,linux/arm64']
+    const oci: Record<string, string> = {}
+    for (const runtime of ['docker', 'podman', 'buildkit']) {
+      const out = path.join(dir, 'out', `multi-${runtime}.tar`)
+      const args = ['build', ...runtimes[runtime], '--sde', '0', '--json', '--format', 'oci', ...platforms, '-o', out]
+      const r = await repro([...args, path.join(dir, 'scratch')], env, dir)
+      assert.equal(r.code, 0, r.stderr.slice(-3000))
+      const res = JSON.parse(r.stdout) as {outputs: Array<{digest: string; manifests: Array<{platform: string}>}>}
+      assert.deepEqual(
+        res.outputs[0].manifests.map((m) => m.platform),
+        ['linux/amd64', 'linux/arm64'],
+      )
+      oci[runtime] = res.outputs[0].digest
+    }
+    assert.deepEqual({podman: oci.podman, buildkit: oci.buildkit}, {podman: oci.docker, buildkit: oci.docker})
+    ;(digests.multi ??= {})['oci index (all runtimes)'] = oci.docker
+    const out = path.join(dir, 'out', 'multi.tar')
+    const r = await repro(
+      ['build', ...runtimes.buildkit, '--sde', '0', '--json', ...platforms, '-o', out, path.join(dir, 'scratch')],
+      env,
+      dir,
+    )
+    assert.equal(r.code, 0, r.stderr.slice(-3000))
+    const res = JSON.parse(r.stdout) as BuildJson
+    assert.deepEqual(
+      res.outputs.map((o) => path.basename(o.path)),
+      ['multi-linux-amd64.tar', 'multi-linux-arm64.tar'],
+    )
+    assert.equal(res.outputs[0].digest, digests.scratch?.buildkit, 'the amd64 tarball is the single-platform image')
+  })
+
   it('a different SOURCE_DATE_EPOCH gives a different digest', async () => {
     const r = await buildOnce('buildkit', 'run', path.join(dir, 'out', 'run-sde1.tar'), ['--sde', '1'])
     assert.ok(digests.run?.buildkit, 'the SDE 0 build ran before')
