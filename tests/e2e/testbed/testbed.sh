@@ -11,6 +11,7 @@
 #   testbed.sh buildkitd-start [VER]   start a standalone buildkitd for VER (default: the default one)
 #   testbed.sh buildkitd-stop [VER]
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
+#   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
 # Environment: REPRO_TESTBED_CACHE (/var/cache/repro-testbed), REPRO_TESTBED_LIB
@@ -33,6 +34,9 @@ DOCKER_SOCK=/var/run/docker.sock
 RUNC=/usr/sbin/runc
 DOCKER_CONFIG_DIR=${DOCKER_CONFIG:-$HOME/.docker}
 PODMAN_DROPIN=/etc/containers/containers.conf.d/50-repro-testbed.conf
+# a copy of these scripts outside the work tree: the state file points at it, so a later clone in
+# another folder (CI) or a removed work tree still has a working `testbed.sh buildkitd-start VERSION`
+TB_INSTALLED=$TB_LIB/testbed
 
 export GOMODCACHE=$TB_CACHE/go/mod
 export GOCACHE=$TB_CACHE/go/build
@@ -79,6 +83,21 @@ step() {
 
 have() { command -v "$1" >/dev/null 2>&1; }
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
+# sha256 of a big file, remembered in $TB_CACHE/sha256/ by path, size, mtime and inode (a warm `up` hashes nothing)
+cached_sha256() {
+  local f id rec dig
+  f=$(readlink -f "$1")
+  id=$(stat -c '%s %Y %i' "$f")
+  rec=$TB_CACHE/sha256/$(printf '%s' "$f" | sha256sum | cut -c1-32)
+  if [[ -f $rec ]] && [[ $(sed -n 1p "$rec") == "$f $id" ]]; then
+    sed -n 2p "$rec"
+    return 0
+  fi
+  mkdir -p "$TB_CACHE/sha256"
+  dig=$(sha256 "$f")
+  printf '%s\n%s\n' "$f $id" "$dig" >"$rec"
+  echo "$dig"
+}
 # write_part NAME JSON: a fragment of the state file, merged by write_state
 write_part() { mkdir -p "$TB_PARTS" && printf '%s\n' "$2" | jq . >"$TB_PARTS/$1.json.tmp" && mv -f "$TB_PARTS/$1.json.tmp" "$TB_PARTS/$1.json"; }
 json_str() { jq -Rn --arg v "$1" '$v'; }
@@ -153,13 +172,21 @@ wait_for_apt_lock() {
 }
 
 apt_installed_version() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" {print $4}'; }
+declare -A APT_INSTALLED=()
+apt_scan() { # fills APT_INSTALLED[pkg]=version for the pinned packages, one dpkg-query call
+  local pkg st1 st2 st3 ver
+  APT_INSTALLED=()
+  while read -r pkg st1 st2 st3 ver; do
+    [[ $st3 == installed ]] && APT_INSTALLED[$pkg]=$ver
+  done < <(dpkg-query -W -f='${Package} ${Status} ${Version}\n' $(for p in $TB_APT_PINS; do echo "${p%%=*}"; done) 2>/dev/null || true)
+}
 
 step_apt() {
-  local pin pkg ver inst missing=() installs=() updated=0 parts='{}'
+  local pin pkg ver inst missing=() installs=() parts=''
+  apt_scan
   for pin in $TB_APT_PINS; do
     pkg=${pin%%=*}
-    inst=$(apt_installed_version "$pkg")
-    [[ -n $inst ]] || missing+=("$pin")
+    [[ -n ${APT_INSTALLED[$pkg]:-} ]] || missing+=("$pin")
   done
   if ((${#missing[@]})); then
     [[ ${REPRO_TESTBED_NO_APT:-} == 1 ]] && die "missing Debian packages and REPRO_TESTBED_NO_APT=1: ${missing[*]}"
@@ -178,16 +205,17 @@ step_apt() {
     done
     apt-get -o DPkg::Lock::Timeout=600 install -y "${installs[@]}" >>"$TB_LOGS/apt.log" 2>&1 ||
       die "apt-get install ${installs[*]} failed (see $TB_LOGS/apt.log)"
+    apt_scan
   fi
   for pin in $TB_APT_PINS; do
     pkg=${pin%%=*} ver=${pin#*=}
-    inst=$(apt_installed_version "$pkg")
+    inst=${APT_INSTALLED[$pkg]:-}
     [[ -n $inst ]] || die "package $pkg is not installed after apt-get install"
     [[ -n $ver && $inst != "$ver" ]] && log "warning: $pkg is $inst, pinned $ver"
-    parts=$(jq --arg p "$pkg" --arg pin "$ver" --arg i "$inst" \
-      '.[$p] = {pinned: (if $pin == "" then null else $pin end), installed: $i, drift: ($pin != "" and $pin != $i)}' <<<"$parts")
+    parts+="$pkg"$'\t'"$ver"$'\t'"$inst"$'\n'
   done
-  write_part apt "$(jq -n --argjson p "$parts" '{apt: {packages: $p}}')"
+  write_part apt "$(jq -Rn '[inputs | split("\t") | {key: .[0], value: {pinned: (if .[1] == "" then null else .[1] end),
+    installed: .[2], drift: (.[1] != "" and .[1] != .[2])}}] | from_entries | {apt: {packages: .}}' <<<"${parts%$'\n'}")"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -264,11 +292,13 @@ build_buildkit() {
     log "buildkit $v: BUILD FAILED, carrying on without it: $(tr '\n' ' ' <"$out/.error")"
   fi
   if [[ -f $out/.stamp ]]; then
-    moddir=$(cd /tmp && go mod download -json "github.com/moby/buildkit@$v" | jq -r .Dir)
-    install -m 0755 "$moddir/examples/buildctl-daemonless/buildctl-daemonless.sh" "$out/buildctl-daemonless.sh"
+    if [[ ! -f $out/buildctl-daemonless.sh ]]; then
+      moddir=$(cd /tmp && go mod download -json "github.com/moby/buildkit@$v" | jq -r .Dir)
+      install -m 0755 "$moddir/examples/buildctl-daemonless/buildctl-daemonless.sh" "$out/buildctl-daemonless.sh"
+    fi
     res=$(jq -n --arg v "$v" --arg d "$out/buildkitd" --arg c "$out/buildctl" --arg dl "$out/buildctl-daemonless.sh" \
-      --arg m "$(cat "$out/.method")" --arg dv "$("$out/buildkitd" --version 2>&1 | sed -n 1p)" \
-      --arg ds "$(sha256 "$out/buildkitd")" --arg cs "$(sha256 "$out/buildctl")" \
+      --arg m "$(cat "$out/.method")" --arg dv "$("$out/buildkitd" --version 2>/dev/null | sed -n 1p)" \
+      --arg ds "$(cached_sha256 "$out/buildkitd")" --arg cs "$(cached_sha256 "$out/buildctl")" \
       '{buildkit: {versions: {($v): {built: true, buildkitd: $d, buildctl: $c, daemonless: $dl, buildMethod: $m,
         buildkitdVersion: $dv, buildkitdSha256: $ds, buildctlSha256: $cs, error: null}}}}')
   else
@@ -314,7 +344,7 @@ step_buildx() {
   fi
   local ver
   ver=$(docker buildx version 2>&1 | sed -n 1p) || die "docker buildx version failed: $ver"
-  write_part buildx "$(jq -n --arg p "$dst" --arg v "$ver" --arg pin "$TB_BUILDX_VERSION" --arg s "$(sha256 "$dst")" \
+  write_part buildx "$(jq -n --arg p "$dst" --arg v "$ver" --arg pin "$TB_BUILDX_VERSION" --arg s "$(cached_sha256 "$dst")" \
     '{docker: {buildx: {path: $p, version: $v, pinned: $pin, sha256: $s}}}')"
 }
 
@@ -371,20 +401,28 @@ dockerd_start() {
 
 step_dockerd() {
   dockerd_start
-  local rt
-  rt=$(docker info --format '{{.DefaultRuntime}}')
-  [[ $rt == repro-runc ]] || log "warning: dockerd's default runtime is '$rt', not repro-runc: privileged containers may fail (see ENGINES.md)"
-  write_part docker "$(docker_json)"
+  local j
+  j=$(docker_json)
+  [[ $(jq -r .docker.defaultRuntime <<<"$j") == repro-runc ]] ||
+    log "warning: dockerd's default runtime is '$(jq -r .docker.defaultRuntime <<<"$j")', not repro-runc: privileged containers may fail (see ENGINES.md)"
+  write_part docker "$j"
 }
 
 docker_json() {
-  local pid="" ours=false sv="" ok=false
+  local pid="" ours=false sv="" ok=false vj rt=""
   if pid=$(pid_of dockerd /usr/sbin/dockerd); then ours=true; else pid=""; fi
-  if sv=$(DOCKER_HOST=unix://$DOCKER_SOCK docker version --format '{{.Server.Version}}' 2>/dev/null); then ok=true; fi
+  # one call for both versions; it exits non-zero (with the client part) when the daemon does not answer
+  vj=$(DOCKER_HOST=unix://$DOCKER_SOCK docker version --format '{{json .}}' 2>/dev/null) || true
+  [[ $vj == \{* ]] || vj='{}'
+  sv=$(jq -r '.Server.Version // empty' <<<"$vj")
+  if [[ -n $sv ]]; then
+    ok=true
+    rt=$(DOCKER_HOST=unix://$DOCKER_SOCK docker info --format '{{.DefaultRuntime}}' 2>/dev/null) || rt=""
+  fi
   jq -n --argjson ok "$ok" --arg s "$DOCKER_SOCK" --arg pid "$pid" --argjson ours "$ours" --arg sv "$sv" \
-    --arg cli "$(command -v docker)" --arg cv "$(docker version --format '{{.Client.Version}}' 2>/dev/null)" \
-    --arg dcv "$(/usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null)" \
-    --arg rt "$(docker info --format '{{.DefaultRuntime}}' 2>/dev/null)" --arg w "$RUNC_WRAPPER" --arg cfg "$DOCKERD_CONFIG" \
+    --arg cli "$(command -v docker)" --arg cv "$(jq -r '.Client.Version // empty' <<<"$vj")" \
+    --arg dcv "$(/usr/bin/docker --version 2>/dev/null | sed -n 's/^Docker version \([^,]*\),.*/\1/p')" \
+    --arg rt "$rt" --arg w "$RUNC_WRAPPER" --arg cfg "$DOCKERD_CONFIG" \
     --arg log "$TB_LOGS/dockerd.log" --arg pf "$TB_RUN/dockerd.pid" \
     '{docker: {ok: $ok, socket: $s, host: ("unix://" + $s), pid: (if $pid == "" then null else ($pid|tonumber) end),
       pidFile: $pf, startedByTestbed: $ours, serverVersion: $sv, defaultRuntime: $rt, runtimeWrapper: $w,
@@ -420,8 +458,10 @@ events_logger = "file"
     mv -f "$PODMAN_DROPIN.tmp" "$PODMAN_DROPIN"
     log "wrote $PODMAN_DROPIN"
   fi
-  podman info >/dev/null 2>"$TB_LOGS/podman-info.log" || die "podman info failed: $(tail -3 "$TB_LOGS/podman-info.log")"
-  write_part podman "$(podman_json)"
+  local j
+  j=$(podman_json)
+  [[ $(jq -r .podman.ok <<<"$j") == true ]] || die "podman info failed: $(podman info 2>&1 >/dev/null | tail -3)"
+  write_part podman "$j"
 }
 
 podman_json() {
@@ -441,7 +481,7 @@ podman_json() {
 REGISTRY_CONFIG=$TB_LIB/registry/config.yml
 REGISTRY_STORAGE=$TB_CACHE/registry
 
-registry_ok() { curl -fsS -o /dev/null "http://$TB_REGISTRY_ADDR/v2/"; }
+registry_ok() { curl -fsS -o /dev/null "http://$TB_REGISTRY_ADDR/v2/" 2>/dev/null; }
 
 registry_start() {
   mkdirs
@@ -545,7 +585,7 @@ buildkitd_json() {
   pid=$(pid_of "buildkitd-$v" "$(bk_bin "$v")/buildkitd") || pid=""
   [[ -x $(bk_bin "$v")/buildctl ]] && bk_ok "$v" && running=true
   jq -n --arg v "$v" --argjson r "$running" --arg pid "$pid" --arg s "$(bk_sock "$v")" --arg d "$(bk_dir "$v")" \
-    --arg src "$TB_SRC" --arg log "$TB_LOGS/buildkitd-$v.log" --arg pf "$TB_RUN/buildkitd-$v.pid" \
+    --arg src "$TB_INSTALLED" --arg log "$TB_LOGS/buildkitd-$v.log" --arg pf "$TB_RUN/buildkitd-$v.pid" \
     '{buildkit: {versions: {($v): {running: $r, pid: (if $pid == "" then null else ($pid|tonumber) end), pidFile: $pf,
       socket: $s, host: ("unix://" + $s), root: ($d + "/root"), config: ($d + "/buildkitd.toml"), log: $log,
       start: ("bash " + $src + "/testbed.sh buildkitd-start " + $v)}}}}'
@@ -589,14 +629,20 @@ build_image() {
   printf '%s' "$key" >"$out/.stamp"
 }
 
-# manifest digest and config digest of the single image in OUT_DIR/oci
-oci_manifest_digest() { jq -r '.manifests[0].digest' "$1/oci/index.json"; }
-oci_config_digest() {
-  local m
-  m=$(oci_manifest_digest "$1")
-  jq -r '.config.digest' "$1/oci/blobs/sha256/${m#sha256:}"
+# manifest digest, config digest and ref name of the single image in OUT_DIR/oci, remembered in
+# OUT_DIR/.facts (one jq pass per build instead of several per `up`)
+oci_facts() {
+  local out=$1 m
+  if [[ ! -f $out/.facts || $out/.facts -ot $out/oci/index.json ]]; then
+    m=$(jq -r '.manifests[0].digest' "$out/oci/index.json")
+    printf '%s %s %s\n' "$m" "$(jq -r '.config.digest' "$out/oci/blobs/sha256/${m#sha256:}")" \
+      "$(jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"] // "latest"' "$out/oci/index.json")" >"$out/.facts"
+  fi
+  cat "$out/.facts"
 }
-oci_ref_name() { jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"] // empty' "$1/oci/index.json"; }
+oci_manifest_digest() { oci_facts "$1" | cut -d' ' -f1; }
+oci_config_digest() { oci_facts "$1" | cut -d' ' -f2; }
+oci_ref_name() { oci_facts "$1" | cut -d' ' -f3; }
 
 # load_image NAME OUT_DIR: into docker (docker load) and podman (skopeo copy, keeps the manifest)
 load_image() {
@@ -620,7 +666,10 @@ load_image() {
 push_image() {
   local out=$2 dest=$TB_REGISTRY_ADDR/$3 mdig have
   mdig=$(oci_manifest_digest "$out")
-  have=$( (skopeo inspect --tls-verify=false --raw "docker://$dest" 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
+  # the registry names the manifest's digest in a header: curl is much cheaper than skopeo here
+  have=$(curl -fsS -o /dev/null -D - -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$TB_REGISTRY_ADDR/v2/${3%:*}/manifests/${3##*:}" 2>/dev/null | tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}') || true
+  have=${have#sha256:}
   if [[ sha256:$have != "$mdig" ]]; then
     skopeo copy --quiet --dest-tls-verify=false "oci:$out/oci:$(oci_ref_name "$out")" "docker://$dest" >&2 ||
       die "skopeo copy $1 to $dest failed"
@@ -633,7 +682,7 @@ image_json() { # KEY NAME OUT_DIR [extra json]
   local key=$1 name=$2 out=$3 extra=${4:-'{}'}
   jq -n --arg k "$key" --arg n "$name" --arg o "$out" --arg m "$(oci_manifest_digest "$out")" \
     --arg c "$(oci_config_digest "$out")" --arg r "$(oci_ref_name "$out")" \
-    --arg ds "$(sha256 "$out/docker.tar")" --argjson x "$extra" \
+    --arg ds "$(cached_sha256 "$out/docker.tar")" --argjson x "$extra" \
     '{images: {($k): ({name: $n, manifestDigest: $m, configDigest: $c, dockerImageId: $c,
       ociLayout: ($o + "/oci"), ociRef: $r, ociLayoutRef: ($o + "/oci:" + $r), ociArchive: ($o + "/oci.tar"),
       dockerArchive: ($o + "/docker.tar"), dockerArchiveSha256: $ds} + $x)}}'
@@ -667,16 +716,22 @@ busybox_rootfs() { # DIR
 step_image_busybox() {
   local work=$TB_CACHE/images/busybox-src out=$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG name=$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG key tsha
   mkdir -p "$work/ctx"
-  busybox_rootfs "$work/rootfs"
-  det_tar "$work/rootfs" "$work/ctx/rootfs.tar" 0
-  tsha=$(sha256 "$work/ctx/rootfs.tar")
+  local rkey
+  rkey="busybox-rootfs v3 $(cached_sha256 /bin/busybox) recipe=$(declare -f busybox_rootfs det_tar | sha256sum | cut -c1-64)"
+  if ! stamp_ok "$work/.rootfs-stamp" "$rkey" || [[ ! -f $work/ctx/rootfs.tar ]]; then
+    busybox_rootfs "$work/rootfs"
+    det_tar "$work/rootfs" "$work/ctx/rootfs.tar" 0
+    rm -rf "$work/rootfs"
+    printf '%s' "$rkey" >"$work/.rootfs-stamp"
+  fi
+  tsha=$(cached_sha256 "$work/ctx/rootfs.tar")
   printf 'FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n' >"$work/ctx/Dockerfile"
-  key="busybox rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+  key="busybox rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(cached_sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
   build_image "$key" "$work/ctx" "$name" "$out"
   load_image "$name" "$out"
   push_image "$name" "$out" "repro-testbed/busybox:$TB_BUSYBOX_TAG"
   write_part image-busybox "$(image_json busybox "$name" "$out" "$(jq -n --arg t "$work/ctx/rootfs.tar" --arg s "$tsha" \
-    --arg r "$TB_REGISTRY_ADDR/repro-testbed/busybox:$TB_BUSYBOX_TAG" --arg bv "$(apt_installed_version busybox-static)" \
+    --arg r "$TB_REGISTRY_ADDR/repro-testbed/busybox:$TB_BUSYBOX_TAG" --arg bv "${APT_INSTALLED[busybox-static]:-$(apt_installed_version busybox-static)}" \
     '{rootfsTar: $t, rootfsTarSha256: $s, registryRef: $r, busyboxVersion: $bv}')")"
 }
 
@@ -701,7 +756,7 @@ step_image_debian() {
   local name=$TB_IMAGE_PREFIX/debian:$suite key tsha mirror
   mkdir -p "$work/ctx"
   # mmdebstrap is slow-ish (~1 min): keep its tar unless the recipe changed
-  local rkey="mmdebstrap $(apt_installed_version mmdebstrap) $suite $TB_DEBIAN_VARIANT epoch=$TB_DEBIAN_EPOCH v2"
+  local rkey="mmdebstrap ${APT_INSTALLED[mmdebstrap]:-$(apt_installed_version mmdebstrap)} $suite $TB_DEBIAN_VARIANT epoch=$TB_DEBIAN_EPOCH v2"
   if ! stamp_ok "$work/.rootfs-stamp" "$rkey" || [[ ! -f $work/ctx/rootfs.tar ]]; then
     mirror=$(debian_mirror) || die "no Debian $suite mirror found in /etc/apt/sources.list*"
     rm -rf "$work/rootfs"
@@ -719,9 +774,9 @@ step_image_debian() {
     rm -rf "$work/rootfs"
     printf '%s' "$rkey" >"$work/.rootfs-stamp"
   fi
-  tsha=$(sha256 "$work/ctx/rootfs.tar")
+  tsha=$(cached_sha256 "$work/ctx/rootfs.tar")
   printf 'FROM scratch\nADD rootfs.tar /\nCMD ["/bin/bash"]\n' >"$work/ctx/Dockerfile"
-  key="debian rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+  key="debian rootfs=$tsha df=$(sha256 "$work/ctx/Dockerfile") builder=$(cached_sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
   build_image "$key" "$work/ctx" "$name" "$out"
   load_image "$name" "$out"
   push_image "$name" "$out" "repro-testbed/debian:$suite"
@@ -754,8 +809,7 @@ step_image_buildkit() {
       continue
     }
     work=$TB_CACHE/images/buildkit-$v-src out=$TB_CACHE/images/buildkit-$v name=$TB_IMAGE_PREFIX/buildkit:$v
-    rm -rf "$work" && mkdir -p "$work"
-    buildkit_rootfs "$v" "$work/rootfs"
+    mkdir -p "$work"
     cat >"$work/Dockerfile" <<'EOF'
 FROM scratch
 COPY rootfs/ /
@@ -763,15 +817,22 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 VOLUME /var/lib/buildkit
 ENTRYPOINT ["buildkitd"]
 EOF
-    key="buildkit-image $v tree=$(cd "$work" && find . -printf '%p %m %l\n' | LC_ALL=C sort | sha256sum | cut -c1-64)"
-    key="$key files=$(cd "$work" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)"
-    key="$key builder=$(sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+    # the key names every input, so a warm `up` decides without assembling the root filesystem
+    key="buildkit-image v3 $v df=$(sha256 "$work/Dockerfile") recipe=$(declare -f buildkit_rootfs busybox_rootfs | sha256sum | cut -c1-64)"
+    key="$key buildkitd=$(cached_sha256 "$(bk_bin "$v")/buildkitd") buildctl=$(cached_sha256 "$(bk_bin "$v")/buildctl")"
+    key="$key daemonless=$(sha256 "$(bk_bin "$v")/buildctl-daemonless.sh") runc=$(cached_sha256 "$RUNC") busybox=$(cached_sha256 /bin/busybox)"
+    key="$key libs=$(for lib in $(ldd "$RUNC" | grep -o '/[^ ]*'); do cached_sha256 "$lib"; done | sha256sum | cut -c1-64)"
+    key="$key builder=$(cached_sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+    if ! stamp_ok "$out/.stamp" "$key"; then
+      rm -rf "$work/rootfs"
+      buildkit_rootfs "$v" "$work/rootfs"
+    fi
     build_image "$key" "$work" "$name" "$out"
     rm -rf "$work/rootfs"
     load_image "$name" "$out"
     push_image "$name" "$out" "repro-testbed/buildkit:$v"
     write_part "image-buildkit-$v" "$(jq -n --arg v "$v" --argjson i "$(image_json x "$name" "$out" "$(jq -n \
-      --arg r "$TB_REGISTRY_ADDR/repro-testbed/buildkit:$v" --arg rv "$(apt_installed_version runc)" '{registryRef: $r, runcVersion: $rv}')")" \
+      --arg r "$TB_REGISTRY_ADDR/repro-testbed/buildkit:$v" --arg rv "${APT_INSTALLED[runc]:-$(apt_installed_version runc)}" '{registryRef: $r, runcVersion: $rv}')")" \
       '{buildkit: {versions: {($v): {image: $i.images.x}}}}')"
   done
 }
@@ -780,8 +841,15 @@ EOF
 # .deb files
 
 step_debs() {
-  local dir=$TB_CACHE/debs pin pkg ver info fn sum size arch pkgs='[]' sums=""
+  local dir=$TB_CACHE/debs pin pkg ver info fn sum size arch pkgs='[]' sums="" key
   mkdir -p "$dir"
+  key="debs v1 $(echo $TB_DEBS)"
+  if stamp_ok "$dir/.stamp" "$key" && [[ -f $dir/packages.json && -f $dir/SHA256SUMS ]] &&
+    (cd "$dir" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1); then
+    log "debs: cached ($dir)"
+    write_part debs "$(jq -n --arg d "$dir" --argjson p "$(cat "$dir/packages.json")" '{debs: {dir: $d, sha256sums: ($d + "/SHA256SUMS"), packages: $p}}')"
+    return 0
+  fi
   for pin in $TB_DEBS; do
     pkg=${pin%%=*} ver=${pin#*=}
     info=$(apt-cache show "$pkg=$ver" 2>/dev/null | awk 'BEGIN{RS=""} NR==1')
@@ -812,6 +880,8 @@ step_debs() {
   done
   printf '%s' "$sums" >"$dir/SHA256SUMS"
   (cd "$dir" && sha256sum --quiet -c SHA256SUMS) || die "sha256sum -c $dir/SHA256SUMS failed"
+  printf '%s\n' "$pkgs" >"$dir/packages.json"
+  printf '%s' "$key" >"$dir/.stamp"
   write_part debs "$(jq -n --arg d "$dir" --argjson p "$pkgs" '{debs: {dir: $d, sha256sums: ($d + "/SHA256SUMS"), packages: $p}}')"
 }
 
@@ -851,9 +921,9 @@ write_state() { # MODE (up|status)
   local merged
   merged=$(jq -s 'reduce .[] as $x ({}; . * $x)' "${parts[@]}")
   merged=$(jq --arg mode "$1" --argjson t "$times" --arg total "$total" --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    --arg st "$TB_STATE" --arg c "$TB_CACHE" --arg l "$TB_LIB" --arg r "$TB_RUN" --arg logs "$TB_LOGS" --arg src "$TB_SRC" \
-    --arg dflt "$TB_BUILDKIT_DEFAULT" --arg vers "$TB_BUILDKIT_VERSIONS" --arg cs "$(du -sbx "$TB_CACHE" 2>/dev/null | cut -f1)" '
-    . + {schema: 1, generatedAt: $now, mode: $mode, stateFile: $st, testbed: ($src + "/testbed.sh"),
+    --arg st "$TB_STATE" --arg c "$TB_CACHE" --arg l "$TB_LIB" --arg r "$TB_RUN" --arg logs "$TB_LOGS" --arg src "$TB_INSTALLED" --arg from "$TB_SRC" \
+    --arg dflt "$TB_BUILDKIT_DEFAULT" --arg vers "$TB_BUILDKIT_VERSIONS" --arg cs "$([[ $1 == status ]] && du -sbx "$TB_CACHE" 2>/dev/null | cut -f1)" '
+    . + {schema: 1, generatedAt: $now, mode: $mode, stateFile: $st, testbed: ($src + "/testbed.sh"), testbedSource: $from,
          dirs: {cache: $c, lib: $l, run: $r, logs: $logs}, cacheBytes: ($cs|tonumber? // null),
          timings: {totalSeconds: ($total|tonumber), steps: $t}}
     | .buildkit.default = $dflt
@@ -888,6 +958,7 @@ with_lock() {
 cmd_up() {
   with_lock
   log "up: cache $TB_CACHE, state $TB_STATE"
+  step self step_self
   step apt step_apt
   step tools step_tools
   step buildkit-binaries step_buildkit_bins
@@ -912,7 +983,30 @@ cmd_status() {
   mkdirs
   have jq || die "jq is not installed: run testbed.sh up"
   refresh_health
-  write_state status
+  local out
+  out=$(write_state status)
+  printf '%s\n' "$out"
+  [[ $(jq -r .ok <<<"$out") == true ]] || {
+    log "status: some part is not healthy (ok=false): run testbed.sh up"
+    exit 1
+  }
+}
+
+step_self() {
+  mkdir -p "$TB_INSTALLED"
+  local f
+  for f in testbed.sh versions.env runc-capfix.sh; do
+    cmp -s "$TB_SRC/$f" "$TB_INSTALLED/$f" || { cp -f "$TB_SRC/$f" "$TB_INSTALLED/$f.tmp" && mv -f "$TB_INSTALLED/$f.tmp" "$TB_INSTALLED/$f"; }
+  done
+}
+
+# the Go caches are only needed to rebuild after a pin changes (then they save ~15 min of compiling)
+cmd_prune_go() {
+  with_lock
+  log "removing $GOCACHE and $GOMODCACHE ($(du -sh "$TB_CACHE/go" 2>/dev/null | cut -f1))"
+  go clean -cache 2>/dev/null || true
+  go clean -modcache 2>/dev/null || true
+  rm -rf "$GOCACHE" "$GOMODCACHE"
 }
 
 cmd_down() {
@@ -936,6 +1030,8 @@ cmd_env() {
   echo "export DOCKER_HOST=unix://$DOCKER_SOCK"
 }
 
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2; }
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -944,6 +1040,7 @@ main() {
   status) cmd_status ;;
   down) cmd_down ;;
   path) echo "$TB_STATE" ;;
+  prune-go) cmd_prune_go ;;
   env) cmd_env ;;
   buildkitd-start)
     with_lock
@@ -962,10 +1059,10 @@ main() {
   registry-stop) with_lock && stop_daemon registry /usr/bin/docker-registry && write_part registry "$(registry_json)" ;;
   dockerd-start) with_lock && dockerd_start && write_part docker "$(docker_json)" ;;
   dockerd-stop) with_lock && stop_daemon dockerd /usr/sbin/dockerd && write_part docker "$(docker_json)" ;;
-  "" | -h | --help | help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2 ;;
+  "" | -h | --help | help) usage ;;
   *)
     log "unknown command: $cmd"
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    usage
     exit 2
     ;;
   esac
