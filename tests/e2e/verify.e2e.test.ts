@@ -1,6 +1,7 @@
 /**
  * `repro verify` on the engine test bed (tests/e2e/testbed): a standalone BuildKit daemon, the local
- * registry and the deterministic busybox base. Proves: two rebuilds give the same digest and the same
+ * registry and the deterministic Debian base (GNU date: busybox's has no %N, and two builds within one second
+ * would write the same stamp). Proves: two rebuilds give the same digest and the same
  * bytes, with an attestation naming that digest; the rebuild equals an image pushed to a registry
  * (--against 127.0.0.1:5000/...); a build that writes the date is reported as not reproduced (exit 1)
  * with the cause from the semantic diff.
@@ -21,7 +22,7 @@ const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/st
 interface TestbedState {
   buildkit: {default: string; versions: Record<string, {running?: boolean; host: string; buildctl?: string}>}
   registry?: {ok?: boolean; address?: string}
-  images: {busybox: {ociLayout: string}}
+  images: {debian: {ociLayout: string}}
 }
 
 function readState(): TestbedState {
@@ -47,7 +48,7 @@ describe('repro verify on the test bed', () => {
     const bk = state.buildkit.versions[state.buildkit.default]
     assert.ok(bk?.running, `test bed: the default buildkitd is not running; run \`npm run testbed -- up\``)
     assert.ok(state.registry?.ok, `test bed: the registry is not up; run \`npm run testbed -- up\``)
-    assert.ok(state.images?.busybox?.ociLayout, 'test bed: no busybox OCI layout; run `npm run testbed -- up`')
+    assert.ok(state.images?.debian?.ociLayout, 'test bed: no Debian OCI layout; run `npm run testbed -- up`')
     registry = state.registry.address ?? registry
     engine = ['--runtime', 'buildkit', '--buildkit-addr', bk.host, '--sde', '0']
     env = {PATH: `${path.dirname(bk.buildctl ?? '/usr/bin/buildctl')}:${process.env.PATH}`}
@@ -129,7 +130,7 @@ describe('repro verify on the test bed', () => {
       '--times',
       '2',
       '--build-context',
-      `base=oci-layout://${state.images.busybox.ociLayout}`,
+      `base=oci-layout://${state.images.debian.ociLayout}`,
       'canary',
     ])
     assert.equal(code, 1, stderr.slice(-3000))
