@@ -6,7 +6,9 @@
 import {readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import path from 'node:path'
-import semver from 'semver'
+// the two functions, not the whole package: every millisecond of start-up is overhead on each build
+import coerce from 'semver/functions/coerce.js'
+import lt from 'semver/functions/lt.js'
 
 import {EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec, ExecResult} from '../exec.js'
@@ -60,14 +62,14 @@ export function imageTagVersion(image: string): string | undefined {
   if (colon <= slash) return undefined
   const tag = noDigest.slice(colon + 1)
   if (!/^v?\d+\.\d+(\.\d+)?([-+].*)?$/.test(tag)) return undefined
-  return semver.coerce(tag)?.version
+  return coerce(tag)?.version
 }
 
 /** rewrite-timestamp needs BuildKit >= 0.13: say so before anything runs. */
 export function checkBuildkitVersion(version: string | undefined, where: string): void {
   if (version === undefined) return
-  const v = semver.coerce(version)
-  if (v && semver.lt(v, MIN_BUILDKIT_VERSION)) {
+  const v = coerce(version)
+  if (v && lt(v, MIN_BUILDKIT_VERSION)) {
     throw new EngineNotFoundError(
       `${where} is BuildKit ${version}: rewrite-timestamp needs BuildKit >= ${MIN_BUILDKIT_VERSION.replace(/\.0$/, '')}`,
       ['pass a newer image with --buildkit-image (default: the pinned moby/buildkit v0.32.2)'],
