@@ -133,6 +133,9 @@ describe('repro build on real engines', () => {
         ])
         assert.equal(a.outputs[0].archiveSha256, b.outputs[0].archiveSha256, 'tarball bytes differ between two builds')
         assert.equal(a.outputs[0].digest, b.outputs[0].digest)
+        if (runtime === 'docker') {
+          assert.ok(!b.commands.some((c) => c.startsWith('docker buildx create')), 'the builder is reused')
+        }
         ;(digests[fixture] ??= {})[runtime] = a.outputs[0].digest
         ;(digests[fixture] ??= {})[`${runtime} tarball`] = a.outputs[0].archiveSha256
         const left = (await readdir(path.join(dir, 'out'))).filter((f) => f.includes('repro-partial'))
