@@ -94,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
   // engines: the upstream pins, then the test bed, then explicit flags
   const engines: EngineConfig = {images: {...UPSTREAM_BUILDKIT_IMAGES}, addrs: {}, bases: {}, env: {}, startable: {}}
   if (values.testbed) {
+    // refresh the state first: a daemon stopped since the last `up` would otherwise look running
+    execFileSync('bash', [path.join(HERE, '../tests/e2e/testbed/testbed.sh'), 'status'], {stdio: 'ignore'})
     const tb = testbedEngines(readTestbed(values['testbed-state']))
     Object.assign(engines.images, tb.images)
     Object.assign(engines, {
