@@ -13,7 +13,7 @@
 import {execFile} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
 import {copyFile, mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -132,6 +132,11 @@ async function main(): Promise<void> {
       `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via bin/run.js over freshly compiled dist/`,
     )
     console.log(`raw command:  ${rawArgs.join(' ').slice(0, 160)}...`)
+    console.log(
+      `load average during the runs: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} on ${cpus().length} cores`,
+    )
     console.log(`raw runs (ms):   ${rawMs.map((x) => x.toFixed(0)).join(' ')}`)
     console.log(`repro runs (ms): ${reproMs.map((x) => x.toFixed(0)).join(' ')}`)
     console.log(`median raw ${(r / 1000).toFixed(3)} s, median repro ${(p / 1000).toFixed(3)} s`)
