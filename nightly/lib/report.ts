@@ -18,6 +18,8 @@ export interface CauseCount {
   cause: string
   count: number
   title: string
+  /** where: the first few paths the diff gave this cause */
+  paths?: string[]
 }
 
 export type CellStatus = 'error' | 'fail' | 'pass'
@@ -210,7 +212,7 @@ export function reportMarkdown(r: NightlyReport): string {
     L.push('## Causes of the differences (semantic diff of the two builds)', '')
     for (const c of explained) {
       L.push(
-        `- ${c.id}${c.expect === 'not-reproducible' ? ' (canary)' : ''}: ${c.causes.map((x) => `${x.title} (\`${x.cause}\`, ${x.count})`).join('; ')}`,
+        `- ${c.id}${c.expect === 'not-reproducible' ? ' (canary)' : ''}: ${c.causes.map((x) => `${x.title} (\`${x.cause}\`, ${x.count}${x.paths?.length ? `: ${x.paths.map((p) => `\`${p}\``).join(', ')}` : ''})`).join('; ')}`,
       )
     }
     L.push('')

@@ -56,8 +56,17 @@ function withEnv(env: Record<string, string>): Exec {
   return (argv, options = {}) => realExec(argv, {...options, env: {...env, ...options.env}})
 }
 
-function causesOf(summary: {causes: Array<{cause: string; count: number; title: string}>}): CauseCount[] {
-  return summary.causes.map((c) => ({cause: c.cause, count: c.count, title: c.title}))
+/** The diff's causes, each with the first paths it was seen at (e.g. `stamp` for the date canary). */
+function causesOf(d: {
+  summary: {causes: Array<{cause: string; count: number; title: string}>}
+  differences: Array<{cause: string; path: string}>
+}): CauseCount[] {
+  return d.summary.causes.map((c) => ({
+    cause: c.cause,
+    count: c.count,
+    title: c.title,
+    paths: [...new Set(d.differences.filter((e) => e.cause === c.cause).map((e) => e.path))].slice(0, 3),
+  }))
 }
 
 export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
@@ -156,7 +165,7 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
         let causes: CauseCount[] = []
         if (builds[0].digest !== builds[1].digest || builds[0].archiveSha256 !== builds[1].archiveSha256) {
           const d = await diffImages(tars[0], tars[1], {ignore: NO_IGNORES, exec, logger: o.buildLogger})
-          causes = causesOf(d.summary)
+          causes = causesOf(d)
         }
         const platform = builds[0].platform
         const golden =
@@ -209,7 +218,7 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
         const tb = firstTar.get(`${g.fixture}/${g.buildkit}/${rb}`)
         if (ta && tb) {
           try {
-            causes = causesOf((await diffImages(ta, tb, {ignore: NO_IGNORES, exec, logger: o.buildLogger})).summary)
+            causes = causesOf(await diffImages(ta, tb, {ignore: NO_IGNORES, exec, logger: o.buildLogger}))
           } catch (error) {
             o.log(
               `diff ${ra} vs ${rb} for ${g.fixture}/${g.buildkit} failed: ${(error as Error).message.split('\n')[0]}`,
