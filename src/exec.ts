@@ -2,7 +2,7 @@
  * The one seam every child process goes through. Arguments are always string[] (never a shell string).
  * Engine adapters receive an Exec, so unit tests record argv with a fake.
  */
-import {execa} from 'execa'
+import {spawn} from 'node:child_process'
 
 import {EngineFailedError, tail} from './errors.js'
 
@@ -10,7 +10,7 @@ export interface ExecOptions {
   cwd?: string
   env?: Record<string, string | undefined>
   input?: Buffer | string
-  /** forward the child's stderr (and stdout when `stdout` is 'stream') to this callback while capturing it */
+  /** forward the child's stderr to this callback while capturing it */
   onOutput?: (chunk: string) => void
   /** don't throw on a non-zero exit; return the result instead */
   reject?: boolean
@@ -30,41 +30,66 @@ export interface ExecResult {
 
 export type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>
 
-export const realExec: Exec = async (argv, options = {}) => {
-  const [file, ...args] = argv
-  const child = execa(file, args, {
-    cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
-    input: options.input,
-    reject: false,
-    stripFinalNewline: false,
-    timeout: options.timeoutMs,
-    encoding: 'utf8',
-    buffer: true,
+/**
+ * Runs a child with node:child_process rather than execa: importing execa alone cost 150-200 ms of
+ * start-up on these machines, which bench/build-overhead.ts showed as most of repro build's overhead over
+ * the raw engine command (goal <= 0.5 s). This seam needs only argv, env, input, a stderr tap and a timeout.
+ */
+export const realExec: Exec = (argv, options = {}) =>
+  new Promise((resolve, reject) => {
+    const [file, ...args] = argv
+    const env: NodeJS.ProcessEnv = {...process.env}
+    for (const [k, v] of Object.entries(options.env ?? {})) {
+      if (v === undefined) delete env[k]
+      else env[k] = v
+    }
+    const child = spawn(file, args, {cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe']})
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    let spawnError: NodeJS.ErrnoException | undefined
+    let timedOut = false
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d: Buffer) => {
+      err.push(d)
+      options.onOutput?.(d.toString())
+    })
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            child.kill('SIGTERM')
+            setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+          }, options.timeoutMs)
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      spawnError = error
+    })
+    child.stdin.on('error', () => {}) // a child that exits without reading its input
+    child.stdin.end(options.input ?? '')
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer)
+      const notFound = spawnError?.code === 'ENOENT'
+      const result: ExecResult = {
+        argv,
+        exitCode: spawnError ? undefined : (code ?? undefined),
+        notFound,
+        stderr: Buffer.concat(err).toString('utf8'),
+        stdout: Buffer.concat(out).toString('utf8'),
+      }
+      if (options.reject !== false && (spawnError || code !== 0 || timedOut)) {
+        const why = notFound
+          ? `${file}: not found`
+          : spawnError
+            ? spawnError.message
+            : timedOut
+              ? `timed out after ${options.timeoutMs} ms\n${result.stderr}`
+              : result.stderr
+        reject(new EngineFailedError(argv, result.exitCode, tail(why), options.display))
+        return
+      }
+      resolve(result)
+    })
   })
-  if (options.onOutput) {
-    child.stderr?.on('data', (d: Buffer) => options.onOutput?.(d.toString()))
-  }
-  const r = await child
-  const notFound =
-    (r as {code?: string}).code === 'ENOENT' ||
-    (/ENOENT/.test(String((r as {message?: string}).message ?? '')) && r.exitCode === undefined)
-  const result: ExecResult = {
-    argv,
-    exitCode: r.exitCode,
-    stderr: String(r.stderr ?? ''),
-    stdout: String(r.stdout ?? ''),
-    notFound,
-  }
-  if (options.reject !== false && (r.exitCode !== 0 || r.failed)) {
-    const why = notFound
-      ? `${file}: not found`
-      : result.stderr || String((r as {shortMessage?: string}).shortMessage ?? '')
-    throw new EngineFailedError(argv, r.exitCode, tail(why), options.display)
-  }
-  return result
-}
 
 /** A recording fake for unit tests: answers from `responder`, records every argv. */
 export function fakeExec(
