@@ -7,7 +7,7 @@ import {lstat, open, readFile, realpath, stat, type FileHandle} from 'node:fs/pr
 import path from 'node:path'
 import {Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
-import {Parser, type ReadEntry} from 'tar'
+import type {ReadEntry} from 'tar'
 
 import {InvalidArchiveError} from '../errors.js'
 import {BLOCK, paddedSize, parsePax, parseTarHeader} from './tar-header.js'
@@ -304,6 +304,8 @@ class GzipTarSource implements ArchiveSource {
   }
 
   private static async pass(file: string, onEntry: (name: string, entry: ReadEntry) => Promise<void>): Promise<void> {
+    // loaded here, not at start-up: only gzip-compressed archives need a streaming tar parser
+    const {Parser} = await import('tar')
     const pending: Promise<void>[] = []
     let failure: unknown
     await new Promise<void>((resolve, reject) => {
