@@ -77,7 +77,7 @@ async function writeLayer(
   gz.pipe(out)
   const write = async (b: Buffer): Promise<void> => {
     diffHash.update(b)
-    if (!gz.write(b)) await new Promise((r) => gz.once('drain', r))
+    if (!gz.write(b)) await new Promise<void>((r) => gz.once('drain', () => r()))
   }
   const files = MIB_PER_LAYER
   for (let i = 0; i < files; i++) {
@@ -86,7 +86,7 @@ async function writeLayer(
   }
   await write(Buffer.alloc(1024))
   gz.end()
-  await new Promise((r) => out.on('close', r))
+  await new Promise<void>((r) => out.on('close', () => r()))
   const digest = `sha256:${blobHash.digest('hex')}`
   execFileSync('mv', [tmp, path.join(blobs, digest.slice(7))])
   return {digest, diffId: `sha256:${diffHash.digest('hex')}`, size}
@@ -162,13 +162,7 @@ function reproArgv(): string[] {
   }
   if (manifestHasDiff && existsSync(path.join(ROOT, 'dist', 'commands', 'diff.js')))
     return [process.execPath, path.join(ROOT, 'bin', 'run.js')]
-  return [
-    process.execPath,
-    '--import',
-    'tsx',
-    '--no-warnings',
-    path.join(ROOT, 'tests', 'support', 'dev-no-manifest.ts'),
-  ]
+  return [path.join(ROOT, 'bin', 'dev.js')]
 }
 
 function findDiffoci(): string | undefined {

@@ -46,7 +46,7 @@ function repro(args: string[], env: Record<string, string>, cwd: string): Promis
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'tests/support/dev-no-manifest.ts'), ...args],
+      [path.join(ROOT, 'bin/run.js'), ...args],
       {cwd, env: {...process.env, ...env}, maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000},
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0

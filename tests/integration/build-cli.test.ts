@@ -29,7 +29,7 @@ function repro(
     delete base.BUILDKIT_HOST
     execFile(
       process.execPath,
-      ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'tests/support/dev-no-manifest.ts'), 'build', ...args],
+      [path.join(ROOT, 'bin/run.js'), 'build', ...args],
       {cwd: dir, env: {...base, PATH: emptyPath, ...env}},
       (error, stdout, stderr) => resolve({code: error ? Number(error.code) : 0, stdout, stderr}),
     )

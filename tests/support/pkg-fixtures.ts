@@ -176,22 +176,18 @@ export interface CliResult {
   stderr: string
 }
 
-/** The CLI from the sources (like bin/dev.js, through tsx; see pkg-dev-cli.ts for why not bin/dev.js itself). */
+/** The built CLI (bin/run.js over dist/: `npm run build` first; npm test builds). */
 export async function repro(
   args: string[],
   env: Record<string, string | undefined> = {},
   cwd = ROOT,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--no-warnings', path.join(ROOT, 'tests', 'support', 'pkg-dev-cli.ts'), ...args],
-      {
-        cwd,
-        env: {...process.env, NO_COLOR: '1', ...env},
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {
+      cwd,
+      env: {...process.env, NO_COLOR: '1', ...env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
