@@ -60,7 +60,10 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     if (!sameDir) args.push('-v', `${dockerfileDir}:${IN}/dockerfile:ro`)
     args.push('-v', `${path.dirname(o.partial)}:${IN}/output`)
     options.buildContexts.forEach((c, i) => {
-      if (c.kind !== 'other') args.push('-v', `${c.path}:${IN}/contexts/${i}:ro`)
+      // BuildKit < 0.15 creates ingest/ inside an OCI layout it reads: an overlay mount (:O) lets it write
+      // without touching the user's directory (read-only failed with "mkdir .../ingest: read-only file system")
+      if (c.kind === 'oci-layout') args.push('-v', `${c.path}:${IN}/contexts/${i}:O`)
+      else if (c.kind !== 'other') args.push('-v', `${c.path}:${IN}/contexts/${i}:ro`)
     })
     options.secrets.forEach((s, i) => {
       if (s.src !== undefined) {

@@ -281,7 +281,7 @@ mv -f /out/.image.tar.repro-partial /out/image.tar
     assert.ok(!text.includes('.netrc') && !text.includes('GITHUB_TOKEN'), text)
     assert.match(
       text,
-      / -v \/layouts\/bb:\/tmp\/repro\/contexts\/0:ro -v '<redacted>:\/tmp\/repro\/secrets\/0:ro' -e '<redacted>' --entrypoint buildctl-daemonless.sh localhost\/repro-testbed\/buildkit:v0.32.2 build /,
+      / -v \/layouts\/bb:\/tmp\/repro\/contexts\/0:O -v '<redacted>:\/tmp\/repro\/secrets\/0:ro' -e '<redacted>' --entrypoint buildctl-daemonless.sh localhost\/repro-testbed\/buildkit:v0.32.2 build /,
     )
     assert.match(
       text,
