@@ -100,7 +100,6 @@ cached_sha256() {
 }
 # write_part NAME JSON: a fragment of the state file, merged by write_state
 write_part() { mkdir -p "$TB_PARTS" && printf '%s\n' "$2" | jq . >"$TB_PARTS/$1.json.tmp" && mv -f "$TB_PARTS/$1.json.tmp" "$TB_PARTS/$1.json"; }
-json_str() { jq -Rn --arg v "$1" '$v'; }
 
 mkdirs() {
   mkdir -p "$TB_CACHE" "$TB_LIB" "$TB_RUN" "$TB_LOGS" "$TB_PARTS" "$TB_LIB/bin"
@@ -377,7 +376,7 @@ install_runc_wrapper() {
   if [[ ! -f $DOCKERD_CONFIG ]] || [[ $(cat "$DOCKERD_CONFIG") != "$cfg" ]]; then
     printf '%s\n' "$cfg" >"$DOCKERD_CONFIG"
     # a running dockerd of ours must be restarted to pick it up
-    [[ -f $TB_RUN/dockerd.pid ]] && stop_daemon dockerd /usr/sbin/dockerd
+    if [[ -f $TB_RUN/dockerd.pid ]]; then stop_daemon dockerd /usr/sbin/dockerd; fi
   fi
 }
 
@@ -563,8 +562,9 @@ root = "$dir/root"
   insecure = true
 EOF
   mv -f "$dir/buildkitd.toml.tmp" "$dir/buildkitd.toml"
-  if pid_of "buildkitd-$v" "$bin/buildkitd" >/dev/null && bk_ok "$v"; then
-    log "buildkitd $v: running (pid $(cat "$TB_RUN/buildkitd-$v.pid"))"
+  local pid
+  if pid=$(pid_of "buildkitd-$v" "$bin/buildkitd") && [[ $(readlink "/proc/$pid/exe") != *" (deleted)" ]] && bk_ok "$v"; then
+    log "buildkitd $v: running (pid $pid)"
   else
     stop_daemon "buildkitd-$v" "$bin/buildkitd"
     rm -f "$(bk_sock "$v")"
