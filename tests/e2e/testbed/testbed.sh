@@ -353,7 +353,8 @@ step_diffoci() {
     "-X github.com/reproducible-containers/diffoci/cmd/diffoci/version.Version=$TB_DIFFOCI_VERSION" ./cmd/diffoci
   local p=$TB_CACHE/bin/diffoci/$TB_DIFFOCI_VERSION/diffoci
   write_part diffoci "$(jq -n --arg p "$p" --arg v "$("$p" --version 2>&1 | sed -n 1p)" --arg pin "$TB_DIFFOCI_VERSION" \
-    '{tools: {diffoci: {path: $p, version: $v, pinned: $pin}}}')"
+    '{tools: {diffoci: {path: $p, version: $v, pinned: $pin, env: {DOCKER: "/usr/bin/docker"},
+      note: "for docker:// refs run it with DOCKER=/usr/bin/docker: with the 28.x client diffoci runs `docker save --platform`, which needs API 1.48 (dockerd 20.10 has 1.41)"}}}')"
 }
 
 # ---------------------------------------------------------------------------------------------
