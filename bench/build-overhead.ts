@@ -29,12 +29,12 @@ function run(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   cwd?: string,
-): Promise<{ms: number; stdout: string}> {
+): Promise<{ms: number; stdout: string; stderr: string}> {
   const t0 = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
     execFile(file, args, {cwd, env, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
       if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.slice(-2000)}`))
-      else resolve({ms: Number(process.hrtime.bigint() - t0) / 1e6, stdout})
+      else resolve({ms: Number(process.hrtime.bigint() - t0) / 1e6, stdout, stderr})
     })
   })
 }
@@ -122,9 +122,22 @@ async function main(): Promise<void> {
 
     const rawMs: number[] = []
     const reproMs: number[] = []
+    // CPU seconds of the client side (the command and its children, not the daemon): steadier than wall
+    // time on a loaded machine, and what repro adds is all client side
+    const rawCpu: number[] = []
+    const reproCpu: number[] = []
+    const haveTime = existsSync('/usr/bin/time')
+    const timed = async (argv: string[], ms: number[], cpu: number[]) => {
+      const r = haveTime
+        ? await run('/usr/bin/time', ['-f', 'CPU %U %S', ...argv], env)
+        : await run(argv[0], argv.slice(1), env)
+      ms.push(r.ms)
+      const m = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr)
+      if (m) cpu.push((Number(m[1]) + Number(m[2])) * 1000)
+    }
     for (let i = 0; i < runs; i++) {
-      rawMs.push((await run(rawArgs[0], rawArgs.slice(1), env)).ms)
-      reproMs.push((await run(process.execPath, reproArgs(path.join(dir, `r${i}.tar`)), env)).ms)
+      await timed(rawArgs, rawMs, rawCpu)
+      await timed([process.execPath, ...reproArgs(path.join(dir, `r${i}.tar`))], reproMs, reproCpu)
     }
     const r = median(rawMs)
     const p = median(reproMs)
@@ -143,6 +156,13 @@ async function main(): Promise<void> {
     console.log(
       `overhead ${((p - r) / 1000).toFixed(3)} s (goal <= 0.5 s: ${p - r <= 500 ? 'met' : 'NOT met'}), ratio repro/raw ${(p / r).toFixed(2)}`,
     )
+    if (rawCpu.length === runs && reproCpu.length === runs) {
+      const rc = median(rawCpu)
+      const pc = median(reproCpu)
+      console.log(
+        `client CPU: median raw ${(rc / 1000).toFixed(3)} s, repro ${(pc / 1000).toFixed(3)} s: repro adds ${((pc - rc) / 1000).toFixed(3)} s of CPU`,
+      )
+    }
   } finally {
     await rm(dir, {recursive: true, force: true})
     await rm(pkgDir, {recursive: true, force: true})
