@@ -166,7 +166,7 @@ async function generateBench(dir: string): Promise<void> {
   const built = existsSync(path.join(import.meta.dirname, '../dist/commands/hash/generate.js'))
   const cliArgv = built
     ? [path.join(import.meta.dirname, '../bin/run.js')]
-    : [path.join(import.meta.dirname, '../bin/dev.js')]
+    : ['--import', 'tsx', '--no-warnings', path.join(import.meta.dirname, '../bin/dev.js')]
   const t3 = process.hrtime.bigint()
   execFileSync(process.execPath, [...cliArgv, 'hash', 'generate', '--root', root, '--distro', 'debian'], {
     stdio: ['ignore', 'ignore', 'inherit'],

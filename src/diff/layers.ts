@@ -14,7 +14,7 @@ import * as zlib from 'node:zlib'
 import {InvalidArchiveError, ReproError} from '../errors.js'
 import type {LayerInfo} from '../image/archive.js'
 import type {ArchiveSource} from '../image/source.js'
-import {BLOCK, paddedSize, parseNumeric, parseTarHeader} from '../image/tar-header.js'
+import {BLOCK, paddedSize, parseNumeric, parsePaxRecords, parseTarHeader} from '../image/tar-header.js'
 
 /** Content of a regular file kept in memory for unified diffs (only files of at most this size). */
 export const CONTENT_CAP = 64 * 1024
@@ -88,26 +88,6 @@ const TYPES: Record<string, EntryType> = {
   '4': 'block',
   '5': 'dir',
   '6': 'fifo',
-}
-
-/** Parse pax records keeping values as bytes (xattrs are binary). */
-export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>()
-  let pos = 0
-  while (pos < data.length) {
-    if (data[pos] === 0) break
-    const space = data.indexOf(0x20, pos)
-    if (space === -1) throw new Error('malformed pax record')
-    const len = Number.parseInt(data.subarray(pos, space).toString('ascii'), 10)
-    if (!Number.isSafeInteger(len) || len <= 0 || pos + len > data.length)
-      throw new Error('malformed pax record length')
-    const record = data.subarray(space + 1, pos + len - 1)
-    const eq = record.indexOf(0x3d)
-    if (eq === -1) throw new Error('malformed pax record')
-    out.set(record.subarray(0, eq).toString('utf8'), record.subarray(eq + 1))
-    pos += len
-  }
-  return out
 }
 
 const EFFECTIVE_PAX = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'uname', 'gname', 'mtime', 'atime', 'ctime'])

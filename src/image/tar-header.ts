@@ -96,9 +96,9 @@ export function parseTarHeader(buf: Buffer): HeaderResult {
   }
 }
 
-/** Parse pax extended header records: `<len> <key>=<value>\n`. Throws on malformed records. */
-export function parsePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {}
+/** Parse pax extended header records (`<len> <key>=<value>\n`), values kept as bytes (xattrs are binary). */
+export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>()
   let pos = 0
   while (pos < data.length) {
     if (data[pos] === 0) break
@@ -107,12 +107,19 @@ export function parsePax(data: Buffer): Record<string, string> {
     const len = Number.parseInt(data.subarray(pos, space).toString('ascii'), 10)
     if (!Number.isSafeInteger(len) || len <= 0 || pos + len > data.length)
       throw new Error('malformed pax record length')
-    const record = data.subarray(space + 1, pos + len - 1).toString('utf8')
-    const eq = record.indexOf('=')
+    const record = data.subarray(space + 1, pos + len - 1)
+    const eq = record.indexOf(0x3d)
     if (eq === -1) throw new Error('malformed pax record')
-    out[record.slice(0, eq)] = record.slice(eq + 1)
+    out.set(record.subarray(0, eq).toString('utf8'), record.subarray(eq + 1))
     pos += len
   }
+  return out
+}
+
+/** Pax records as text. Throws on malformed records. */
+export function parsePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of parsePaxRecords(data)) out[k] = v.toString('utf8')
   return out
 }
 

@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {fileURLToPath} from 'node:url'
+import {readTestbedState} from '../support/testbed.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
@@ -27,13 +28,7 @@ interface TestbedState {
 }
 
 function readState(): TestbedState {
-  if (!existsSync(STATE_FILE)) {
-    const msg = process.env.CI
-      ? `CI: the engine test bed state file ${STATE_FILE} is missing: the CI job must run \`npm run testbed -- up\` before the e2e tests`
-      : `the engine test bed is not up (no ${STATE_FILE}): run \`npm run testbed -- up\` first`
-    throw new Error(msg)
-  }
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState
+  return readTestbedState<TestbedState>()
 }
 
 interface Run {

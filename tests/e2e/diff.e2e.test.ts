@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, rm, utimes, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -16,8 +16,7 @@ import {after, before, describe, it} from 'node:test'
 
 import type {DiffResult} from '../../src/diff/types.js'
 import {runDev} from '../support/diff-cli.js'
-
-const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
+import {readTestbedState} from '../support/testbed.js'
 
 interface TestbedState {
   docker: {ok: boolean; host: string}
@@ -26,10 +25,7 @@ interface TestbedState {
 }
 
 function readState(): TestbedState {
-  if (!existsSync(STATE_FILE)) {
-    throw new Error(`the engine test bed is not up (no ${STATE_FILE}): run \`npm run testbed -- up\` first`)
-  }
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState
+  return readTestbedState<TestbedState>()
 }
 
 function run(

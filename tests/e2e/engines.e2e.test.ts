@@ -20,11 +20,12 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, readFileSync} from 'node:fs'
+import {createReadStream, existsSync} from 'node:fs'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
+import {readTestbedState} from '../support/testbed.js'
 
 const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
 const SDE = '0'
@@ -56,14 +57,7 @@ interface TestbedState {
 }
 
 function readState(): TestbedState {
-  if (!existsSync(STATE_FILE)) {
-    throw new Error(
-      process.env.CI
-        ? `CI: the engine test bed state file ${STATE_FILE} is missing: the CI job must run \`npm run testbed -- up\` before the e2e tests`
-        : `the engine test bed is not up (no ${STATE_FILE}): run \`npm run testbed -- up\` first`,
-    )
-  }
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState
+  return readTestbedState<TestbedState>()
 }
 
 interface Run {

@@ -10,12 +10,13 @@
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {fileURLToPath} from 'node:url'
+import {readTestbedState} from '../support/testbed.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
@@ -33,13 +34,7 @@ interface TestbedState {
 }
 
 function readState(): TestbedState {
-  if (!existsSync(STATE_FILE)) {
-    const msg = process.env.CI
-      ? `CI: the engine test bed state file ${STATE_FILE} is missing: the CI job must run \`npm run testbed -- up\` before the e2e tests`
-      : `the engine test bed is not up (no ${STATE_FILE}): run \`npm run testbed -- up\` first`
-    throw new Error(msg)
-  }
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState
+  return readTestbedState<TestbedState>()
 }
 
 interface Run {
@@ -52,7 +47,7 @@ function repro(args: string[], env: Record<string, string>, cwd: string): Promis
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [path.join(ROOT, 'bin/dev.js'), ...args],
+      [path.join(ROOT, 'bin/run.js'), ...args],
       {cwd, env: {...process.env, ...env}, maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000},
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
 import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -16,8 +15,7 @@ import {after, before, describe, it} from 'node:test'
 
 import type {VerifyResult} from '../../src/verify/index.js'
 import {ROOT, runCli} from '../support/cli.js'
-
-const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
+import {readTestbedState} from '../support/testbed.js'
 
 interface TestbedState {
   buildkit: {default: string; versions: Record<string, {running?: boolean; host: string; buildctl?: string}>}
@@ -26,14 +24,7 @@ interface TestbedState {
 }
 
 function readState(): TestbedState {
-  if (!existsSync(STATE_FILE)) {
-    throw new Error(
-      process.env.CI
-        ? `CI: the engine test bed state file ${STATE_FILE} is missing: the CI job must run \`npm run testbed -- up\` before the e2e tests`
-        : `the engine test bed is not up (no ${STATE_FILE}): run \`npm run testbed -- up\` first`,
-    )
-  }
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState
+  return readTestbedState<TestbedState>()
 }
 
 describe('repro verify on the test bed', () => {

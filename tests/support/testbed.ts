@@ -30,7 +30,8 @@ export interface TestbedState {
   tools: Record<string, {path: string; version: string}>
 }
 
-export function readTestbedState(): TestbedState {
+/** The state file, typed as the caller needs (each e2e test declares the fields it reads). */
+export function readTestbedState<T = TestbedState>(): T {
   if (!existsSync(TESTBED_STATE_FILE)) {
     throw new Error(
       process.env.CI
@@ -41,5 +42,5 @@ export function readTestbedState(): TestbedState {
   const state = JSON.parse(readFileSync(TESTBED_STATE_FILE, 'utf8')) as TestbedState
   if (!state.ok)
     throw new Error(`the engine test bed reports a failed part (${TESTBED_STATE_FILE}): run \`npm run testbed -- up\``)
-  return state
+  return state as unknown as T
 }

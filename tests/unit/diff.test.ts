@@ -18,11 +18,11 @@ import {
   flatten,
   formatBytes,
   movedEntries,
-  parsePaxRecords,
   type TarEntry,
   TarEntryParser,
 } from '../../src/diff/layers.js'
 import {safeSegments, sortEvents} from '../../src/diff/report.js'
+import {parsePaxRecords} from '../../src/image/tar-header.js'
 import type {DiffEvent} from '../../src/diff/types.js'
 import {shorten} from '../../src/ui/diff-text.js'
 
