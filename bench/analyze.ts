@@ -13,33 +13,10 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {ROOT} from '../tests/support/cli.js'
+import {tarHeader, tarPad as pad} from './lib/tar.js'
 
 const sizeArg = process.argv.indexOf('--size-mib')
 const BIG_MIB = sizeArg > 0 ? Number(process.argv[sizeArg + 1]) : 2048
-
-function octal(n: number, width: number): string {
-  return `${n.toString(8).padStart(width - 1, '0')}\0`
-}
-
-function tarHeader(name: string, size: number): Buffer {
-  const b = Buffer.alloc(512)
-  b.write(name, 0)
-  b.write(octal(0o644, 8), 100)
-  b.write(octal(0, 8), 108)
-  b.write(octal(0, 8), 116)
-  b.write(octal(size, 12), 124)
-  b.write(octal(0, 12), 136)
-  b.write('0', 156)
-  b.write('ustar\0', 257)
-  b.write('00', 263)
-  b.fill(0x20, 148, 156)
-  let sum = 0
-  for (const x of b) sum += x
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-  return b
-}
-
-const pad = (n: number): Buffer => Buffer.alloc((512 - (n % 512)) % 512)
 
 /**
  * A BuildKit-docker-exporter-shaped archive with one uncompressed layer of `mib` MiB of pseudo-random

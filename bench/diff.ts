@@ -16,6 +16,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {createGzip} from 'node:zlib'
+import {tarHeader} from './lib/tar.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (name: string): string | undefined => {
@@ -25,25 +26,6 @@ const arg = (name: string): string | undefined => {
 const MIB_PER_LAYER = Number(arg('--mib-per-layer') ?? 256)
 const LAYERS = 4
 const MIB = 1024 * 1024
-
-function tarHeader(name: string, size: number): Buffer {
-  const b = Buffer.alloc(512)
-  const octal = (n: number, w: number): string => `${n.toString(8).padStart(w - 1, '0')}\0`
-  b.write(name, 0)
-  b.write(octal(0o644, 8), 100)
-  b.write(octal(0, 8), 108)
-  b.write(octal(0, 8), 116)
-  b.write(octal(size, 12), 124)
-  b.write(octal(0, 12), 136)
-  b.write('0', 156)
-  b.write('ustar\0', 257, 'binary')
-  b.write('00', 263)
-  b.fill(0x20, 148, 156)
-  let sum = 0
-  for (const x of b) sum += x
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-  return b
-}
 
 /** 1 MiB file contents: half pseudo-random, half repetitive text (gzip gets about 2:1, like real binaries). */
 function fileContent(layer: number, i: number, variant: number): Buffer {

@@ -9,16 +9,14 @@
  * to the snapshot archive, which the build containers do not have: it is generated, not built.
  */
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {fileURLToPath} from 'node:url'
 import {readTestbedState} from '../support/testbed.js'
+import {runCli} from '../support/cli.js'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
 const VERSION = 'v0.32.2'
 const EPOCH = '1704067200'
@@ -37,24 +35,14 @@ function readState(): TestbedState {
   return readTestbedState<TestbedState>()
 }
 
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function repro(args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(ROOT, 'bin/run.js'), ...args],
-      {cwd, env: {...process.env, ...env}, maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000},
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({code, stdout, stderr})
-      },
-    )
-  })
+/** The built CLI with this test's environment and working directory. */
+async function repro(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{code: number; stdout: string; stderr: string}> {
+  const r = await runCli(args, {cwd, env, timeoutMs: 15 * 60_000})
+  return {code: r.code ?? 1, stderr: r.stderr, stdout: r.stdout}
 }
 
 interface BuildJson {
