@@ -25,20 +25,6 @@ interface TestbedState {
   images: {busybox: {name: string; ociLayout: string; manifestDigest: string}}
 }
 
-function readState(): TestbedState {
-  return readTestbedState<TestbedState>()
-}
-
-/** The built CLI with this test's environment and working directory. */
-async function repro(
-  args: string[],
-  env: Record<string, string>,
-  cwd: string,
-): Promise<{code: number; stdout: string; stderr: string}> {
-  const r = await runCli(args, {cwd, env, timeoutMs: 15 * 60_000})
-  return {code: r.code ?? 1, stderr: r.stderr, stdout: r.stdout}
-}
-
 interface BuildJson {
   runtime: string
   commands: string[]
@@ -53,7 +39,7 @@ describe('repro build on real engines', () => {
   const digests: Record<string, Record<string, string>> = {}
 
   before(async () => {
-    state = readState()
+    state = readTestbedState<TestbedState>()
     const bk = state.buildkit.versions[VERSION]
     assert.ok(state.docker?.ok, `test bed: docker is not ok in ${STATE_FILE}; run \`npm run testbed -- up\``)
     assert.ok(state.podman?.ok, `test bed: podman is not ok in ${STATE_FILE}; run \`npm run testbed -- up\``)
@@ -90,7 +76,7 @@ describe('repro build on real engines', () => {
     const args = ['build', ...runtimes[runtime], '--no-cache', '--json', '-o', out, ...extra]
     if (fixture === 'run') args.push('--build-context', `base=oci-layout://${state.images.busybox.ociLayout}`)
     args.push(path.join(dir, fixture))
-    const r = await repro(args, env, dir)
+    const r = await runCli(args, {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(
       r.code,
       0,
@@ -138,7 +124,7 @@ describe('repro build on real engines', () => {
     for (const runtime of ['docker', 'podman', 'buildkit']) {
       const out = path.join(dir, 'out', `multi-${runtime}.tar`)
       const args = ['build', ...runtimes[runtime], '--sde', '0', '--json', '--format', 'oci', ...platforms, '-o', out]
-      const r = await repro([...args, path.join(dir, 'scratch')], env, dir)
+      const r = await runCli([...args, path.join(dir, 'scratch')], {cwd: dir, env, timeoutMs: 15 * 60_000})
       assert.equal(r.code, 0, r.stderr.slice(-3000))
       const res = JSON.parse(r.stdout) as {outputs: Array<{digest: string; manifests: Array<{platform: string}>}>}
       assert.deepEqual(
@@ -150,10 +136,9 @@ describe('repro build on real engines', () => {
     assert.deepEqual({podman: oci.podman, buildkit: oci.buildkit}, {podman: oci.docker, buildkit: oci.docker})
     ;(digests.multi ??= {})['oci index (all runtimes)'] = oci.docker
     const out = path.join(dir, 'out', 'multi.tar')
-    const r = await repro(
+    const r = await runCli(
       ['build', ...runtimes.buildkit, '--sde', '0', '--json', ...platforms, '-o', out, path.join(dir, 'scratch')],
-      env,
-      dir,
+      {cwd: dir, env, timeoutMs: 15 * 60_000},
     )
     assert.equal(r.code, 0, r.stderr.slice(-3000))
     const res = JSON.parse(r.stdout) as BuildJson
@@ -174,10 +159,10 @@ describe('repro build on real engines', () => {
   it('--dry prints exactly the commands a real run executes, and runs nothing', async () => {
     const out = path.join(dir, 'out', 'dry.tar')
     const args = ['build', ...runtimes.buildkit, '--sde', '0', '--no-cache', '-o', out, path.join(dir, 'scratch')]
-    const dry = await repro([...args, '--dry'], env, dir)
+    const dry = await runCli([...args, '--dry'], {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(dry.code, 0, dry.stderr)
     assert.ok(!existsSync(out), '--dry wrote the output')
-    const real = await repro([...args, '--json'], env, dir)
+    const real = await runCli([...args, '--json'], {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(real.code, 0, real.stderr)
     assert.deepEqual(dry.stdout.trimEnd().split('\n'), (JSON.parse(real.stdout) as BuildJson).commands)
   })
@@ -187,7 +172,11 @@ describe('repro build on real engines', () => {
     assert.equal(files.length, 6, `expected six tarballs, found ${files.join(', ')}`)
     for (const f of files) {
       const [fixture, runtime] = f.split('-')
-      const r = await repro(['analyze', '--json', path.join(dir, 'out', f)], {}, dir)
+      const r = await runCli(['analyze', '--json', path.join(dir, 'out', f)], {
+        cwd: dir,
+        env: {},
+        timeoutMs: 15 * 60_000,
+      })
       assert.equal(r.code, 0, r.stderr)
       const res = JSON.parse(r.stdout) as {imageDigest: string; format: string}
       assert.equal(res.imageDigest, digests[fixture][runtime], `analyze ${f}`)

@@ -31,20 +31,6 @@ interface TestbedState {
   debs: {dir: string; sha256sums: string; packages: Array<{name: string; version: string; filename: string}>}
 }
 
-function readState(): TestbedState {
-  return readTestbedState<TestbedState>()
-}
-
-/** The built CLI with this test's environment and working directory. */
-async function repro(
-  args: string[],
-  env: Record<string, string>,
-  cwd: string,
-): Promise<{code: number; stdout: string; stderr: string}> {
-  const r = await runCli(args, {cwd, env, timeoutMs: 15 * 60_000})
-  return {code: r.code ?? 1, stderr: r.stderr, stdout: r.stdout}
-}
-
 interface BuildJson {
   runtime: string
   commands: string[]
@@ -60,7 +46,7 @@ describe('hermetic builds on the test bed', () => {
   const seen: Record<string, {digest: string; archiveSha256: string}> = {}
 
   before(async () => {
-    state = readState()
+    state = readTestbedState<TestbedState>()
     const image = state.buildkit.versions[VERSION]?.image?.name
     assert.ok(state.docker?.ok, `test bed: docker is not ok in ${STATE_FILE}; run \`npm run testbed -- up\``)
     assert.ok(state.podman?.ok, `test bed: podman is not ok in ${STATE_FILE}; run \`npm run testbed -- up\``)
@@ -124,7 +110,7 @@ describe('hermetic builds on the test bed', () => {
       ...extra,
       path.join(dir, 'install'),
     ]
-    const r = await repro(args, env, dir)
+    const r = await runCli(args, {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(r.code, 0, `repro ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-4000)}`)
     const res = JSON.parse(r.stdout) as BuildJson
     assert.match(res.commands[0], /^# stage build context repro-pkgs at /)
@@ -164,7 +150,7 @@ describe('hermetic builds on the test bed', () => {
       path.join(dir, 'out/bad.tar'),
       path.join(dir, 'install'),
     ]
-    const r = await repro(args, env, dir)
+    const r = await runCli(args, {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(r.code, 2, r.stderr)
     assert.match(
       r.stderr,
@@ -179,7 +165,11 @@ describe('hermetic builds on the test bed', () => {
     const base = `${debian.name}@${debian.manifestDigest}`
     const gen = path.join(dir, 'generated')
     const names = packages.map((p) => p.name)
-    const g = await repro(['dockerfile', 'generate', '--sde', EPOCH, '--json', gen, base, ...names], env, dir)
+    const g = await runCli(['dockerfile', 'generate', '--sde', EPOCH, '--json', gen, base, ...names], {
+      cwd: dir,
+      env,
+      timeoutMs: 15 * 60_000,
+    })
     assert.equal(g.code, 0, g.stderr)
     const df = await readFile(path.join(gen, 'Dockerfile'), 'utf8')
     assert.ok(df.includes(`ARG BASE=${base}`))
@@ -201,7 +191,7 @@ describe('hermetic builds on the test bed', () => {
       out,
       gen,
     ]
-    const r = await repro(args, env, dir)
+    const r = await runCli(args, {cwd: dir, env, timeoutMs: 15 * 60_000})
     assert.equal(r.code, 0, `repro ${args.join(' ')} failed:\n${r.stderr.slice(-4000)}`)
     const res = JSON.parse(r.stdout) as BuildJson
     seen.generated = res.outputs[0]
