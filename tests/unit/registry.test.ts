@@ -34,7 +34,10 @@ describe('registry references', () => {
     const r = parseReference(`reg.lan:5000/a/b:v1@${D}`)
     assert.deepEqual([r.registry, r.repository, r.tag, r.digest], ['reg.lan:5000', 'a/b', 'v1', D])
     assert.equal(formatReference(r), `reg.lan:5000/a/b:v1@${D}`)
-    assert.throws(() => parseReference('host.io/App:1'), /^InvalidArgumentError: host\.io\/App:1: invalid repository name/)
+    assert.throws(
+      () => parseReference('host.io/App:1'),
+      /^InvalidArgumentError: host\.io\/App:1: invalid repository name/,
+    )
     assert.throws(() => parseReference('host.io/app:-x'), /invalid tag/)
     assert.throws(() => parseReference('host.io/app@sha256:zz'), /invalid digest/)
     assert.throws(() => parseReference('ho$t.io:1/app'), /invalid repository name|invalid registry host/)

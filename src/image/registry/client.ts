@@ -144,9 +144,21 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', onAbort, {once: true})
   })
 
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+}
+
 function networkReason(error: unknown): string {
   const e = error as {cause?: {code?: string; message?: string}; message?: string}
-  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(error)
+  const code = e.cause?.code
+  if (code) return NETWORK_CODES[code] ? `${NETWORK_CODES[code]} (${code})` : code
+  return e.cause?.message ?? e.message ?? String(error)
 }
 
 /** `application/vnd.oci.image.manifest.v1+json; charset=utf-8` → the bare type. */
