@@ -895,7 +895,7 @@ export class Repository {
     return {digest, subjectHeader: res.headers.get('oci-subject') ?? undefined}
   }
 
-  /** Every tag, following the Link header's next pages (bounded pages and count). */
+  /** Every tag, sorted, following the Link header's next pages (bounded pages and count). */
   async listTags(pageSize = 1000): Promise<string[]> {
     const limits = this.client.limits
     const tags: string[] = []
@@ -918,7 +918,8 @@ export class Repository {
       if (tags.length > limits.maxTags) throw new RegistryError(`${this.subject}: more than ${limits.maxTags} tags`)
       url = nextLink(link, res.url, this.client.origin)
     }
-    return tags
+    // registries disagree on the order (Distribution 2.8 answers in storage order): ours is sorted
+    return [...new Set(tags)].sort()
   }
 
   /**
