@@ -2,7 +2,7 @@
  * A registry that lies, generated: every fault (wrong digest, wrong size, endless body, redirect loop,
  * huge JSON, 401 loop, slow drip, stall, no answer, bad JSON, wrong content type, 5xx forever, reset) at
  * every endpoint where it means something (token, manifest by tag, manifest by digest from an index, config
- * blob, layer blob, tag list, referrers). Each case must end in one registry error naming the reference,
+ * blob, layer blob, tag list, referrers; upload start, upload PUT and manifest PUT for writes). Each case must end in one registry error naming the reference,
  * within a time bound and without buffering what the liar sends. A sample goes through the built CLI
  * (`repro diff REF x`, `repro analyze REF`) with the default limits: exit 2, the reference named.
  */
@@ -37,7 +37,17 @@ type Fault =
   | 'wrong-content-type'
   | 'wrong-digest'
 
-type Target = 'config' | 'index-child' | 'layer' | 'manifest' | 'referrers' | 'tags' | 'token'
+type Target =
+  | 'config'
+  | 'index-child'
+  | 'layer'
+  | 'manifest'
+  | 'manifest-put'
+  | 'referrers'
+  | 'tags'
+  | 'token'
+  | 'upload-put'
+  | 'upload-start'
 
 const FAULTS: Fault[] = [
   'wrong-digest',
@@ -55,11 +65,27 @@ const FAULTS: Fault[] = [
   'server-error',
   'reset',
 ]
-const TARGETS: Target[] = ['token', 'manifest', 'index-child', 'config', 'layer', 'tags', 'referrers']
+const TARGETS: Target[] = [
+  'token',
+  'manifest',
+  'index-child',
+  'config',
+  'layer',
+  'tags',
+  'referrers',
+  'upload-start',
+  'upload-put',
+  'manifest-put',
+]
+const WRITE_TARGETS = new Set<Target>(['manifest-put', 'upload-put', 'upload-start'])
+const WRITE_FAULTS = new Set<Fault>(['no-response', 'redirect-loop', 'reset', 'server-error', 'unauthorized-loop'])
 const JSON_TARGETS = new Set<Target>(['manifest', 'index-child', 'referrers', 'tags', 'token'])
 
 /** Which faults mean something at which endpoint (a content type only matters for manifests, ...). */
 function applies(fault: Fault, target: Target): boolean {
+  // writes: the answers that matter are status, Location and the digest the registry says it stored
+  if (WRITE_TARGETS.has(target))
+    return WRITE_FAULTS.has(fault) || (fault === 'wrong-digest' && target !== 'upload-start')
   switch (fault) {
     case 'wrong-digest':
       return target === 'manifest' || target === 'index-child' || target === 'config' || target === 'layer'
@@ -128,6 +154,11 @@ function lie(fault: Fault, res: ServerResponse, honest: {body: Buffer; type: str
   }
   switch (fault) {
     case 'wrong-digest': {
+      if (honest.body.length === 0) {
+        // a write: "stored", under another digest than the one sent
+        res.writeHead(201, {'docker-content-digest': `sha256:${'0'.repeat(64)}`}).end()
+        return
+      }
       const body = Buffer.from(honest.body)
       const i = body.lastIndexOf(0x7d) > 0 && honest.type.includes('json') ? body.indexOf(0x22) + 1 : body.length - 1
       body[i] ^= 0x01
@@ -206,6 +237,12 @@ function hits(target: Target, r: FakeRequest): boolean {
       return r.endpoint === 'tags'
     case 'referrers':
       return r.endpoint === 'referrers'
+    case 'upload-start':
+      return r.endpoint === 'upload' && r.method === 'POST'
+    case 'upload-put':
+      return r.endpoint === 'upload' && r.method === 'PUT'
+    case 'manifest-put':
+      return r.endpoint === 'manifest' && r.method === 'PUT'
   }
 }
 
@@ -230,13 +267,20 @@ function honestFor(target: Target): {body: Buffer; type: string} {
         ),
         type: 'application/vnd.oci.image.index.v1+json',
       }
+    case 'upload-start':
+    case 'upload-put':
+    case 'manifest-put':
+      return {body: Buffer.alloc(0), type: 'application/json'}
   }
 }
 
 before(async () => {
   dir = await tempDir('repro-reg-hostile-')
   img = await buildImage({layers: [[{content: 'payload\n'.repeat(500), path: 'etc/payload'}]]})
-  reg = await new FakeRegistry({auth: {kind: 'bearer', users: {}, anonymousPull: true}, referrersApi: true}).start()
+  reg = await new FakeRegistry({
+    auth: {kind: 'bearer', users: {writer: 'pw'}, anonymousPull: true},
+    referrersApi: true,
+  }).start()
   reg.addImage('hostile/app', img.manifestDigest, img)
   index = Buffer.from(
     JSON.stringify({
@@ -270,11 +314,22 @@ function arm(fault: Fault, target: Target): void {
   }
 }
 
-/** The operation that reaches `target`: a pull for image parts, the tag list, the referrers query. */
+/** The operation that reaches `target`: a pull for image parts, the tag list, the referrers query, a push. */
 async function operate(target: Target): Promise<void> {
   const ref = parseReference(`${reg.host}/hostile/app:v1`)
-  const repo = new RegistryClient({registry: ref.registry, limits: LIMITS}).repository(ref.repository, ref.input)
-  if (target === 'tags') await repo.listTags()
+  const credentials = WRITE_TARGETS.has(target)
+    ? {get: async () => ({username: 'writer', password: 'pw', source: 'test'})}
+    : undefined
+  const repo = new RegistryClient({registry: ref.registry, limits: LIMITS, credentials}).repository(
+    ref.repository,
+    ref.input,
+  )
+  const data = Buffer.from(`blob ${Math.random()}`)
+  if (target === 'upload-start' || target === 'upload-put')
+    await repo.uploadBlob(`sha256:${createHash('sha256').update(data).digest('hex')}`, data)
+  else if (target === 'manifest-put')
+    await repo.putManifest('w1', 'application/vnd.oci.image.manifest.v1+json', img.manifest)
+  else if (target === 'tags') await repo.listTags()
   else if (target === 'referrers') await repo.referrers(indexDigest)
   else await pullToLayout(repo, ref, path.join(dir, `layout-${Math.random().toString(36).slice(2)}`))
 }
@@ -282,13 +337,13 @@ async function operate(target: Target): Promise<void> {
 describe('a lying registry: faults x endpoints, bounded in time and memory', () => {
   test('the honest registry works for every operation used below', async () => {
     reg.fault = undefined
-    for (const t of ['manifest', 'tags', 'referrers'] as const) await operate(t)
+    for (const t of ['manifest', 'tags', 'referrers', 'upload-put', 'manifest-put'] as const) await operate(t)
   })
 
   const cases = FAULTS.flatMap((fault) => TARGETS.filter((t) => applies(fault, t)).map((target) => ({fault, target})))
 
   test(`the table has ${cases.length} cases`, () => {
-    assert.ok(cases.length >= 70, `${cases.length} cases`)
+    assert.ok(cases.length >= 90, `${cases.length} cases`)
   })
 
   for (const {fault, target} of cases) {
