@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict'
+import {readdir, readFile} from 'node:fs/promises'
+import path from 'node:path'
 import {describe, test} from 'node:test'
+import {fileURLToPath} from 'node:url'
 
 import {parseChallenge, parseTokenResponse, repositoryScope, tokenRequest} from '../../src/image/registry/auth.js'
 import {nextLink, referrersTag} from '../../src/image/registry/client.js'
@@ -146,5 +149,22 @@ describe('registry pagination and referrers tags', () => {
     assert.equal(referrersTag(D), `sha256-${'a'.repeat(64)}`)
     assert.equal(referrersTag(`sha512:${'b'.repeat(128)}`), `sha512-${'b'.repeat(64)}`)
     assert.throws(() => referrersTag('sha256:zz'), /invalid digest/)
+  })
+})
+
+describe('one registry client', () => {
+  test('no other file in src/ speaks the registry API, answers challenges or runs credential helpers', async () => {
+    const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src')
+    const own = path.join(src, 'image', 'registry') + path.sep
+    const files = (await readdir(src, {recursive: true})).filter((f) => f.endsWith('.ts')).map((f) => path.join(src, f))
+    assert.ok(files.length > 50)
+    const offenders: string[] = []
+    for (const f of files) {
+      if (f.startsWith(own)) continue
+      const text = await readFile(f, 'utf8')
+      if (/www-authenticate|\/v2\/\$\{|docker-credential-\$\{|['"]docker-credential-/i.test(text))
+        offenders.push(path.relative(src, f))
+    }
+    assert.deepEqual(offenders, [])
   })
 })
