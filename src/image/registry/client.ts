@@ -2,9 +2,9 @@
  * The one OCI distribution (registry HTTP API v2) client: reads for analyze, diff and verify, writes for
  * `get push`, blobs for the oci:// package provider.
  *
- * Hand-written over node's fetch: no maintained npm package speaks the registry API with docker's
- * credential helpers and the bounds below (each answer of a registry is untrusted input), and this is
- * ~700 lines against a protocol that has not changed since 2015 (plus the OCI 1.1 referrers API).
+ * Hand-written over node's fetch. The npm clients looked at: @snyk/docker-registry-v2-client reads only (no
+ * uploads, mounts or referrers) and docker-registry-client (Joyent's) is callback-based and unmaintained;
+ * neither runs docker's credential helpers nor bounds what a registry sends, which is most of this file.
  *
  * Bounds: JSON answers (manifests, tokens, tag lists, referrers) are read up to a size limit and checked
  * against Content-Length first; blobs are hashed while streaming and cut off at their descriptor's size;
