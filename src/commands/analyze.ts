@@ -1,7 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {materializeInput} from '../diff/inputs.js'
 import {ReproError} from '../errors.js'
+import {realExec} from '../exec.js'
 import {analyzeImage, type AnalyzeResult} from '../image/analyze.js'
 import {renderAnalyze} from '../ui/analyze-text.js'
 
@@ -46,17 +48,25 @@ export default class Analyze extends BaseCommand<typeof Analyze> {
     }),
     'show-contents': Flags.boolean({description: 'print (and with --json include) the JSON documents in full'}),
     verify: Flags.boolean({description: "hash every blob against its digest and size, and each layer's diff ID"}),
+    'plain-http': Flags.boolean({description: 'use http (no TLS) for a registry reference (default: only localhost)'}),
   }
 
   async run(): Promise<AnalyzeResult> {
     const {flags, args} = this
     const json = this.jsonEnabled()
-    const result = await analyzeImage(args.image, {
+    // a registry reference (or docker://, podman://) is pulled into a temp layout first, as diff does
+    const input = await materializeInput(args.image, {
+      exec: realExec,
+      logger: this.logger,
+      plainHttp: flags['plain-http'],
+    })
+    const result = await analyzeImage(input.path, {
       contents: !json || flags['show-contents'],
       expectedImageDigest: flags['expected-image-digest'],
       platform: flags.platform,
       verify: flags.verify,
-    })
+    }).finally(() => input.cleanup())
+    result.path = args.image
     if (!json) this.out(renderAnalyze(result, flags['show-contents']))
     if (result.verification && !result.verification.ok) {
       throw new VerificationFailedError(args.image, result)

@@ -13,7 +13,7 @@ import {DownloadError} from '../errors.js'
 import type {Logger} from '../log.js'
 import type {PackageCache} from './cache.js'
 import type {HashEntry} from './hash-file.js'
-import {dockerCredentials, RegistryClient} from './oci.js'
+import {openOciRepository, type Repository} from '../image/registry/index.js'
 import {type Provider, providerUrl} from './providers.js'
 
 export interface DownloadOptions {
@@ -89,7 +89,7 @@ export async function downloadEntries(entries: HashEntry[], options: DownloadOpt
     throw new DownloadError('no providers: use --provider TEMPLATE or REPRO_PROVIDERS')
   const cachedFlags = await Promise.all(entries.map((e) => cache.has(e.sha256)))
   options.events?.start?.(entries.length, cachedFlags.filter(Boolean).length)
-  const registries = new Map<string, RegistryClient>()
+  const registries = new Map<string, Repository>()
   const failures: {index: number; message: string}[] = []
   let bytes = 0
   const results = await mapLimit(entries, options.jobs ?? 8, async (entry, i): Promise<DownloadedEntry | undefined> => {
@@ -144,19 +144,16 @@ async function tryProvider(
   entry: HashEntry,
   provider: Provider,
   options: DownloadOptions,
-  registries: Map<string, RegistryClient>,
+  registries: Map<string, Repository>,
   onBytes: (n: number) => void,
 ): Promise<AttemptResult> {
   let url: string
-  let client: RegistryClient | undefined
+  let client: Repository | undefined
   try {
     if (provider.kind === 'oci') {
       client = registries.get(provider.source)
       if (!client) {
-        client = new RegistryClient(provider.oci, {
-          credentials: await dockerCredentials(provider.oci.host),
-          fetchImpl: options.fetchImpl,
-        })
+        client = openOciRepository(provider.oci, {fetch: options.fetchImpl})
         registries.set(provider.source, client)
       }
       url = client.blobUrl(`sha256:${entry.sha256}`)
@@ -188,7 +185,7 @@ async function tryProvider(
 async function fetchInto(
   entry: HashEntry,
   url: string,
-  client: RegistryClient | undefined,
+  client: Repository | undefined,
   options: DownloadOptions,
   onBytes: (n: number) => void,
 ): Promise<void> {
@@ -226,7 +223,7 @@ async function fetchInto(
       let res: Response
       try {
         res = client
-          ? await client.request('GET', url, {signal: controller.signal})
+          ? await client.openBlob(`sha256:${entry.sha256}`, controller.signal)
           : await (options.fetchImpl ?? fetch)(url, {signal: controller.signal, redirect: 'follow'})
       } catch (error) {
         throw new AttemptError(timedOut || networkMessage(error), true)

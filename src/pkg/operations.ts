@@ -16,7 +16,7 @@ import {generateHashes} from './generate.js'
 import {dedupe, formatHashFile, type GeneratedEntry, parseHashFileLines, parseHashFiles} from './hash-file.js'
 import {executeInstall, planInstall} from './install.js'
 import {loadHashFiles, type LoadedHashFiles, sourceDateEpoch} from './load.js'
-import {parseOciRef} from './oci.js'
+import {parseOciRef} from '../image/registry/reference.js'
 import {SCHEMES} from './providers.js'
 import {pushToRegistry, type PushResult} from './push.js'
 

@@ -6,7 +6,7 @@
 import {InvalidArgumentError} from '../errors.js'
 import type {HashEntry} from './hash-file.js'
 import {formatFields, parsePackageFileName} from './filename.js'
-import {type OciRef, parseOciRef} from './oci.js'
+import {type OciRef, parseOciRef} from '../image/registry/reference.js'
 import {type CompiledTemplate, compileTemplate, renderTemplate, type TemplateData, TemplateError} from './template.js'
 
 export const SCHEMES = ['http', 'https', 'file', 'oci', 'oci+http', 'oci+https'] as const

@@ -1,17 +1,20 @@
 /**
- * `get push`: upload the cached blobs of a hash file to an OCI registry (HEAD to skip existing blobs,
- * monolithic POST+PUT otherwise), then an OCI manifest listing them (titles = basenames, sorted), so the
- * registry keeps them and `--provider oci://REGISTRY/REPO` can fetch them by digest.
+ * `get push`: upload the cached blobs of a hash file to an OCI registry through the one registry client
+ * (HEAD to skip existing blobs; monolithic POST+PUT, chunked PATCHes for files over `chunkSize`), then an
+ * OCI manifest listing them (titles = basenames, sorted), so the registry keeps them and
+ * `--provider oci://REGISTRY/REPO` can fetch them by digest.
  */
-import {createHash} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 
 import {ReproError} from '../errors.js'
+import type {Exec} from '../exec.js'
+import {sha256Digest} from '../image/digest.js'
+import {openOciRepository} from '../image/registry/index.js'
+import type {OciRef} from '../image/registry/reference.js'
 import type {Logger} from '../log.js'
 import type {PackageCache} from './cache.js'
 import {mapLimit} from './download.js'
 import type {HashEntry} from './hash-file.js'
-import {dockerCredentials, type OciRef, RegistryClient} from './oci.js'
 
 export interface PushResult {
   to: string
@@ -25,7 +28,19 @@ const EMPTY = Buffer.from('{}')
 
 export async function pushToRegistry(
   entries: HashEntry[],
-  o: {cache: PackageCache; ref: OciRef; logger: Logger; jobs?: number; fetchImpl?: typeof fetch},
+  o: {
+    cache: PackageCache
+    ref: OciRef
+    logger: Logger
+    jobs?: number
+    fetchImpl?: typeof fetch
+    /** docker config directory for credentials (default $DOCKER_CONFIG, else ~/.docker) */
+    dockerConfigDir?: string
+    /** runs docker-credential-* helpers */
+    exec?: Exec
+    /** files above this many bytes go up in chunks of this size */
+    chunkSize?: number
+  },
 ): Promise<PushResult> {
   const missing: string[] = []
   for (const e of entries) if (!(await o.cache.has(e.sha256))) missing.push(e.name)
@@ -37,18 +52,24 @@ export async function pushToRegistry(
         suggestions: ['run repro get download FILE first'],
       },
     )
-  const client = new RegistryClient(o.ref, {credentials: await dockerCredentials(o.ref.host), fetchImpl: o.fetchImpl})
+  const repo = openOciRepository(o.ref, {
+    dockerConfigDir: o.dockerConfigDir,
+    exec: o.exec,
+    fetch: o.fetchImpl,
+    logger: o.logger,
+  })
   const unique = [...new Map(entries.map((e) => [e.sha256, e])).values()]
   const blobs = await mapLimit(unique, o.jobs ?? 4, async (e) => {
     const digest = `sha256:${e.sha256}`
-    const body = await readFile(o.cache.blobPath(e.sha256))
-    if (await client.hasBlob(digest)) return {name: e.name, digest, size: body.length, action: 'exists' as const}
-    await client.uploadBlob(digest, body)
+    const file = o.cache.blobPath(e.sha256)
+    const {size} = await stat(file)
+    if ((await repo.blobSize(digest)) !== undefined) return {name: e.name, digest, size, action: 'exists' as const}
+    await repo.uploadBlob(digest, {file, size}, {chunkSize: o.chunkSize})
     o.logger.verbose(`pushed ${e.basename} (${digest})`)
-    return {name: e.name, digest, size: body.length, action: 'uploaded' as const}
+    return {name: e.name, digest, size, action: 'uploaded' as const}
   })
-  const emptyDigest = `sha256:${createHash('sha256').update(EMPTY).digest('hex')}`
-  if (!(await client.hasBlob(emptyDigest))) await client.uploadBlob(emptyDigest, EMPTY)
+  const emptyDigest = sha256Digest(EMPTY)
+  if ((await repo.blobSize(emptyDigest)) === undefined) await repo.uploadBlob(emptyDigest, EMPTY)
   const sorted = [...blobs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const manifest = {
     schemaVersion: 2,
@@ -63,7 +84,7 @@ export async function pushToRegistry(
     })),
   }
   const body = Buffer.from(JSON.stringify(manifest))
-  const manifestDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`
-  await client.putManifest(o.ref.tag ?? manifestDigest, manifest.mediaType, body)
+  const manifestDigest = sha256Digest(body)
+  await repo.putManifest(o.ref.tag ?? manifestDigest, manifest.mediaType, body)
   return {to: `${o.ref.host}/${o.ref.repo}`, manifestDigest, tag: o.ref.tag, blobs: sorted}
 }

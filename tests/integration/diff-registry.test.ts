@@ -114,13 +114,41 @@ describe('diff: registry and engine inputs', () => {
       diffImages(`127.0.0.1:${port}/team/app:nope`, `127.0.0.1:${port}/team/app:a`, {ignore: ignoreOptions({})}),
       (error: Error & {code?: string}) => {
         assert.equal(error.code, 'E_REGISTRY')
-        assert.match(
-          error.message,
-          /^127\.0\.0\.1:\d+\/team\/app:nope: GET http:\/\/127\.0\.0\.1:\d+\/v2\/team\/app\/manifests\/nope: 404/,
-        )
+        assert.match(error.message, /^127\.0\.0\.1:\d+\/team\/app:nope: GET manifest nope: HTTP 404$/)
         return true
       },
     )
+  })
+
+  test('a credential helper named in credHelpers runs through the Exec seam, as docker runs it', async () => {
+    const helperDir = path.join(dir, 'helper-config')
+    await mkdir(helperDir, {recursive: true})
+    await writeFile(path.join(helperDir, 'config.json'), JSON.stringify({credHelpers: {[`127.0.0.1:${port}`]: 'test'}}))
+    const seen: Array<{argv: string[]; input: string}> = []
+    const exec: Exec = async (argv, options) => {
+      seen.push({argv, input: String(options?.input)})
+      return {
+        argv,
+        exitCode: 0,
+        notFound: false,
+        stderr: '',
+        stdout: JSON.stringify({Username: 'user', Secret: 'secret'}),
+      }
+    }
+    const previous = process.env.DOCKER_CONFIG
+    process.env.DOCKER_CONFIG = helperDir
+    try {
+      const r = await diffImages(`127.0.0.1:${port}/team/app:a`, `127.0.0.1:${port}/team/app:b`, {
+        exec,
+        ignore: ignoreOptions({}),
+      })
+      assert.equal(r.same, false)
+    } finally {
+      process.env.DOCKER_CONFIG = previous
+    }
+    assert.ok(seen.length >= 1)
+    for (const call of seen)
+      assert.deepEqual(call, {argv: ['docker-credential-test', 'get'], input: `127.0.0.1:${port}`})
   })
 
   test('docker:// and podman:// save to a temp file through the Exec seam, removed afterwards', async () => {

@@ -158,7 +158,7 @@ describe('OCI registry push and fetch (bearer token flow)', () => {
     assert.equal(noCreds.code, 2)
     assert.match(
       noCreds.stderr,
-      /^Error: 127\.0\.0\.1:\d+: token request to http:\/\/127\.0\.0\.1:\d+\/token failed: HTTP 401/,
+      /^Error: 127\.0\.0\.1:\d+\/team\/debs: token request to http:\/\/127\.0\.0\.1:\d+\/token failed: HTTP 401\n {2}hint: log in with `docker login 127\.0\.0\.1:\d+`/,
     )
     const empty = await repro([
       'get',

@@ -3,14 +3,9 @@ import {describe, test} from 'node:test'
 
 import {explain, shadowDiffersOnlyInLastChange, summarizeCauses} from '../../src/diff/causes.js'
 import {compileGlob, globMatcher, ignoreOptions, makeIgnorePredicate, NO_IGNORES} from '../../src/diff/ignore.js'
-import {
-  classifyInput,
-  credentialsFor,
-  looksLikeReference,
-  parseChallenge,
-  parseReference,
-  registryBaseUrl,
-} from '../../src/diff/inputs.js'
+import {classifyInput} from '../../src/diff/inputs.js'
+import {parseChallenge} from '../../src/image/registry/auth.js'
+import {looksLikeReference, parseReference, registryOrigin} from '../../src/image/registry/reference.js'
 import {diffJson} from '../../src/diff/json-tree.js'
 import {
   canonicalPath,
@@ -478,19 +473,11 @@ describe('inputs', () => {
   })
 
   test('registry URL: http for loopback or --plain-http, https otherwise; Docker Hub host', () => {
-    assert.equal(registryBaseUrl('127.0.0.1:5000'), 'http://127.0.0.1:5000')
-    assert.equal(registryBaseUrl('localhost'), 'http://localhost')
-    assert.equal(registryBaseUrl('ghcr.io'), 'https://ghcr.io')
-    assert.equal(registryBaseUrl('reg.lan:5000', true), 'http://reg.lan:5000')
-    assert.equal(registryBaseUrl('docker.io'), 'https://registry-1.docker.io')
-  })
-
-  test('credentials from a Docker config.json', () => {
-    const cfg = {auths: {'https://index.docker.io/v1/': {auth: 'aHViOnB3'}, 'ghcr.io': {username: 'u', password: 'p'}}}
-    assert.equal(credentialsFor(cfg, 'docker.io'), 'aHViOnB3')
-    assert.equal(credentialsFor(cfg, 'ghcr.io'), Buffer.from('u:p').toString('base64'))
-    assert.equal(credentialsFor(cfg, 'quay.io'), undefined)
-    assert.equal(credentialsFor(undefined, 'quay.io'), undefined)
+    assert.equal(registryOrigin('127.0.0.1:5000'), 'http://127.0.0.1:5000')
+    assert.equal(registryOrigin('localhost'), 'http://localhost')
+    assert.equal(registryOrigin('ghcr.io'), 'https://ghcr.io')
+    assert.equal(registryOrigin('reg.lan:5000', true), 'http://reg.lan:5000')
+    assert.equal(registryOrigin('docker.io'), 'https://registry-1.docker.io')
   })
 
   test('WWW-Authenticate challenges', () => {

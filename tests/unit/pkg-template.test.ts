@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {InvalidArgumentError} from '../../src/errors.js'
 import {parseHashFiles} from '../../src/pkg/hash-file.js'
-import {parseOciRef} from '../../src/pkg/oci.js'
+import {parseOciRef} from '../../src/image/registry/reference.js'
 import {parseProvider, providerUrl, resolveProviders} from '../../src/pkg/providers.js'
 import {
   compileTemplate,

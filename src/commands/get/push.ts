@@ -8,7 +8,7 @@ import type {PushResult} from '../../pkg/push.js'
 
 export default class GetPush extends BaseCommand<typeof GetPush> {
   static description =
-    'Upload the cached files of hash files to an OCI registry (registry API v2; credentials from ~/.docker/config.json), with a manifest listing them; fetch them back with --provider oci://REGISTRY/REPO.'
+    'Upload the cached files of hash files to an OCI registry (registry API v2; credentials as docker finds them: $DOCKER_CONFIG/config.json credHelpers, credsStore or auths), with a manifest listing them; fetch them back with --provider oci://REGISTRY/REPO.'
   static examples = [
     '<%= config.bin %> get push SHA256SUMS-amd64 --to oci://ghcr.io/me/debs:bookworm',
     '<%= config.bin %> get push SHA256SUMS-amd64 --to oci+http://127.0.0.1:5000/debs',
