@@ -158,9 +158,7 @@ export interface ListResult {
 }
 
 /** The referrers of `ref`'s manifest (all, or of one artifact type), sorted by digest. */
-export async function listAttestations(
-  o: {ref: string; artifactType?: string} & RegistryAccess,
-): Promise<ListResult> {
+export async function listAttestations(o: {ref: string; artifactType?: string} & RegistryAccess): Promise<ListResult> {
   const target = parseReference(o.ref)
   const repo = openRepository(target, o)
   const subject = await repo.resolve(target.digest ?? target.tag!)

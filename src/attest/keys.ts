@@ -56,7 +56,9 @@ async function readKeyFile(file: string, flag: string): Promise<string> {
     throw new AttestInputError(`${flag} ${file}: cannot read the key file (${(error as NodeJS.ErrnoException).code})`)
   }
   if (size > MAX_KEY_FILE_BYTES)
-    throw new AttestInputError(`${flag} ${file}: ${size} bytes, more than a PEM key file (${MAX_KEY_FILE_BYTES}) can be`)
+    throw new AttestInputError(
+      `${flag} ${file}: ${size} bytes, more than a PEM key file (${MAX_KEY_FILE_BYTES}) can be`,
+    )
   const text = await readFile(file, 'latin1')
   if (!/-----BEGIN [A-Z0-9 ]+-----/.test(text)) throw new AttestInputError(`${flag} ${file}: not a PEM key file`)
   return text
@@ -132,7 +134,9 @@ export async function generateKeys(prefix: string, algorithm: KeyAlgorithm = 'ec
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       throw new AttestInputError(
-        code === 'EEXIST' ? `${file}: already exists; repro never overwrites a key` : `${file}: cannot create (${code})`,
+        code === 'EEXIST'
+          ? `${file}: already exists; repro never overwrites a key`
+          : `${file}: cannot create (${code})`,
         code === 'EEXIST' ? ['choose another --output-prefix, or remove the old key pair yourself'] : [],
       )
     }

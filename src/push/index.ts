@@ -218,7 +218,10 @@ async function extractVerified(stream: AsyncIterable<Buffer>, file: string, blob
       for await (const chunk of source) {
         n += chunk.length
         if (n > blob.size)
-          throw new InvalidArchiveError(archive, `${blob.path} is longer than the ${blob.size} bytes its descriptor says`)
+          throw new InvalidArchiveError(
+            archive,
+            `${blob.path} is longer than the ${blob.size} bytes its descriptor says`,
+          )
         hash.update(chunk)
         yield chunk
       }
@@ -344,4 +347,14 @@ export async function pushArchive(archive: ImageArchive, target: ImageReference,
     manifests,
     uploadedBytes,
   }
+}
+
+/** `repro build --push REF`: push the one tarball a build wrote (several per-platform tarballs: refused). */
+export async function pushBuilt(outputs: Array<{path: string}>, o: Omit<PushOptions, 'input'>): Promise<PushResult> {
+  if (outputs.length !== 1)
+    throw new InvalidArgumentError(
+      `--push ${o.ref}: the build wrote ${outputs.length} tarballs (one per platform); push needs one image`,
+      ['build several platforms into one OCI archive with --format oci'],
+    )
+  return pushImage({...o, input: outputs[0].path})
 }
