@@ -895,6 +895,28 @@ export class Repository {
     return {digest, subjectHeader: res.headers.get('oci-subject') ?? undefined}
   }
 
+  /**
+   * DELETE a manifest by digest (the registry drops the tags that point at it); false when it has none.
+   * Registries may refuse (Distribution answers 405 unless deletes are enabled): that is an error.
+   */
+  async deleteManifest(digest: string): Promise<boolean> {
+    if (!parseDigest(digest)) throw new RegistryError(`${this.subject}: invalid digest ${JSON.stringify(digest)}`)
+    const what = `DELETE manifest ${digest}`
+    const res = await this.client.request(this.subject, {
+      method: 'DELETE',
+      url: this.url(`manifests/${digest}`),
+      scopes: [repositoryScope(this.name, true).replace(/push$/, 'delete')],
+      what,
+    })
+    if (res.status === 404) {
+      await res.discard()
+      return false
+    }
+    if (res.status !== 202 && res.status !== 200) return this.fail(res, what)
+    await res.discard()
+    return true
+  }
+
   /** Every tag, sorted, following the Link header's next pages (bounded pages and count). */
   async listTags(pageSize = 1000): Promise<string[]> {
     const limits = this.client.limits
