@@ -277,6 +277,9 @@ describe('repro push and signed attestations on the test bed registry', () => {
     assert.equal(res.attached.subjectDigest, seen.single)
     assert.equal(res.attached.fallbackTag, `sha256-${seen.single.slice(7)}`, 'Distribution 2.8: the fallback tag')
     created.push([`${NS}/single`, res.attached.digest])
+    const fallback = await client.repository(`${NS}/single`).headManifest(res.attached.fallbackTag)
+    assert.ok(fallback, 'the fallback tag exists')
+    created.push([`${NS}/single`, fallback.digest])
     seen.attestation = res.attached.digest
     const envelope = JSON.parse(await readFile(att, 'utf8')) as {
       payloadType: string
