@@ -173,6 +173,22 @@ describe('repro attest keygen / verify (CLI, cross-checked with openssl)', () =>
         )
       assert.ok(Date.now() - t0 < 20_000, `${name} bounded`)
     }
+    // validly signed, but the payload is no in-toto Statement: malformed input, not a verdict
+    for (const [name, body, message] of [
+      ['not-json.json', 'not json', /not-json\.json: payload: not valid JSON/],
+      ['no-type.json', '{"subject":[]}', /no-type\.json: payload: _type "undefined" is not an in-toto Statement/],
+      [
+        'no-subject.json',
+        '{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[]}',
+        /no-subject\.json: payload: "subject" is not a non-empty array/,
+      ],
+    ] as const) {
+      const file = path.join(dir, name)
+      await opensslEnvelope(`${prefix}.key`, 'ec', file, body)
+      const r = await runCli(['attest', 'verify', file, '--key', `${prefix}.pub`])
+      assert.equal(r.code, 2, `${name}: ${r.stdout}${r.stderr}`)
+      assert.match(r.stderr, message)
+    }
     // huge: refused by its size before it is read
     const huge = path.join(dir, 'huge.json')
     await writeFile(huge, '')
