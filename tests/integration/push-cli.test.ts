@@ -134,6 +134,12 @@ describe('repro push to a registry (fake, from the spec)', () => {
       mounted.json!.blobs.map(() => ['mounted', 'mount/src']),
     )
     assert.ok(!writes('mount/dst').some((l) => l.startsWith('PATCH') || /^PUT .*\/blobs\/uploads/.test(l)), 'no upload')
+    // by digest only: the image goes up, no tag is written
+    const pinned = await push([out, `${reg.host}/mount/pinned@${amd64.manifestDigest}`])
+    assert.equal(pinned.code, 0, pinned.stderr)
+    assert.equal(pinned.json!.tag, undefined)
+    assert.equal(pinned.json!.reference, `${reg.host}/mount/pinned@${amd64.manifestDigest}`)
+    assert.deepEqual([...reg.manifests.get('mount/pinned')!.keys()], [amd64.manifestDigest])
     const other = await push([out, `${reg.host}/mount/x:1`, '--mount-from', 'elsewhere.example/mount/src'])
     assert.equal(other.code, 2)
     assert.match(
