@@ -149,8 +149,8 @@ export function parseEnvelope(text: string, file: string): ParsedEnvelope {
   }
 }
 
-/** Read and parse an envelope file (bounded). */
-export async function readEnvelope(file: string): Promise<ParsedEnvelope> {
+/** Read and parse an envelope file (bounded); `bytes` is the file as read, for storing it unchanged. */
+export async function readEnvelope(file: string): Promise<ParsedEnvelope & {bytes: Buffer}> {
   let size: number
   try {
     const st = await stat(file)
@@ -162,7 +162,8 @@ export async function readEnvelope(file: string): Promise<ParsedEnvelope> {
   }
   if (size > MAX_ENVELOPE_BYTES)
     throw new AttestInputError(`${file}: ${size} bytes, more than the ${MAX_ENVELOPE_BYTES} an envelope may be`)
-  return parseEnvelope(await readFile(file, 'utf8'), file)
+  const bytes = await readFile(file)
+  return {...parseEnvelope(bytes.toString('utf8'), file), bytes}
 }
 
 /** Does any signature verify with this key? The keyid is a hint only (DSSE): every signature is tried. */

@@ -10,8 +10,6 @@
  * pushed by digest through the registry client, which uses the referrers API where the registry answers it
  * and otherwise adds the manifest to the fallback tag `<alg>-<hex>`'s index (Distribution 2.8 has no API).
  */
-import {readFile} from 'node:fs/promises'
-
 import type {Exec} from '../exec.js'
 import {sha256Digest} from '../image/digest.js'
 import {MT} from '../image/media-types.js'
@@ -123,7 +121,7 @@ export async function attachAttestation(
       throw new AttestInputError(`${o.file}: the signature does not verify with --key ${o.keyFile}: not attached`)
   }
   const statement = parseStatement(parsed.payload, o.file)
-  const bytes = await readFile(o.file) // the file as it is: what was signed stays byte-for-byte
+  const bytes = parsed.bytes // the file as read and checked: what was signed stays byte-for-byte
   const repo = openRepository(target, o)
   const subject = await repo.resolve(target.digest ?? target.tag!)
   const about = subjectDigests(statement)

@@ -7,6 +7,7 @@
  * no tag; legacy archives, a wrong digest in REF and a corrupted layer are refused with one line, exit 2.
  */
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -187,6 +188,29 @@ describe('repro push to a registry (fake, from the spec)', () => {
     r = await runCli(['push', ok, `${reg.host}/refused/c@${arm64.manifestDigest}`], {env: env()})
     assert.equal(r.code, 2)
     assert.match(r.stderr, new RegExp(`names ${arm64.manifestDigest}, but .*ok\\.tar is ${amd64.manifestDigest}`))
+
+    // a multi-platform index of which the archive holds one platform (what docker save of such an image gives)
+    const full = path.join(dir, 'full-multi.tar')
+    const partial = path.join(dir, 'partial-multi.tar')
+    const {indexDigest} = await writeArchive('oci-multi', [amd64, arm64], full)
+    const drop = `blobs/sha256/${arm64.manifestDigest.slice(7)}`
+    execFileSync('python3', [
+      '-c',
+      'import sys, tarfile\nwith tarfile.open(sys.argv[1]) as a, tarfile.open(sys.argv[2], "w") as b:\n' +
+        '    for m in a.getmembers():\n        if m.name.lstrip("./") != sys.argv[3]: b.addfile(m, a.extractfile(m) if m.isfile() else None)',
+      full,
+      partial,
+      drop,
+    ])
+    r = await runCli(['push', partial, `${reg.host}/refused/e:1`], {env: env()})
+    assert.equal(r.code, 2)
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `index ${indexDigest} lists ${arm64.manifestDigest} \\(linux/arm64\\), which the archive does not hold`,
+      ),
+    )
+    assert.equal(reg.manifests.has('refused/e'), false)
 
     // a layer whose bytes were changed (same size): caught while streaming, before it is uploaded
     const layout = path.join(dir, 'corrupt-layout')
