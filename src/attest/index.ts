@@ -10,6 +10,11 @@
  * pushed by digest through the registry client, which uses the referrers API where the registry answers it
  * and otherwise adds the manifest to the fallback tag `<alg>-<hex>`'s index (Distribution 2.8 has no API).
  */
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {sha256Digest} from '../image/digest.js'
 import {MT} from '../image/media-types.js'
@@ -20,13 +25,14 @@ import type {Logger} from '../log.js'
 import {
   DSSE_ENVELOPE_MEDIA_TYPE,
   IN_TOTO_PAYLOAD_TYPE,
+  MAX_ENVELOPE_BYTES,
   parseStatement,
   readEnvelope,
   type StatementSummary,
   subjectDigests,
   verifyEnvelope,
 } from './dsse.js'
-import {AttestInputError, loadVerifier} from './keys.js'
+import {AttestInputError, loadVerifier, type Verifier} from './keys.js'
 
 export const ATTEST_SCHEMA_VERSION = 1
 const EMPTY = Buffer.from('{}')
@@ -177,5 +183,92 @@ export async function listAttestations(o: {ref: string; artifactType?: string} &
     subject: formatReference({...target, digest: subject.digest}),
     subjectDigest: subject.digest,
     referrers,
+  }
+}
+
+export interface AttachedVerifyResult {
+  schemaVersion: typeof ATTEST_SCHEMA_VERSION
+  subject: string
+  subjectDigest: string
+  keyid: string
+  /** true when at least one attached attestation about this image verifies with the key */
+  valid: boolean
+  attestations: Array<{
+    digest: string
+    valid: boolean
+    predicateType?: string
+    /** why it does not count (malformed, not about this image, no envelope layer) */
+    problem?: string
+  }>
+}
+
+/**
+ * Verify the attestations attached to `ref` (its in-toto referrers): each envelope is fetched (bounded,
+ * digest-checked), its signature checked with the key, and its statement must name the image's digest.
+ * A referrer that is malformed is reported, not fatal: others may still verify.
+ */
+export async function verifyAttached(
+  o: {ref: string; keyFile: string} & RegistryAccess,
+): Promise<AttachedVerifyResult> {
+  const verifier = await loadVerifier(o.keyFile)
+  const work = await mkdtemp(path.join(tmpdir(), 'repro-attest-'))
+  try {
+    return await verifyReferrers(o, verifier, work)
+  } finally {
+    await rm(work, {recursive: true, force: true})
+  }
+}
+
+async function verifyReferrers(
+  o: {ref: string} & RegistryAccess,
+  verifier: Verifier,
+  work: string,
+): Promise<AttachedVerifyResult> {
+  const target = parseReference(o.ref)
+  const repo = openRepository(target, o)
+  const subject = await repo.resolve(target.digest ?? target.tag!)
+  const found = await repo.referrers(subject.digest, IN_TOTO_PAYLOAD_TYPE)
+  const attestations: AttachedVerifyResult['attestations'] = []
+  for (const d of [...found].sort((a, b) => (a.digest < b.digest ? -1 : 1))) {
+    try {
+      const m = await repo.getManifest(d.digest, d)
+      const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : []
+      const layer = layers.find((l) => l?.mediaType === DSSE_ENVELOPE_MEDIA_TYPE)
+      if (!layer) {
+        attestations.push({digest: d.digest, valid: false, problem: 'no DSSE envelope layer'})
+        continue
+      }
+      if (!Number.isSafeInteger(layer.size) || layer.size > MAX_ENVELOPE_BYTES || layer.size < 0) {
+        attestations.push({digest: d.digest, valid: false, problem: `envelope of ${layer.size} bytes`})
+        continue
+      }
+      const file = path.join(work, `${d.digest.replace(':', '-')}.json`)
+      await repo.fetchBlob(layer, file)
+      const parsed = await readEnvelope(file)
+      const label = `${target.input}@${d.digest}`
+      if (!verifyEnvelope(parsed, verifier).valid) {
+        attestations.push({digest: d.digest, valid: false, problem: 'no signature verifies with the key'})
+        continue
+      }
+      const statement = parseStatement(parsed.payload, label)
+      const about = subjectDigests(statement).includes(subject.digest)
+      attestations.push({
+        digest: d.digest,
+        valid: about,
+        predicateType: statement.predicateType,
+        ...(about ? {} : {problem: `the statement is not about ${subject.digest}`}),
+      })
+    } catch (error) {
+      if (!(error instanceof ReproError)) throw error
+      attestations.push({digest: d.digest, valid: false, problem: error.message.split('\n')[0].slice(0, 300)})
+    }
+  }
+  return {
+    schemaVersion: ATTEST_SCHEMA_VERSION,
+    subject: formatReference({...target, digest: subject.digest}),
+    subjectDigest: subject.digest,
+    keyid: verifier.keyid,
+    valid: attestations.some((a) => a.valid),
+    attestations,
   }
 }

@@ -306,6 +306,15 @@ describe('repro push and signed attestations on the test bed registry', () => {
     assert.equal(referrer.layers[0].digest, sha256(await readFile(att)))
 
     await cli(['attest', 'verify', att, '--key', path.join(keys, 'release.pub')])
+    // and where it is stored: fetched from the registry (fallback tag), checked, about this image
+    const remote = JSON.parse(
+      (await cli(['attest', 'verify', single(), '--key', path.join(keys, 'release.pub'), '--json'])).stdout,
+    ) as {valid: boolean; attestations: Array<{digest: string; valid: boolean}>}
+    assert.deepEqual(
+      remote.attestations.map((a) => [a.digest, a.valid]),
+      [[res.attached.digest, true]],
+    )
+    await cli(['attest', 'verify', single(), '--key', path.join(keys, 'other.pub')], 1)
     await cli(['attest', 'verify', att, '--key', path.join(keys, 'other.pub')], 1)
     const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as {
       predicate: {verdict: {result: string}}

@@ -99,6 +99,51 @@ for (const referrersApi of [true, false]) {
       )
       const none = await runCli(['attest', 'list', `${reg.host}/team/app:v2`, '--json'], {env: env()})
       assert.deepEqual(JSON.parse(none.stdout).referrers, [])
+
+      // verified where it is stored: fetched, checked with the key, about this image
+      const key = path.join(dir, 'key.pub')
+      const v = await runCli(['attest', 'verify', ref, '--key', key, '--json'], {env: env()})
+      assert.equal(v.code, 0, v.stdout + v.stderr)
+      assert.deepEqual((JSON.parse(v.stdout) as {attestations: Array<{digest: string; valid: boolean}>}).attestations, [
+        {digest: res.digest, valid: true, predicateType: 'https://repro.dev/verification/v1'},
+      ])
+      const w = await runCli(['attest', 'verify', ref, '--key', path.join(dir, 'wrong.pub')], {env: env()})
+      assert.equal(w.code, 1, w.stdout + w.stderr)
+      assert.match(w.stdout, /NOT verified: .*0 of 1 attestation\(s\)[\s\S]*FAILED.*no signature verifies with the key/)
+      const nothing = await runCli(['attest', 'verify', `${reg.host}/team/app:v2`, '--key', key], {env: env()})
+      assert.equal(nothing.code, 1, 'nothing attached: nothing verifies')
+      if (referrersApi) {
+        // a hostile referrer next to the good one: reported, not fatal
+        const garbage = Buffer.from('{"payloadType": 5}')
+        reg.putBlob('team/app', garbage)
+        const bad = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            artifactType: 'application/vnd.in-toto+json',
+            config: {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2},
+            layers: [
+              {mediaType: 'application/vnd.dsse.envelope.v1+json', digest: sha256(garbage), size: garbage.length},
+            ],
+            subject: {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              digest: image.manifestDigest,
+              size: image.manifest.length,
+            },
+          }),
+        )
+        const badDigest = reg.putManifest('team/app', sha256(bad), bad, 'application/vnd.oci.image.manifest.v1+json')
+        const mixed = await runCli(['attest', 'verify', ref, '--key', key, '--json'], {env: env()})
+        assert.equal(mixed.code, 0, mixed.stdout + mixed.stderr)
+        const found = (
+          JSON.parse(mixed.stdout) as {attestations: Array<{digest: string; valid: boolean; problem?: string}>}
+        ).attestations
+        assert.equal(found.length, 2)
+        assert.match(
+          found.find((a) => a.digest === badDigest)!.problem!,
+          /not a DSSE envelope: "payloadType" is not a string/,
+        )
+      }
     })
 
     test('refused: a statement about another image, a signature that does not verify', async () => {
