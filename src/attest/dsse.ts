@@ -6,6 +6,10 @@
  * signs it directly. The envelope is `{"payload","payloadType","signatures":[{"keyid","sig"}]}`, payload and
  * sig in standard base64.
  *
+ * Hand-written on node:crypto: the PAE is six lines, and signing and verifying are node:crypto calls.
+ * @sigstore/core has the same PAE but is built around Sigstore bundles (certificates, Rekor); it would add a
+ * dependency for nothing we use. tests/integration/attest-cli.test.ts cross-checks both ways with openssl.
+ *
  * Reading an envelope is reading hostile input: size-bounded, every field type-checked, base64 strict; a
  * malformed envelope is an AttestInputError (exit 2) naming the file, a bad signature is a verdict (exit 1).
  */
