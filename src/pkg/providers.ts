@@ -74,9 +74,9 @@ export function parseProvider(source: string): Provider {
     }
     return {source, kind: 'url', scheme, template, root: resolve(root)}
   }
-  if (!/^https?:\/\/[^/?#{}]+\/[^?#]*$/.test(prefix))
+  if (!/^https?:\/\/[^/?#{}]+\//.test(prefix))
     throw new InvalidArgumentError(
-      `--provider "${source}": the host and the first "/" must come before any {{...}} (a field cannot choose the host or start the query)`,
+      `--provider "${source}": the host and the first "/" must come before any {{...}} (no field may choose the host)`,
       ['e.g. http://mirror/debian/{{.Name}}'],
     )
   return {source, kind: 'url', scheme, template}
