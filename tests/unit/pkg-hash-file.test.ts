@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {HashFileError} from '../../src/errors.js'
+import {parsePackageFileName} from '../../src/pkg/filename.js'
 import {
   checkEntryName,
   dedupe,
@@ -170,5 +171,10 @@ describe('hash files', () => {
     const long = quoteName('\u0007'.repeat(1 << 20))
     assert.match(long, /^"(\\x07)+"\.\.\. \(1048576 characters\)$/)
     assert.ok(long.length < 120)
+  })
+
+  it('package file names from disk (cache import) with a malformed %-escape do not throw', () => {
+    assert.equal(parsePackageFileName('x_1%zz_all.deb')?.version, '1%zz')
+    assert.equal(parsePackageFileName('python3-apt_1%3a2.6.0_amd64.deb')?.version, '1:2.6.0')
   })
 })
