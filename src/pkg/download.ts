@@ -104,7 +104,7 @@ export async function downloadEntries(entries: HashEntry[], options: DownloadOpt
   const cachedFlags = await Promise.all(entries.map((e) => cache.has(e.sha256)))
   options.events?.start?.(entries.length, cachedFlags.filter(Boolean).length)
   const registries = new Map<string, RegistryClient>()
-  const failures: {index: number; message: string}[] = []
+  const failures: {index: number; line: number; message: string}[] = []
   let bytes = 0
   const results = await mapLimit(entries, options.jobs ?? 8, async (entry, i): Promise<DownloadedEntry | undefined> => {
     if (cachedFlags[i]) {
@@ -131,13 +131,14 @@ export async function downloadEntries(entries: HashEntry[], options: DownloadOpt
     }
     failures.push({
       index: i,
+      line: entry.source.line,
       message: `${entry.source.file}:${entry.source.line}: ${entry.name}: every provider failed (${reasons.join('; ')})`,
     })
     return undefined
   })
   if (failures.length) {
-    // report in hash-file order, whatever order the parallel downloads failed in
-    failures.sort((a, b) => a.index - b.index)
+    // report the earliest line, whatever order the parallel downloads failed in (entries are sorted by name)
+    failures.sort((a, b) => a.line - b.line || a.index - b.index)
     const more = failures.length > 1 ? ` (and ${failures.length - 1} more file(s) failed)` : ''
     throw new DownloadError(`${failures[0].message}${more}`, [
       'add a provider with --provider TEMPLATE (e.g. file:///mnt/pkgs/{{.Basename}})',

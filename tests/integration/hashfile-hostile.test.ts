@@ -335,11 +335,11 @@ describe('providers: hostile trees and servers', () => {
   })
 
   it('a file over the 2 GiB cap is refused without reading it; a checksum mismatch leaves no .part', async () => {
-    const r = await download(`${sha(debBytes)}  pool/huge_1_all.deb\n${sha(debBytes)}  pool/bad_1_all.deb\n`, [rootT()])
+    const r = await download(`${sha(debBytes)}  pool/bad_1_all.deb\n${sha(debBytes)}  pool/huge_1_all.deb\n`, [rootT()])
     assert.equal(r.code, 2)
     assert.equal(
       errorLine(r.stderr),
-      `Error: SUMS:2: pool/bad_1_all.deb: every provider failed (${rootT()}: sha256 mismatch (got ${sha('not the bytes the hash file pins')})) (and 1 more file(s) failed)`,
+      `Error: SUMS:1: pool/bad_1_all.deb: every provider failed (${rootT()}: sha256 mismatch (got ${sha('not the bytes the hash file pins')})) (and 1 more file(s) failed)`,
     )
     const huge = await download(`${sha(debBytes)}  pool/huge_1_all.deb\n`, [rootT()])
     assert.match(errorLine(huge.stderr), /: 3221225472 bytes, over the cap of 2 GiB\)$/)
@@ -347,15 +347,16 @@ describe('providers: hostile trees and servers', () => {
   })
 
   it('3,000 entries whose files are missing: one clean error naming the first line and each provider once', async () => {
+    // names in reverse order of the lines: the error names line 1, not the first name
     const lines = Array.from(
       {length: 3000},
-      (_, i) => `${sha(String(i))}  pool/m/p${String(i).padStart(4, '0')}_1_all.deb\n`,
+      (_, i) => `${sha(String(i))}  pool/m/p${String(2999 - i).padStart(4, '0')}_1_all.deb\n`,
     )
     const r = await download(lines.join(''), [rootT(), goodT()])
     assert.equal(r.code, 2)
     assert.equal(
       errorLine(r.stderr),
-      `Error: SUMS:1: pool/m/p0000_1_all.deb: every provider failed (${rootT()}: no such file; ${goodT()}: no such file) (and 2999 more file(s) failed)`,
+      `Error: SUMS:1: pool/m/p2999_1_all.deb: every provider failed (${rootT()}: no such file; ${goodT()}: no such file) (and 2999 more file(s) failed)`,
     )
     assert.deepEqual(r.blobs, [])
   })
