@@ -94,7 +94,7 @@ describe('hostile hash-file corpus through `repro get download`', {concurrency: 
           `file://${root}/{{.Name}}`,
           ...c.files.map((f) => f.name),
         ],
-        {cwd: box, timeoutMs: CASE_TIMEOUT_MS, env: {REPRO_PROVIDERS: undefined}},
+        {cwd: box, timeoutMs: CASE_TIMEOUT_MS},
       )
       assert.ok(Date.now() - t0 < CASE_TIMEOUT_MS, 'no hang')
       const after = await tree(box)
