@@ -24,6 +24,7 @@ import {PackageCache} from '../../src/pkg/cache.js'
 import {downloadEntries} from '../../src/pkg/download.js'
 import {parseHashFiles} from '../../src/pkg/hash-file.js'
 import {parseProvider} from '../../src/pkg/providers.js'
+import {openRegularFile, readChunks, RegularFileError} from '../../src/pkg/regular-file.js'
 import {runCli} from '../support/cli.js'
 import {hostileCorpus} from '../support/hostile-hashfiles.js'
 
@@ -231,6 +232,10 @@ describe('providers: hostile trees and servers', () => {
         res.writeHead(200)
         const t = setInterval(() => res.write('x'), 50)
         req.on('close', () => clearInterval(t))
+      } else if (req.url?.startsWith('/reset/')) {
+        // half a body, then the connection is cut
+        res.writeHead(200, {'content-length': '100000'})
+        res.write(Buffer.alloc(50_000), () => res.socket?.destroy())
       } else if (req.url?.startsWith('/ok/')) {
         res.writeHead(200, {'content-length': String(debBytes.length)}).end(debBytes)
       } else res.writeHead(404).end()
@@ -368,12 +373,13 @@ describe('providers: hostile trees and servers', () => {
     assert.ok(hits.includes(`/ok/vim/9.1%5E1/1.fc41/x86_64/vim-9.1%5E1-1.fc41.x86_64.rpm?v=9.1%5E1`), hits.join(' '))
   })
 
-  it('http: an endless body, a Content-Length over the cap and a drip that never ends all stop, leaving no .part', async () => {
+  it('http: an endless body, a Content-Length over the cap, a drip that never ends and a cut connection all stop, leaving no .part', async () => {
     const entries = parseHashFiles([{file: 'S', text: `${sha(debBytes)}  pool/ok_1_all.deb\n`}])
     for (const [route, options, reason] of [
       ['endless', {maxBytes: 2 ** 20}, /more than 1 MiB \(the package size cap\)/],
       ['huge', {}, /Content-Length 3221225472 is over the cap of 2 GiB/],
       ['drip', {attemptTimeoutMs: 500, retries: 0}, /not complete within 500 ms/],
+      ['reset', {retries: 1}, /every provider failed \(http:\/\/127\.0\.0\.1:\d+\/reset\/\{\{\.Name\}\}: /],
     ] as const) {
       const cache = new PackageCache(path.join(dir, `http-${route}`))
       await assert.rejects(
@@ -390,6 +396,24 @@ describe('providers: hostile trees and servers', () => {
       assert.deepEqual(await readdir(path.join(cache.dir, 'tmp')), [], `${route}: no .part`)
       assert.deepEqual(await readdir(path.join(cache.dir, 'blobs', 'sha256')), [])
     }
+  })
+
+  it('a file that grows after its size was checked is cut at the cap', async () => {
+    const file = path.join(dir, 'growing')
+    await writeFile(file, Buffer.alloc(1000))
+    const {fh} = await openRegularFile(file, 1000)
+    try {
+      await writeFile(file, Buffer.alloc(5000), {flag: 'a'})
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of readChunks(fh, 1000, 512)) assert.ok(chunk.length <= 512)
+        })(),
+        (e: Error) => e instanceof RegularFileError && /grew over the cap of 1000 bytes/.test(e.message),
+      )
+    } finally {
+      await fh.close()
+    }
+    await rm(file)
   })
 
   it('nothing outside the sandboxes was touched: the provider trees are as they were made', async () => {

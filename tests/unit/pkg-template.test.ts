@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {InvalidArgumentError} from '../../src/errors.js'
+import {DEFAULT_PROVIDERS, DISTROS} from '../../src/pkg/distro.js'
 import {parseHashFiles} from '../../src/pkg/hash-file.js'
 import {parseOciRef} from '../../src/pkg/oci.js'
 import type {HashEntry} from '../../src/pkg/hash-file.js'
@@ -209,5 +210,10 @@ describe('providers cannot be turned against the user', () => {
       path: '/srv/mirror/pool/main/h/hello/hello_1_all.deb',
       root: '/srv/mirror',
     })
+  })
+
+  it("every distro's default providers pass the stricter template rules", () => {
+    for (const d of DISTROS)
+      assert.equal(resolveProviders(undefined, undefined, DEFAULT_PROVIDERS[d]).length, DEFAULT_PROVIDERS[d].length)
   })
 })
