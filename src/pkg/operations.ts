@@ -1,6 +1,6 @@
 /** One domain function per package command. Commands parse flags, call one of these and render the result. */
 import {randomBytes} from 'node:crypto'
-import {readFile, rename, writeFile} from 'node:fs/promises'
+import {rename, writeFile} from 'node:fs/promises'
 import {dirname, join, basename as pathBasename} from 'node:path'
 
 import {HashFileError, ReproError} from '../errors.js'
@@ -15,7 +15,7 @@ import {parsePackageFileName} from './filename.js'
 import {generateHashes} from './generate.js'
 import {dedupe, formatHashFile, type GeneratedEntry, parseHashFileLines, parseHashFiles} from './hash-file.js'
 import {executeInstall, planInstall} from './install.js'
-import {loadHashFiles, type LoadedHashFiles, sourceDateEpoch} from './load.js'
+import {loadHashFiles, type LoadedHashFiles, readHashFileText, sourceDateEpoch} from './load.js'
 import {parseOciRef} from '../image/registry/reference.js'
 import {SCHEMES} from './providers.js'
 import {pushToRegistry, type PushResult} from './push.js'
@@ -73,14 +73,7 @@ function packageKey(name: string): string | undefined {
 }
 
 export async function hashUpdate(file: string, flags: PkgFlags, deps: Deps): Promise<HashUpdateResult> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new HashFileError(
-      `${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    )
-  }
+  const text = await readHashFileText(file)
   const lines = parseHashFileLines(text, file)
   const root = flags.root ?? '/'
   const {distro} = await resolveDistro(flags, root, deps.env)
@@ -151,15 +144,7 @@ export interface InspectedEntry {
 
 export async function hashInspect(files: string[]): Promise<{entries: InspectedEntry[]}> {
   const inputs = []
-  for (const file of files) {
-    try {
-      inputs.push({file, text: await readFile(file, 'utf8')})
-    } catch (error) {
-      throw new HashFileError(
-        `${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      )
-    }
-  }
+  for (const file of files) inputs.push({file, text: await readHashFileText(file)})
   return {
     entries: parseHashFiles(inputs).map((e) => {
       const info = parsePackageFileName(e.name)
