@@ -71,7 +71,7 @@ export const buildFlags = {
     helpGroup: 'BUILD',
   }),
   secret: Flags.string({
-    description: 'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; never printed)',
+    description: 'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; --dry prints the path or variable name, never a value)',
     multiple: true,
     multipleNonGreedy: true,
     helpGroup: 'BUILD',
