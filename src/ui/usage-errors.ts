@@ -10,16 +10,21 @@ export interface FlagNames {
 }
 
 /**
- * Levenshtein distance, two rows. Hand-written (12 lines) because fast-levenshtein is only a transitive
- * dependency of @oclif/plugin-not-found, and flag names are a few dozen strings of < 30 characters.
+ * Edit distance with adjacent transpositions (optimal string alignment: `jsno` is one edit from `json`).
+ * Hand-written (15 lines) because fast-levenshtein is only a transitive dependency of
+ * @oclif/plugin-not-found and has no transpositions; flag names are a few dozen strings of < 30 characters.
  */
 export function editDistance(a: string, b: string): number {
+  let before: number[] = []
   let prev = Array.from({length: b.length + 1}, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
     const cur = [i]
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j], before[j - 2] + 1)
     }
+    before = prev
     prev = cur
   }
   return prev[b.length]
