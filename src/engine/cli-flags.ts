@@ -72,7 +72,7 @@ export const buildFlags = {
   }),
   secret: Flags.string({
     description:
-      'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; --dry prints the path or variable name, never a value)',
+      'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; commands show the path or variable name, never the value)',
     multiple: true,
     multipleNonGreedy: true,
     helpGroup: 'BUILD',
