@@ -30,13 +30,16 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length]
 }
 
+const MAX_FLAG_LENGTH = 64
+
 /**
  * The flag a mistyped `--name` most likely meant: the closest flag name or alias within a third of its
  * length (at least 1, at most 3 edits), or one that starts with it; ties go to the first in sorted order.
  */
 export function closestFlag(unknown: string, flags: Record<string, FlagNames>): string | undefined {
   const word = unknown.replace(/^-+/, '').split('=')[0]
-  if (!word) return undefined
+  // no flag is that long, and the distance costs length × length: a pasted blob gets no suggestion
+  if (!word || word.length > MAX_FLAG_LENGTH) return undefined
   const names = Object.entries(flags)
     .flatMap(([name, f]) => [name, ...(f.aliases ?? [])])
     .sort()

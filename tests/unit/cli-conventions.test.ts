@@ -11,13 +11,13 @@ import {fileURLToPath} from 'node:url'
 
 import {parseSecret, secretArg} from '../../src/engine/args.js'
 import {type BuildOptions, buildPlan, DEFAULT_BUILDKIT_IMAGE, type Facts} from '../../src/engine/plan.js'
-import {closestFlag, editDistance, usageError} from '../../src/ui/usage-errors.js'
+import {closestFlag, editDistance, type FlagNames, usageError} from '../../src/ui/usage-errors.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const read = (p: string): string => readFileSync(path.join(ROOT, p), 'utf8')
 
 describe('did you mean, for flags', () => {
-  const flags = {
+  const flags: Record<string, FlagNames> = {
     'build-arg': {},
     datetime: {},
     json: {},
@@ -52,6 +52,25 @@ describe('did you mean, for flags', () => {
       ['--', undefined],
     ]
     for (const [word, expected] of cases) assert.equal(closestFlag(word, flags), expected, word)
+  })
+
+  it('hostile input: a huge or odd unknown flag gets no suggestion, fast', () => {
+    const words = [`--${'s'.repeat(1_000_000)}`, `--sde${'\u0000'.repeat(10)}`, '-', '---', `--${'é'.repeat(70)}`]
+    for (let i = 0; i < 200; i++) {
+      // generated: random code units, lengths 0-100
+      words.push(
+        `--${String.fromCharCode(...Array.from({length: (i * 7) % 101}, (_, j) => (i * 31 + j * 17) % 0xffff))}`,
+      )
+    }
+    const known = new Set(Object.entries(flags).flatMap(([n, f]) => [n, ...(f.aliases ?? [])].map((x) => `--${x}`)))
+    const start = process.hrtime.bigint()
+    for (const w of words) {
+      const s = closestFlag(w, flags)
+      assert.ok(s === undefined || known.has(s), `${JSON.stringify(w.slice(0, 40))} → ${s}`)
+    }
+    assert.equal(closestFlag(words[0], flags), undefined)
+    const ms = Number(process.hrtime.bigint() - start) / 1e6
+    assert.ok(ms < 2000, `${words.length} hostile words took ${ms} ms`)
   })
 
   it("adds the hint to oclif's parse error and gives the --json document (E_INVALID_ARGUMENT, exit 2)", () => {
