@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -396,5 +396,50 @@ describe('build --dry with secrets prints commands that paste and run', () => {
       assert.ok(argv.includes('id=b,env=MY_TOKEN'), `${runtime}: ${JSON.stringify(argv)}`)
       assert.ok(argv.includes(path.join(dir, 'secret ctx')) || argv.some((a) => a.includes('secret ctx')), runtime)
     }
+  })
+
+  it('generated hostile file names survive the round trip: printed, parsed by sh, then by a CSV reader', async () => {
+    const ctx = path.join(dir, 'hostile-ctx')
+    const files = path.join(dir, 'hostile')
+    await mkdir(ctx, {recursive: true})
+    await mkdir(files, {recursive: true})
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\n')
+    const specials = ` '"$\`\\\n\t*?[]~#;&|<>(){}!=,%@:é-`
+    const names = Array.from(
+      {length: 40},
+      (_, i) =>
+        Array.from({length: 1 + (i % 9)}, (_, j) => specials[(i * 7 + j * 13) % specials.length]).join('') + `-${i}`,
+    )
+    names.push('-leading-dash', 'a,b=c', '"quoted"', "it's", 'new\nline', '$(touch pwned)', '`touch pwned`')
+    const secrets: string[] = []
+    for (const [i, name] of names.entries()) {
+      await writeFile(path.join(files, name), `value-${i}`)
+      secrets.push('--secret', `"id=s${i}","src=${path.join(files, name).replaceAll('"', '""')}"`)
+    }
+    const r = await runCli(['build', '--sde', '0', '--dry', '--json', '--runtime', 'buildkit', ...secrets, ctx], {
+      cwd: dir,
+      env: {PATH: path.join(dir, 'no-engines'), BUILDKIT_HOST: undefined},
+    })
+    assert.equal(r.code, 0, r.stderr)
+    const commands = (JSON.parse(r.stdout) as {commands: string[]}).commands
+    const build = commands.find((c) => c.startsWith('buildctl '))
+    assert.ok(build, commands.join('\n'))
+    const sh = spawnSync('sh', ['-c', `printf '%s\\0' ${build}`], {cwd: dir, encoding: 'utf8'})
+    assert.equal(sh.status, 0, sh.stderr)
+    const argv = sh.stdout.split('\0').slice(0, -1)
+    const values = argv.filter((_, i) => argv[i - 1] === '--secret')
+    assert.equal(values.length, names.length)
+    // Python's csv module reads what buildctl reads: KEY=VALUE fields, quoted when they hold , " or newlines
+    const py = spawnSync(
+      'python3',
+      ['-c', 'import csv,json,sys; print(json.dumps([next(csv.reader([v])) for v in json.load(sys.stdin)]))'],
+      {encoding: 'utf8', input: JSON.stringify(values)},
+    )
+    assert.equal(py.status, 0, py.stderr)
+    const parsed = JSON.parse(py.stdout) as string[][]
+    for (const [i, name] of names.entries()) {
+      assert.deepEqual(parsed[i], [`id=s${i}`, `src=${path.join(files, name)}`], JSON.stringify(name))
+    }
+    assert.ok(!existsSync(path.join(dir, 'pwned')), 'nothing in a file name ran')
   })
 })
