@@ -2,6 +2,7 @@ import {Command, Flags, Interfaces} from '@oclif/core'
 
 import {ReproError} from './errors.js'
 import {createLogger, type Logger} from './log.js'
+import {usageError} from './ui/usage-errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -62,8 +63,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.exitCode = err.exitCode
       return undefined
     }
-    // oclif's own errors (bad flags) keep their rendering and exit 2
-    if (err.oclif?.exit !== undefined || (err as {code?: string}).code?.startsWith?.('EEXIT')) return super.catch(err)
+    // oclif's own errors (bad flags) keep their rendering (plus "did you mean") and exit 2; --json gets our document
+    if (err.oclif?.exit !== undefined || (err as {code?: string}).code?.startsWith?.('EEXIT')) {
+      const usage = usageError(err, {...this.ctor.baseFlags, ...this.ctor.flags})
+      if (!usage || !this.jsonEnabled()) return super.catch(err)
+      this.logJson({error: usage})
+      process.exitCode = 2
+      return undefined
+    }
     if (debug) return super.catch(err)
     if (this.jsonEnabled()) {
       this.logJson({error: {code: 'E_INTERNAL', exitCode: 2, message: err.message, name: err.name, suggestions: []}})

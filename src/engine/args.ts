@@ -159,6 +159,18 @@ export function parseSecret(text: string, cwd: string): Secret {
   }
 }
 
+/**
+ * The `--secret` value buildx and buildctl take: `id=ID[,type=...],src=PATH` and/or `env=VAR`. Printed as is
+ * by --dry: a path and a variable name are not secrets (the engine reads the value; it never enters argv),
+ * and a printed command that says `<redacted>` would not run when pasted.
+ */
+export function secretArg(secret: Secret, src: string | undefined): string {
+  const pairs: Array<[string, string]> = [['id', secret.id], ...secret.pairs]
+  if (src !== undefined) pairs.push(['src', src])
+  if (secret.env !== undefined) pairs.push(['env', secret.env])
+  return formatCsvPairs(pairs)
+}
+
 /** `linux/arm/v7` → `linux-arm-v7`, for per-platform file names. */
 export function platformSlug(platform: string): string {
   return platform.replaceAll('/', '-')

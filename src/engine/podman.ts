@@ -7,7 +7,7 @@ import {createHash} from 'node:crypto'
 import path from 'node:path'
 
 import {buildctlBuildArgs, type BuildctlPaths} from './buildkit.js'
-import {type Arg, type BuildOptions, execStep, type Facts, type PlannedOutput, REDACTED, type Step} from './types.js'
+import {type Arg, type BuildOptions, execStep, type Facts, type PlannedOutput, type Step} from './types.js'
 
 const IN = '/tmp/repro'
 
@@ -68,10 +68,10 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     options.secrets.forEach((s, i) => {
       if (s.src !== undefined) {
         const mount = `${IN}/secrets/${i}:ro`
-        args.push('-v', {value: `${s.src}:${mount}`, shown: `${REDACTED}:${mount}`})
+        args.push('-v', `${s.src}:${mount}`)
       }
       // `-e NAME` hands the variable from our environment to the container without putting its value in argv
-      if (s.env !== undefined) args.push('-e', {value: s.env, shown: REDACTED})
+      if (s.env !== undefined) args.push('-e', s.env)
     })
     args.push('--entrypoint', 'buildctl-daemonless.sh', image, ...buildctlBuildArgs(options, facts, o, paths))
     return execStep(args, `build${o.platform ? ` ${o.platform}` : ''} in a BuildKit container`)

@@ -90,7 +90,7 @@ export interface Plan {
   outputs: PlannedOutput[]
 }
 
-/** An argument with a different shown form (secret sources are never printed). */
+/** An argument with a different shown form (credentials in a daemon address are never printed). */
 export type Arg = string | {value: string; shown: string}
 export const REDACTED = '<redacted>'
 
