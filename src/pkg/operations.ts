@@ -46,7 +46,7 @@ export interface HashGenerateResult {
 
 export async function hashGenerate(
   packages: string[],
-  flags: PkgFlags & {dedupe?: string; output?: string; chain?: string; indexes?: string},
+  flags: PkgFlags & {dedupe?: string; output?: string; chain?: string; noChain?: boolean; indexes?: string},
   deps: Deps,
 ): Promise<HashGenerateResult> {
   const root = flags.root ?? '/'
@@ -56,7 +56,7 @@ export async function hashGenerate(
     throw new InvalidArgumentError(
       `${flags.chain ? '--chain' : '--indexes'}: signature chains and apt indexes are for debian and ubuntu, not ${distro}`,
     )
-  const chainFile = flags.chain ?? (flags.output && dpkg ? `${flags.output}.chain.json` : undefined)
+  const chainFile = flags.chain ?? (flags.output && dpkg && !flags.noChain ? `${flags.output}.chain.json` : undefined)
   const gen = await generateHashes({
     root,
     distro,
@@ -227,6 +227,8 @@ export async function getDownload(
   deps: Deps,
 ): Promise<DownloadResult & {cache: string; chain?: VerifyChainResult}> {
   const loaded = await loadHashFiles(files, deps.env)
+  if (flags.verifyChain && ctx.distro !== 'debian' && ctx.distro !== 'ubuntu')
+    throw new InvalidArgumentError(`--verify-chain: signature chains are for debian and ubuntu, not ${ctx.distro}`)
   const chain = flags.verifyChain ? await hashVerify(files, {...flags, root: ctx.root}, deps) : undefined
   describeEpochs(loaded, deps.logger)
   deps.logger.verbose(`providers: ${ctx.providers.map((p) => p.source).join(', ')}`)

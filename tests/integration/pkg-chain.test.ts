@@ -137,6 +137,56 @@ describe("Debian's signature chain on this machine's apt lists and real .debs", 
     assert.equal(await readFile(path.join(dir, 'c.json'), 'utf8'), await readFile(`${sums}.chain.json`, 'utf8'))
   })
 
+  it('lists no signed release covers: -o refuses to record a chain (--no-chain writes the hash file only); a missing chain file is named', async () => {
+    const root3 = path.join(dir, 'root-unsigned')
+    const unsigned = path.join(dir, 'lists-unsigned')
+    await mkdir(unsigned)
+    // the real Packages, without its InRelease
+    await copyFile(path.join(lists, mainPackages), path.join(unsigned, mainPackages))
+    await makeRoot(root3, unsigned, debs)
+    const out = path.join(dir, 'SUMS-unsigned')
+    const r = await repro(['hash', 'generate', '--root', root3, '-o', out])
+    assert.equal(r.code, 2)
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^Error: Packages ${esc(path.join(root3, 'var/lib/apt/lists', mainPackages))}: no InRelease .* covers it`,
+      ),
+    )
+    await assert.rejects(readFile(out), /ENOENT/, 'nothing half-written')
+    const n = await repro(['hash', 'generate', '--root', root3, '-o', out, '--no-chain'])
+    assert.equal(n.code, 0, n.stderr)
+    assert.equal(await readFile(out, 'utf8'), sumsText(debs))
+    await assert.rejects(readFile(`${out}.chain.json`), /ENOENT/)
+    const v = await repro(['hash', 'verify', '--indexes', lists, out])
+    assert.equal(v.code, 2)
+    assert.match(
+      v.stderr,
+      new RegExp(`^Error: chain file ${esc(`${out}.chain.json`)}: not found\n  hint: write the hash file`),
+    )
+    // --chain names it
+    const c = await repro(['hash', 'verify', '--indexes', lists, '--chain', `${sums}.chain.json`, out])
+    assert.equal(c.code, 0, c.stderr)
+    const two = await repro(['hash', 'verify', '--chain', `${sums}.chain.json`, out, sums])
+    assert.equal(two.code, 2)
+    assert.match(two.stderr, /--chain names one chain file, but 2 hash files were given/)
+    const fedora = await repro([
+      'hash',
+      'generate',
+      '--root',
+      root3,
+      '--distro',
+      'fedora',
+      '--chain',
+      path.join(dir, 'x.json'),
+    ])
+    assert.equal(fedora.code, 2)
+    assert.match(
+      fedora.stderr,
+      /^Error: --chain: signature chains and apt indexes are for debian and ubuntu, not fedora/,
+    )
+  })
+
   it('hash verify: the chain holds from the archive keyring to the .deb bytes', async () => {
     const v = await repro(['hash', 'verify', '--root', root, '--debs', pool, sums, '--json'])
     assert.equal(v.code, 0, v.stderr)

@@ -30,6 +30,11 @@ export default class HashGenerate extends BaseCommand<typeof HashGenerate> {
         'Write the signature chain (repository, InRelease and Packages digests of each package) to this file; with stdout as the hash file, this is how the chain is asked for.',
       helpGroup: 'CHAIN',
     }),
+    'no-chain': Flags.boolean({
+      description: 'With -o: write only the hash file (for lists no signed InRelease covers, e.g. a local repository).',
+      exclusive: ['chain'],
+      helpGroup: 'CHAIN',
+    }),
     indexes: Flags.string({
       description: 'Read the apt lists from this directory (saved indexes) instead of ROOT/var/lib/apt/lists.',
       helpGroup: 'CHAIN',
@@ -39,7 +44,11 @@ export default class HashGenerate extends BaseCommand<typeof HashGenerate> {
 
   async run(): Promise<HashGenerateResult> {
     const {argv} = await this.parse(HashGenerate)
-    const r = await hashGenerate(argv as string[], this.flags, {exec: realExec, logger: this.logger})
+    const r = await hashGenerate(
+      argv as string[],
+      {...this.flags, noChain: this.flags['no-chain']},
+      {exec: realExec, logger: this.logger},
+    )
     if (r.deduped) this.logger.verbose(`--dedupe: left out ${r.deduped} unchanged entries`)
     if (!this.jsonEnabled()) {
       if (r.output)

@@ -317,6 +317,10 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 async function readChainFile(file: string): Promise<ChainFile> {
+  if (!(await isFile(file)))
+    throw new ChainError(`chain file ${file}: not found`, [
+      'write the hash file and its chain with repro hash generate -o FILE (or --chain CHAINFILE), or name it with --chain',
+    ])
   return parseChainFile((await readBounded(file, MAX_CHAIN_FILE_BYTES, 'chain file')).toString('utf8'), file)
 }
 
