@@ -654,6 +654,24 @@ describe('a gpg-signed test archive (Valid-Until, Release.gpg, .xz and .gz index
     const v = await repro(['hash', 'verify', '--indexes', lists, '--keyring', keyring, sums, '--json'])
     assert.equal(v.code, 0, v.stderr)
     assert.equal(JSON.parse(v.stdout).releases[0].file, aptListName(`${base}/Release`))
+    // the stored .gz is what the release signs: one more byte and it is named
+    const gz = path.join(lists, aptListName(`${base}/main/binary-amd64/Packages.gz`))
+    const gzBytes = Buffer.concat([await readFile(gz), Buffer.from([0])])
+    await writeFile(gz, gzBytes)
+    const t = await repro(['hash', 'verify', '--indexes', lists, '--keyring', keyring, sums])
+    assert.equal(t.code, 2)
+    assert.match(
+      t.stderr,
+      new RegExp(
+        `^Error: Packages ${esc(gz)}: sha256 ${sha256(gzBytes)} \\(${gzBytes.length} bytes\\) is not what Release ${esc(path.join(lists, aptListName(`${base}/Release`)))} lists for main/binary-amd64/Packages\\.gz`,
+      ),
+    )
+    const none = await repro(['hash', 'verify', '--indexes', path.join(dir, 'no-such-dir'), '--keyring', keyring, sums])
+    assert.equal(none.code, 2)
+    assert.match(
+      none.stderr,
+      new RegExp(`^Error: ${esc(path.join(dir, 'no-such-dir'))}: cannot read the indexes directory`),
+    )
     const weak = await archive('weak', {digest: 'SHA1'})
     const w = await repro(['hash', 'verify', '--indexes', weak.lists, '--keyring', keyring, weak.sums])
     assert.equal(w.code, 2)

@@ -29,7 +29,13 @@ import {
   type ReleaseFiles,
   scanAptLists,
 } from './apt-lists.js'
-import {type ChainFile, type ChainPackage, MAX_CHAIN_FILE_BYTES, parseChainFile} from './chain-file.js'
+import {
+  type ChainDigest,
+  type ChainFile,
+  type ChainPackage,
+  MAX_CHAIN_FILE_BYTES,
+  parseChainFile,
+} from './chain-file.js'
 import {gpgvVerify} from './gpgv.js'
 import {checkClearSigned, parseRelease, type ReleaseFile} from './release.js'
 
@@ -77,15 +83,10 @@ function releaseFileOf(r: ReleaseFiles): string | undefined {
   return r.inRelease ?? r.release
 }
 
-/** Decompressed Packages text of a list file, bounded (hostile compression), errors naming the file. */
-async function readPackagesList(
-  list: PackagesList,
-  exec: Exec,
-  maxBytes: number,
-): Promise<{raw: Buffer; text: Buffer}> {
-  const raw = await readBounded(list.file, MAX_PACKAGES_BYTES, 'Packages')
+/** Decompress a Packages list, bounded (hostile compression), errors naming the file. */
+async function decompressList(list: PackagesList, raw: Buffer, exec: Exec, maxBytes: number): Promise<Buffer> {
   try {
-    return {raw, text: await decompressByName(list.file, raw, exec, {maxBytes})}
+    return await decompressByName(list.file, raw, exec, {maxBytes})
   } catch (error) {
     if (error instanceof ReproError)
       throw new ChainError(`Packages ${error.message}`, [
@@ -283,19 +284,28 @@ async function verifyPackagesList(
     throw new ChainError(
       `${release.what} does not list ${list.path}: the Packages file ${list.file} is not covered by its signature`,
     )
-  const {raw, text} = await readPackagesList(list, exec, plain?.size ?? MAX_PACKAGES_BYTES)
-  if (asStored && sha256(raw) === asStored.sha256 && raw.length === asStored.size)
-    return {text, out: {path: list.path, file: list.name, sha256: asStored.sha256, size: asStored.size}}
-  const got = {sha256: sha256(text), size: text.length}
-  const want = plain ?? asStored!
-  if (!plain || got.sha256 !== want.sha256 || got.size !== want.size)
-    throw new ChainError(
-      `Packages ${list.file}: sha256 ${got.sha256} (${got.size} bytes${list.compression ? ', decompressed' : ''}) is not what ${release.what} lists for ${plain ? list.path : list.path + list.compression}: ${want.sha256} (${want.size} bytes)`,
+  const raw = await readBounded(list.file, MAX_PACKAGES_BYTES, 'Packages')
+  const mismatch = (got: ChainDigest, how: string, listed: string, want: ChainDigest): ChainError =>
+    new ChainError(
+      `Packages ${list.file}: sha256 ${got.sha256} (${got.size} bytes${how}) is not what ${release.what} lists for ${listed}: ${want.sha256} (${want.size} bytes)`,
       [
         'the Packages file was modified, truncated or belongs to another InRelease: run apt-get update, or use the indexes saved with the hash file',
       ],
     )
-  return {text, out: {path: list.path, file: list.name, sha256: got.sha256, size: got.size}}
+  const out = (d: ChainDigest): Omit<VerifiedIndex, 'origin' | 'suite'> => ({path: list.path, file: list.name, ...d})
+  if (asStored) {
+    // the bytes as apt stored them are what the release signs (e.g. a saved Packages.xz)
+    const got = {sha256: sha256(raw), size: raw.length}
+    if (got.sha256 === asStored.sha256 && got.size === asStored.size)
+      return {text: await decompressList(list, raw, exec, plain?.size ?? MAX_PACKAGES_BYTES), out: out(asStored)}
+    if (!plain) throw mismatch(got, '', list.path + list.compression, asStored)
+  }
+  const want = plain!
+  const text = await decompressList(list, raw, exec, want.size)
+  const got = {sha256: sha256(text), size: text.length}
+  if (got.sha256 !== want.sha256 || got.size !== want.size)
+    throw mismatch(got, list.compression ? ', decompressed' : '', list.path, want)
+  return {text, out: out(got)}
 }
 
 async function hashFileStream(path: string): Promise<{sha256: string; size: number}> {
