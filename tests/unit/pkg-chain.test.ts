@@ -184,6 +184,17 @@ describe("gpgv's status lines, judged as apt does", () => {
       ['gpgv', '--status-fd', '2', '--keyring', '/k1.gpg', '--keyring', '/k2.gpg', '--output', '-', '/L/InRelease'],
     ])
     assert.equal(r.signed, 'Origin: x\n')
+    // bytes already read go to gpgv on stdin; a detached signature names the signature file first
+    const stdin = fakeExec(() => ({stderr: sig(good(F1))}))
+    await gpgvVerify({
+      exec: stdin,
+      keyrings: ['/k'],
+      file: '/L/R',
+      data: Buffer.from('x'),
+      signature: '/L/R.gpg',
+      what: 'R',
+    })
+    assert.deepEqual(stdin.calls, [['gpgv', '--status-fd', '2', '--keyring', '/k', '/L/R.gpg', '-']])
     const bad = fakeExec(() => ({exitCode: 1, stderr: `${sig(['BADSIG 0011 x'])}\ngpgv: BAD signature from "x"`}))
     await assert.rejects(
       gpgvVerify({exec: bad, keyrings: ['/k'], file: '/L/I', what: 'InRelease /L/I'}),

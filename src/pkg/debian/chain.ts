@@ -234,9 +234,9 @@ async function verifyRelease(
   let signers
   if (rel.inRelease) {
     checkClearSigned(raw.toString('utf8'), what)
-    ;({signed, signers} = await gpgvVerify({exec: o.exec, keyrings, file, what}))
+    ;({signed, signers} = await gpgvVerify({exec: o.exec, keyrings, file, data: raw, what}))
   } else {
-    ;({signers} = await gpgvVerify({exec: o.exec, keyrings, file, signature: rel.releaseGpg, what}))
+    ;({signers} = await gpgvVerify({exec: o.exec, keyrings, file, data: raw, signature: rel.releaseGpg, what}))
     signed = raw.toString('utf8')
   }
   const parsed = parseRelease(signed, what)

@@ -95,6 +95,11 @@ export interface GpgvOptions {
   keyrings: string[]
   /** the clear-signed file (InRelease), or the data file of a detached signature */
   file: string
+  /**
+   * the file's bytes, already read: gpgv gets them on stdin, so the bytes checked are the bytes hashed and parsed
+   * (no second read of a file that could change in between)
+   */
+  data?: Buffer
   /** the detached signature (Release.gpg) */
   signature?: string
   /** how to name the file in errors, e.g. "InRelease /x/lists/..._InRelease" */
@@ -105,9 +110,15 @@ export interface GpgvOptions {
 export async function gpgvVerify(o: GpgvOptions): Promise<SignatureCheck> {
   if (o.keyrings.length === 0) throw new ChainError(`${o.what}: no keyring to check the signature against`)
   const argv = ['gpgv', '--status-fd', '2', ...o.keyrings.flatMap((k) => ['--keyring', k])]
-  if (o.signature) argv.push(o.signature, o.file)
-  else argv.push('--output', '-', o.file)
-  const r = await o.exec(argv, {reject: false, timeoutMs: o.timeoutMs ?? 60_000, env: {LC_ALL: 'C', LANGUAGE: ''}})
+  const source = o.data ? '-' : o.file
+  if (o.signature) argv.push(o.signature, source)
+  else argv.push('--output', '-', source)
+  const r = await o.exec(argv, {
+    reject: false,
+    input: o.data,
+    timeoutMs: o.timeoutMs ?? 60_000,
+    env: {LC_ALL: 'C', LANGUAGE: ''},
+  })
   if (r.notFound)
     throw new EngineNotFoundError("gpgv: not found; checking signatures needs Debian's gpgv", [
       'apt-get install gpgv debian-archive-keyring',
