@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import {execFile, execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -442,6 +442,15 @@ describe("Debian's signature chain on this machine's apt lists and real .debs", 
       })
     cases.push(
       {
+        name: 'InRelease a symlink to /dev/zero',
+        file: inRelease,
+        setup: async () => {
+          await rm(inRelease)
+          await symlink('/dev/zero', inRelease)
+        },
+        re: /not a regular file/,
+      },
+      {
         name: 'InRelease garbage',
         file: inRelease,
         setup: () => writeFile(inRelease, Buffer.alloc(5000, 0xa5)),
@@ -504,6 +513,7 @@ describe("Debian's signature chain on this machine's apt lists and real .debs", 
       },
     )
     for (const c of cases) {
+      await rm(inRelease, {force: true})
       await writeFile(inRelease, goodIn)
       await writeFile(packages, goodPk)
       await c.setup()
