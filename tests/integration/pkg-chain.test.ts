@@ -319,6 +319,9 @@ describe("Debian's signature chain on this machine's apt lists and real .debs", 
         `^Error: package sl 5\\.02-1\\+b1 amd64 \\(${esc(debs[1].filename)}\\): the file ${esc(deb)} has sha256 ${sha256(bytes)}`,
       ),
     )
+    const typo = await repro(['hash', 'verify', '--indexes', lists, '--debs', path.join(dir, 'no-pool'), sums])
+    assert.equal(typo.code, 2)
+    assert.match(typo.stderr, /^Error: --debs .*no-pool: not a directory/)
     // an entry the chain file does not describe
     const extra = path.join(dir, 'SUMS-extra')
     await writeFile(extra, `${await readFile(sums, 'utf8')}${'d'.repeat(64)}  pool/main/x/x/x_1_amd64.deb\n`)

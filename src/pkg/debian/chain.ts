@@ -347,6 +347,13 @@ async function readHashFile(file: string): Promise<HashEntry[]> {
 const describe = (p: ChainPackage): string => `package ${p.package} ${p.version} ${p.architecture} (${p.filename})`
 
 export async function verifyChain(o: VerifyChainOptions): Promise<VerifyChainResult> {
+  for (const d of o.debs) {
+    const isDir = await stat(d).then(
+      (st) => st.isDirectory(),
+      () => false,
+    )
+    if (!isDir) throw new InvalidArgumentError(`--debs ${d}: not a directory`)
+  }
   // 1. the hash files and their chain files agree, entry by entry
   const wanted: {entry: HashEntry; record: ChainPackage}[] = []
   const files: VerifyChainResult['files'] = []
