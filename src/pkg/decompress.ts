@@ -130,7 +130,7 @@ function decodeBlock(src: Uint8Array, start: number, end: number, out: Buffer, o
 
 /**
  * Decompress a metadata file's bytes by its name's extension. `maxBytes` bounds the output: gzip and LZ4 stop
- * before taking more memory; the external programs' output is checked once they are done.
+ * before taking more memory; an external program is killed once its output passes the bound.
  */
 export async function decompressByName(
   file: string,
@@ -165,7 +165,12 @@ export async function decompressByName(
   }
   if (!exec) throw new DecompressError(`${file}: ${tool} data needs the ${tool} program`)
   // the metadata (Packages, primary.xml, a tar of text files) is text, so the Exec seam's utf8 stdout is fine
-  const r = await exec([tool, '-dc'], {input: data, reject: false})
+  const r = await exec([tool, '-dc'], {
+    input: data,
+    reject: false,
+    maxStdoutBytes: options.maxBytes === undefined ? undefined : max,
+  })
+  if (r.stdoutLimitHit) throw tooBig()
   if (r.notFound) throw new DecompressError(`${file}: cannot decompress: the ${tool} program is not installed`)
   if (r.exitCode !== 0)
     throw new DecompressError(`${file}: ${tool} -dc failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`)

@@ -9,7 +9,7 @@ import {describe, it} from 'node:test'
 import {gzipSync} from 'node:zlib'
 
 import {ChainError} from '../../src/errors.js'
-import {fakeExec} from '../../src/exec.js'
+import {fakeExec, realExec} from '../../src/exec.js'
 import {aptListName, decodeAptListName, indexPathParts, scanAptLists} from '../../src/pkg/debian/apt-lists.js'
 import {
   CHAIN_FORMAT,
@@ -295,6 +295,28 @@ describe('bounded decompression of index files', () => {
     assert.ok(bomb.length < 100_000)
     assert.throws(() => lz4Decompress(bomb, 'bomb.lz4', 1 << 20), /bomb\.lz4: decompresses to more than 1048576 bytes/)
     assert.equal(lz4Decompress(bomb, 'bomb.lz4', 16 * 1024 * 1024).length, 16 * 1024 * 1024)
+  })
+  it('xz and zstd bombs: the program is killed once its output passes the bound', async () => {
+    for (const [tool, ext] of [
+      ['xz', '.xz'],
+      ['zstd', '.zst'],
+    ]) {
+      // 64 MiB of zeros in ~10 KB; the bound is 1 MiB
+      const bomb = execFileSync(tool, [tool === 'xz' ? '-0' : '-1', '-c'], {input: Buffer.alloc(64 * 1024 * 1024)})
+      assert.ok(bomb.length < 1_000_000, `${tool} bomb is small`)
+      const t0 = Date.now()
+      const rss0 = process.memoryUsage().rss
+      await assert.rejects(
+        decompressByName(`P${ext}`, bomb, realExec, {maxBytes: 1 << 20}),
+        new RegExp(`^DecompressError: P\\${ext}: decompresses to more than 1048576 bytes`),
+      )
+      assert.ok(process.memoryUsage().rss - rss0 < 32 * 1024 * 1024, `${tool}: memory bounded`)
+      assert.ok(Date.now() - t0 < 10_000, `${tool}: time bounded`)
+    }
+    assert.equal(
+      (await decompressByName('P.xz', execFileSync('xz', ['-c'], {input: 'abc'}), realExec, {maxBytes: 3})).toString(),
+      'abc',
+    )
   })
   it('gzip bombs and garbage are refused naming the file', async () => {
     const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024))
