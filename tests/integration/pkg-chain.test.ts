@@ -206,6 +206,19 @@ describe("Debian's signature chain on this machine's apt lists and real .debs", 
     assert.equal(h.code, 0, h.stderr)
     assert.match(h.stdout, /^chain verified: 2 packages through 1 signed release and 1 Packages index\n/)
     assert.match(h.stdout, /package files hashed: 0 of 2 \(not at hand: 2/)
+    // several hash files, each with its own chain file; each release and index is checked once
+    const again = path.join(dir, 'SUMS-copy')
+    await copyFile(sums, again)
+    await copyFile(`${sums}.chain.json`, `${again}.chain.json`)
+    const m = await repro(['hash', 'verify', '--indexes', lists, sums, again, '--json'])
+    assert.equal(m.code, 0, m.stderr)
+    const mr = JSON.parse(m.stdout)
+    assert.deepEqual(
+      mr.files.map((f: {chainFile: string}) => f.chainFile),
+      [`${sums}.chain.json`, `${again}.chain.json`],
+    )
+    assert.equal(mr.releases.length, 1)
+    assert.equal(mr.packagesIndexes.length, 1)
   })
 
   it('a tampered signature, or a keyring without the signing keys, is refused naming the InRelease', async () => {
