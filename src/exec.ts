@@ -17,6 +17,8 @@ export interface ExecOptions {
   timeoutMs?: number
   /** a redacted form of argv used in errors and logs (secrets) */
   display?: string
+  /** kill the child once its stdout passes this many bytes (hostile input); the result says `stdoutLimitHit` */
+  maxStdoutBytes?: number
 }
 
 export interface ExecResult {
@@ -26,6 +28,8 @@ export interface ExecResult {
   stdout: string
   /** true when the program was not found (ENOENT) */
   notFound: boolean
+  /** true when the child was killed for passing `maxStdoutBytes` (stdout then holds only what came before) */
+  stdoutLimitHit?: boolean
 }
 
 export type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>
@@ -48,7 +52,17 @@ export const realExec: Exec = (argv, options = {}) =>
     const err: Buffer[] = []
     let spawnError: NodeJS.ErrnoException | undefined
     let timedOut = false
-    child.stdout.on('data', (d: Buffer) => out.push(d))
+    let outBytes = 0
+    let limitHit = false
+    child.stdout.on('data', (d: Buffer) => {
+      outBytes += d.length
+      if (options.maxStdoutBytes !== undefined && outBytes > options.maxStdoutBytes) {
+        if (!limitHit) child.kill('SIGKILL')
+        limitHit = true
+        return
+      }
+      out.push(d)
+    })
     child.stderr.on('data', (d: Buffer) => {
       err.push(d)
       options.onOutput?.(d.toString())
@@ -75,6 +89,7 @@ export const realExec: Exec = (argv, options = {}) =>
         notFound,
         stderr: Buffer.concat(err).toString('utf8'),
         stdout: Buffer.concat(out).toString('utf8'),
+        ...(limitHit ? {stdoutLimitHit: true} : {}),
       }
       if (options.reject !== false && (spawnError || code !== 0 || timedOut)) {
         const why = notFound
