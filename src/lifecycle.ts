@@ -22,9 +22,14 @@ export class AbortedError extends ReproError {
   }
 }
 
-/** Cleanups run kind by kind in this order; within a kind, together. */
-export const CLEANUP_ORDER = ['child', 'container', 'path'] as const
-export type CleanupKind = (typeof CLEANUP_ORDER)[number]
+/**
+ * Cleanups run phase by phase; within a phase, together. Children and containers share the first phase (the
+ * `podman rm -f` of a container and the kill of the `podman run` client that waits for it help each other);
+ * paths come last, when nothing that could write them again is left.
+ */
+export const CLEANUP_PHASES = [['child', 'container'], ['path']] as const
+export type CleanupKind = 'child' | 'container' | 'path'
+const CLEANUP_ORDER: readonly CleanupKind[] = CLEANUP_PHASES.flat()
 
 interface Entry {
   kind: CleanupKind
@@ -89,8 +94,8 @@ export class Lifecycle {
    */
   async cleanup(): Promise<CleanupReport> {
     const report: CleanupReport = {ran: [], failed: []}
-    for (const kind of CLEANUP_ORDER) {
-      const batch = [...this.entries].filter(([, e]) => e.kind === kind)
+    for (const phase of CLEANUP_PHASES) {
+      const batch = [...this.entries].filter(([, e]) => (phase as readonly CleanupKind[]).includes(e.kind))
       for (const [id] of batch) this.entries.delete(id)
       await Promise.all(
         batch.map(async ([, e]) => {
@@ -167,6 +172,18 @@ export class Lifecycle {
     this.entries.clear()
     this.controller = new AbortController()
     this.handling = undefined
+  }
+}
+
+/** Is a process with this pid running (for pid-named temp files of other repro processes)? */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, it is just not ours
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

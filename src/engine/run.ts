@@ -4,24 +4,26 @@
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
 import {createHash} from 'node:crypto'
-import {createReadStream, rmSync} from 'node:fs'
-import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {createReadStream} from 'node:fs'
+import {chmod, mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {EngineNotFoundError, InvalidArgumentError} from '../errors.js'
+import {EngineFailedError, EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {resolveHermetic} from '../hermetic/inject.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import {lifecycle, processAlive} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
-import {checkKeyValue, parseBuildContext, parseSecret, splitArgs, splitPlatforms} from './args.js'
+import {checkKeyValue, parseBuildContext, parseSecret, privateOutDirPid, splitArgs, splitPlatforms} from './args.js'
 import {probe} from './detect.js'
 import {
   type BuildOptions,
   buildPlan,
   DEFAULT_BUILDKIT_IMAGE,
   DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
+  type ExecStep,
   type Facts,
   type Plan,
   type Runtime,
@@ -270,7 +272,10 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
 
 /**
  * Run the plan's steps in order. Before each rename, the partial tarball is read as an image (a broken
- * archive never reaches the destination). On any failure every partial file is removed.
+ * archive never reaches the destination). On any failure every partial file (and private output directory)
+ * is removed. While the plan runs, they are in the process-wide cleanup registry, and so is the container
+ * each podman step starts: SIGINT/SIGTERM first end the engine child's process group and remove the
+ * container, and only then remove the files, so nothing can write them again after their removal.
  */
 export async function executePlan(
   plan: Plan,
@@ -278,20 +283,18 @@ export async function executePlan(
   logger: Logger,
 ): Promise<Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>> {
   const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
-  // Ctrl-C or a kill while the engine writes: remove the partial files, then die of the same signal
-  const onSignal = (signal: NodeJS.Signals) => {
-    for (const o of plan.outputs) rmSync(o.partial, {force: true})
-    process.kill(process.pid, signal)
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const leftovers = plan.outputs.map((o) => o.outDir ?? o.partial)
+  const release = leftovers.map((p) => lifecycle.registerPath(p))
   try {
     for (const step of plan.steps) {
       logger.info(`+ ${stepText(step)}`)
       if (step.kind === 'exec') {
-        await exec(step.argv, {display: stepText(step), onOutput: (c) => logger.stream(c)})
+        await runExecStep(step, exec, logger)
       } else if (step.kind === 'mkdir') {
-        await mkdir(step.path, {recursive: true})
+        if (step.private) await makePrivateDir(step.path)
+        else await mkdir(step.path, {recursive: true})
+      } else if (step.kind === 'remove') {
+        await rm(step.path, {recursive: true, force: true})
       } else if (step.kind === 'stage') {
         await executeStage(step.stage, logger)
       } else {
@@ -302,13 +305,65 @@ export async function executePlan(
       }
     }
   } catch (error) {
-    await Promise.all(plan.outputs.map((o) => rm(o.partial, {force: true})))
+    await Promise.all(leftovers.map((p) => rm(p, {recursive: true, force: true})))
     throw error
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    for (const r of release) r()
   }
   return read
+}
+
+async function runExecStep(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {
+  const display = stepText(step)
+  const container = step.container
+  const unregister = container
+    ? lifecycle.register('container', `podman container ${container.name}`, async () => {
+        // -t 0: no grace for BuildKit; removing the container also ends the `podman run` client waiting on it
+        await exec(['podman', 'rm', '--force', '--time', '0', container.name], {reject: false, timeoutMs: 60_000})
+      })
+    : undefined
+  try {
+    const r = await exec(step.argv, {
+      display,
+      onOutput: (c) => logger.stream(c),
+      reject: step.tolerate === undefined,
+    })
+    if (r.exitCode !== 0) {
+      if (step.tolerate !== undefined && !r.notFound && new RegExp(step.tolerate).test(r.stderr)) {
+        logger.verbose(`${display}: exists already (made by a concurrent build): using it`)
+        return
+      }
+      throw new EngineFailedError(
+        step.argv,
+        r.exitCode,
+        tail(r.notFound ? `${step.argv[0]}: not found` : r.stderr),
+        display,
+      )
+    }
+  } finally {
+    unregister?.()
+  }
+}
+
+/**
+ * A fresh 0700 directory. Leftovers of dead repro processes for the same destination (SIGKILL gives no
+ * chance to clean up) are removed first; a live process's directory is never touched.
+ */
+async function makePrivateDir(dir: string): Promise<void> {
+  const parent = path.dirname(dir)
+  const output = path.join(
+    parent,
+    path
+      .basename(dir)
+      .replace(/^\./, '')
+      .replace(/\.repro-out-\d+$/, ''),
+  )
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = privateOutDirPid(output, name)
+    if (pid !== undefined && !processAlive(pid)) await rm(path.join(parent, name), {recursive: true, force: true})
+  }
+  await rm(dir, {recursive: true, force: true})
+  await mkdir(dir, {mode: 0o700})
 }
 
 /** Digests of a finished tarball: image digest, per-platform manifests, and the file's own sha256. */

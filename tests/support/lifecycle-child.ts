@@ -1,8 +1,8 @@
 /**
  * A small program for tests/unit/lifecycle.test.ts: installs the cleanup registry as the base command does,
- * registers a temp dir, a partial file and a "container" cleanup, starts a shell with two grandchildren
+ * registers a temp dir, a partial file and an order probe (a path cleanup), starts a shell with two grandchildren
  * through realExec, prints "ready <pid>" and waits to be signalled (mode "wait") or fails (mode "throw").
- * The container cleanup records whether the shell's group was already gone when it ran (the order).
+ * The probe records whether the shell's group was already gone when the paths were cleaned (the order).
  */
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
@@ -21,12 +21,12 @@ const partial = path.join(dir, '.out.tar.repro-partial')
 writeFileSync(partial, 'partial')
 lifecycle.registerPath(partial)
 const pgidFile = path.join(dir, 'pgid')
-lifecycle.register('container', 'fake container', () => {
+lifecycle.register('path', 'order probe', () => {
   const pgid = readFileSync(pgidFile, 'utf8').trim()
   const live = execFileSync('ps', ['-eo', 'pgid=,stat='], {encoding: 'utf8'})
     .split('\n')
     .filter((l) => l.trim().split(/\s+/)[0] === pgid && !l.trim().split(/\s+/)[1]?.startsWith('Z'))
-  writeFileSync(path.join(dir, 'container-cleanup'), `live=${live.length}\n`)
+  writeFileSync(path.join(dir, 'path-phase'), `live=${live.length}\n`)
 })
 const running = realExec(['sh', '-c', `echo $$ > ${pgidFile}; sleep 300 & sleep 300 & wait`], {killGraceMs: 1000})
 while (!readFileSync(pgidFile, {flag: 'a+', encoding: 'utf8'}).trim()) await new Promise((r) => setTimeout(r, 20))

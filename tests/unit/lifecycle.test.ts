@@ -25,7 +25,7 @@ function liveInGroup(pgid: string): string[] {
 }
 
 describe('the cleanup registry', () => {
-  test('runs children, then containers, then paths, whatever the registration order; once', async () => {
+  test('runs children and containers (together), then paths, whatever the registration order; once', async () => {
     const lc = new Lifecycle()
     const seen: string[] = []
     lc.register('path', 'p1', () => void seen.push('path'))
@@ -42,7 +42,7 @@ describe('the cleanup registry', () => {
       ['child', 'container', 'path'],
     )
     const report = await lc.cleanup()
-    assert.deepEqual(seen, ['child', 'container', 'path'])
+    assert.deepEqual(seen, ['container', 'child', 'path'], 'children and containers together, paths after both')
     assert.deepEqual(report.ran.sort(), ['c1', 'k1', 'p1'])
     assert.deepEqual(await lc.cleanup(), {ran: [], failed: []}, 'a second cleanup finds nothing left')
   })
@@ -120,7 +120,7 @@ describe('signals to a process with the registry installed', () => {
     ['SIGTERM', 143],
     ['SIGINT', 130],
   ] as const) {
-    test(`${signal}: the child group is gone before containers and paths are cleaned, then exit ${status}`, async () => {
+    test(`${signal}: the child group is gone before paths are cleaned, then exit ${status}`, async () => {
       const run = start('wait')
       const pid = await run.ready
       const pgid = (await readFile(path.join(dir, 'pgid'), 'utf8')).trim()
@@ -133,7 +133,7 @@ describe('signals to a process with the registry installed', () => {
       assert.deepEqual(liveInGroup(pgid), [], 'the whole process group is gone')
       assert.equal(existsSync(path.join(dir, 'temp')), false, 'temp dir removed')
       assert.equal(existsSync(path.join(dir, '.out.tar.repro-partial')), false, 'partial file removed')
-      assert.equal(await readFile(path.join(dir, 'container-cleanup'), 'utf8'), 'live=0\n')
+      assert.equal(await readFile(path.join(dir, 'path-phase'), 'utf8'), 'live=0\n')
       assert.ok(ms < 5000, `took ${ms} ms`)
     })
   }
