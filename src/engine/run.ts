@@ -285,6 +285,8 @@ export async function executePlan(
   const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
   const leftovers = plan.outputs.map((o) => o.outDir ?? o.partial)
   const release = leftovers.map((p) => lifecycle.registerPath(p))
+  // staged contexts stay marked in use (cache clean keeps them) until the engine is done with them
+  const stagesInUse: Array<() => Promise<void>> = []
   try {
     for (const step of plan.steps) {
       logger.info(`+ ${stepText(step)}`)
@@ -296,7 +298,7 @@ export async function executePlan(
       } else if (step.kind === 'remove') {
         await rm(step.path, {recursive: true, force: true})
       } else if (step.kind === 'stage') {
-        await executeStage(step.stage, logger)
+        stagesInUse.push(await executeStage(step.stage, logger))
       } else {
         read.set(step.to, await inspectTarball(step.from))
         // engines create the file 0666 (buildctl) or as another user (podman): make it an ordinary file
@@ -309,6 +311,7 @@ export async function executePlan(
     throw error
   } finally {
     for (const r of release) r()
+    await Promise.all(stagesInUse.map((done) => done()))
   }
   return read
 }
