@@ -19,6 +19,7 @@ import type {Exec} from '../exec.js'
 import {type ImageArchive, readImageArchive} from '../image/archive.js'
 import {parseDigest} from '../image/digest.js'
 import {isIndexMediaType, MT} from '../image/media-types.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 
 export type InputKind = 'docker' | 'path' | 'podman' | 'registry'
@@ -120,7 +121,9 @@ export async function resolveInput(input: string, options: InputOptions): Promis
     return {input, kind, archive, cleanup: () => archive.source.close()}
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-diff-'))
-  const cleanupDir = (): Promise<void> => rm(dir, {force: true, recursive: true})
+  // SIGINT/SIGTERM mid-save: the registry ends `docker save` first, then removes the dir
+  const unregister = lifecycle.registerPath(dir)
+  const cleanupDir = (): Promise<void> => rm(dir, {force: true, recursive: true}).finally(unregister)
   try {
     let target: string
     if (kind === 'docker' || kind === 'podman') {
