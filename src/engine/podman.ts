@@ -96,6 +96,7 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     steps.push(
       execStep(args, `build${o.platform ? ` ${o.platform}` : ''} in a BuildKit container`, {
         container: {runtime: 'podman', name},
+        cacheVolume: options.noCache ? undefined : cacheVolumeName(image),
       }),
     )
   }

@@ -5,8 +5,11 @@
  */
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {chmod, mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
+
+import {lock} from 'proper-lockfile'
 
 import {EngineFailedError, EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec} from '../exec.js'
@@ -18,12 +21,14 @@ import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
 import {checkKeyValue, parseBuildContext, parseSecret, privateOutDirPid, splitArgs, splitPlatforms} from './args.js'
 import {probe} from './detect.js'
+import {VOLUME_EXISTS} from './podman.js'
 import {
   type BuildOptions,
   buildPlan,
   DEFAULT_BUILDKIT_IMAGE,
   DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
   type ExecStep,
+  execStep,
   type Facts,
   type Plan,
   type Runtime,
@@ -289,7 +294,7 @@ export async function executePlan(
   const stagesInUse: Array<() => Promise<void>> = []
   try {
     for (const step of plan.steps) {
-      logger.info(`+ ${stepText(step)}`)
+      if (!(step.kind === 'exec' && step.cacheVolume)) logger.info(`+ ${stepText(step)}`)
       if (step.kind === 'exec') {
         await runExecStep(step, exec, logger)
       } else if (step.kind === 'mkdir') {
@@ -317,6 +322,65 @@ export async function executePlan(
 }
 
 async function runExecStep(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {
+  const slot = step.cacheVolume ? await takeVolumeSlot(step.cacheVolume, logger) : undefined
+  try {
+    if (slot && slot.name !== step.cacheVolume) {
+      const create = execStep(['podman', 'volume', 'create', slot.name], 'create the slot volume', {
+        tolerate: VOLUME_EXISTS,
+      })
+      logger.info(`+ ${stepText(create)}`)
+      await runCommand(create, exec, logger)
+      const mount = `${step.cacheVolume}:`
+      const swap = (a: string) => (a.startsWith(mount) ? `${slot.name}:${a.slice(mount.length)}` : a)
+      step = {...step, argv: step.argv.map(swap), display: step.display.map(swap)}
+    }
+    // logged here, not by executePlan: the volume slot is known only now
+    if (slot) logger.info(`+ ${stepText(step)}`)
+    await runCommand(step, exec, logger)
+  } finally {
+    await slot?.release()
+  }
+}
+
+/** Slots beyond the first: concurrent podman builds on one BuildKit image each get their own state volume. */
+const VOLUME_SLOTS = 8
+const SLOT_WAIT_MS = 1000
+
+/**
+ * Take the first free BuildKit state volume among NAME, NAME-1, ... NAME-7 (a lock per volume under
+ * $TMPDIR/repro-locks, held for the build; a lock of a killed process goes stale after 10 s). When all are
+ * taken, wait for one.
+ */
+async function takeVolumeSlot(name: string, logger: Logger): Promise<{name: string; release: () => Promise<void>}> {
+  const dir = path.join(tmpdir(), 'repro-locks')
+  await mkdir(dir, {recursive: true})
+  for (let round = 0; ; round++) {
+    for (let i = 0; i < VOLUME_SLOTS; i++) {
+      const slot = i === 0 ? name : `${name}-${i}`
+      // proper-lockfile keys its own bookkeeping by the locked path: one path per slot (lock = PATH.lock)
+      const target = path.join(dir, `podman-volume-${slot}`)
+      const lockfilePath = `${target}.lock`
+      try {
+        const release = await lock(target, {realpath: false, stale: 10_000, onCompromised: () => {}})
+        const unregister = lifecycle.registerPath(lockfilePath)
+        if (i > 0) logger.info(`the cache volume ${name} is in use by a concurrent build: using ${slot}`)
+        return {
+          name: slot,
+          release: async () => {
+            unregister()
+            await release().catch(() => {})
+          },
+        }
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
+      }
+    }
+    if (round === 0) logger.info(`all ${VOLUME_SLOTS} cache volumes of ${name} are in use: waiting for one`)
+    await new Promise((r) => setTimeout(r, SLOT_WAIT_MS))
+  }
+}
+
+async function runCommand(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {
   const display = stepText(step)
   const container = step.container
   const unregister = container

@@ -78,6 +78,11 @@ export interface ExecStep {
   /** a container this step starts under this name: removed (podman rm -f) when the build is aborted */
   container?: {runtime: 'podman'; name: string}
   /**
+   * podman: the BuildKit state volume this step mounts. One buildkitd at a time can use a state directory
+   * (buildkitd.lock), so a concurrent build takes the next free slot volume (NAME-1, NAME-2, ...) instead.
+   */
+  cacheVolume?: string
+  /**
    * a failure whose stderr matches this pattern is success: the thing exists already (a concurrent build
    * created the same builder or volume first)
    */
@@ -115,7 +120,11 @@ export interface Plan {
 export type Arg = string | {value: string; shown: string}
 export const REDACTED = '<redacted>'
 
-export function execStep(args: Arg[], why: string, extra: Pick<ExecStep, 'container' | 'tolerate'> = {}): ExecStep {
+export function execStep(
+  args: Arg[],
+  why: string,
+  extra: Pick<ExecStep, 'cacheVolume' | 'container' | 'tolerate'> = {},
+): ExecStep {
   return {
     kind: 'exec',
     argv: args.map((a) => (typeof a === 'string' ? a : a.value)),

@@ -126,4 +126,45 @@ describe('executePlan and the lifecycle', () => {
       ['.app.tar.repro-out-4242', `.app.tar.repro-out-${process.ppid}`, `.other.tar.repro-out-${dead}`].sort(),
     )
   })
+
+  it('concurrent podman builds on one BuildKit image take different state volumes (one buildkitd per volume)', async () => {
+    const volume = `repro-buildkit-unit${process.pid}`
+    const seen: string[][] = []
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    let running = 0
+    const exec: Exec = async (argv) => {
+      seen.push(argv)
+      if (argv[1] === 'run') {
+        running++
+        if (running === 2) open()
+        await gate
+      }
+      return {argv, exitCode: 0, stderr: '', stdout: '', notFound: false}
+    }
+    const plan = (): Plan => ({
+      runtime: 'podman',
+      outputs: [],
+      steps: [
+        execStep(['podman', 'run', '--rm', '-v', `${volume}:/var/lib/buildkit`, 'img'], 'build', {
+          cacheVolume: volume,
+        }),
+      ],
+    })
+    await Promise.all([executePlan(plan(), exec, silentLogger), executePlan(plan(), exec, silentLogger)])
+    const mounts = seen.filter((a) => a[1] === 'run').map((a) => a[4])
+    assert.deepEqual(mounts.sort(), [`${volume}-1:/var/lib/buildkit`, `${volume}:/var/lib/buildkit`])
+    assert.deepEqual(
+      seen.filter((a) => a[1] === 'volume'),
+      [['podman', 'volume', 'create', `${volume}-1`]],
+    )
+    // both released: the next build takes the first volume again
+    seen.length = 0
+    await executePlan(plan(), fakeExec(), silentLogger)
+    await executePlan(plan(), exec, silentLogger)
+    assert.deepEqual(
+      seen.map((a) => a[4]),
+      [`${volume}:/var/lib/buildkit`],
+    )
+  })
 })
