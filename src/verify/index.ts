@@ -300,8 +300,10 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
       )
       const file = path.resolve(input.build.cwd, input.attest)
       await mkdir(path.dirname(file), {recursive: true})
+      const done = lifecycle.registerPath(`${file}.partial`)
       await writeFile(`${file}.partial`, canonicalJson(statement))
       await rename(`${file}.partial`, file)
+      done()
       result.attestation = input.attest
     }
     return result

@@ -1,7 +1,7 @@
 /**
  * One lifecycle on the test bed's real engines (tests/e2e/testbed): cancellation, cleanup and locks.
  *
- * 1. SIGINT and SIGTERM sent to `repro build` (docker and podman) while BuildKit runs `RUN sleep 30`, to
+ * 1. SIGINT and SIGTERM sent to `repro build` (docker, podman and a standalone buildkitd) while BuildKit runs `RUN sleep 30`, to
  *    `repro diff docker://…` while `docker save` writes its temp file, and to `repro verify` mid-rebuild.
  *    Afterwards: repro died of that very signal (a shell shows 130 / 143); no process whose argv names this
  *    test's directory is left (every child repro starts carries it); the RUN step's process is gone from the
@@ -31,7 +31,7 @@ const VERSION = 'v0.32.2'
 interface TestbedState {
   docker: {ok: boolean; host: string}
   podman: {ok: boolean}
-  buildkit: {versions: Record<string, {image?: {name: string}}>}
+  buildkit: {versions: Record<string, {image?: {name: string}; host?: string; buildctl?: string; running?: boolean}>}
   images: {busybox: {ociLayout: string}; debian: {name: string}}
   debs: {dir: string; sha256sums: string}
 }
@@ -81,6 +81,7 @@ describe('cancellation and cleanup on real engines', () => {
   let dir: string
   let image: string
   let env: Record<string, string>
+  let buildkitAddr: string
   let n = 0
   const measured: Array<{what: string; signal: string; ms: number}> = []
 
@@ -90,8 +91,11 @@ describe('cancellation and cleanup on real engines', () => {
     assert.ok(state.podman?.ok, 'test bed: podman is not ok; run `npm run testbed -- up`')
     image = state.buildkit.versions[VERSION]?.image?.name as string
     assert.ok(image, `test bed: no local BuildKit ${VERSION} image`)
+    const bk = state.buildkit.versions[VERSION]
+    assert.ok(bk?.running && bk.host && bk.buildctl, `test bed: buildkitd ${VERSION} is not running`)
+    buildkitAddr = bk.host
     dir = await mkdtemp(path.join(tmpdir(), 'repro-lifecycle-e2e-'))
-    env = {DOCKER_HOST: state.docker.host}
+    env = {DOCKER_HOST: state.docker.host, PATH: `${path.dirname(bk.buildctl)}:${process.env.PATH}`}
   })
 
   after(async () => {
@@ -150,8 +154,7 @@ describe('cancellation and cleanup on real engines', () => {
     'build',
     '--runtime',
     runtime,
-    '--buildkit-image',
-    image,
+    ...(runtime === 'buildkit' ? ['--buildkit-addr', buildkitAddr] : ['--buildkit-image', image]),
     '--no-cache',
     '--sde',
     '0',
@@ -163,7 +166,7 @@ describe('cancellation and cleanup on real engines', () => {
   ]
   const runStepStarted = ({marker}: {marker: string}) => processes().some((p) => p.includes(`sleep 30; echo ${marker}`))
 
-  for (const runtime of ['docker', 'podman']) {
+  for (const runtime of ['docker', 'podman', 'buildkit']) {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       it(`${signal} to repro build --runtime ${runtime} during RUN sleep 30`, async () => {
         await interrupt(`build ${runtime}`, signal, (c) => buildArgs(runtime, c), runStepStarted)
@@ -312,7 +315,12 @@ describe('concurrent builds, downloads and a cache clean on one package cache', 
     const clean = await runCli(['cache', 'clean', '--json', '--cache', cache], {cwd: dir, env, timeoutMs: 5 * 60_000})
     const results = await Promise.all(builds)
     const dl = await download
-    console.log(`8 concurrent builds, a download and a clean: ${Date.now() - t0} ms; clean: ${clean.stdout.trim()}`)
+    const refetched = results.filter((r) => r.stderr.includes('fetching again')).length
+    const slots = results.filter((r) => r.stderr.includes('is in use by a concurrent build')).length
+    console.log(
+      `8 concurrent builds, a download and a clean: ${Date.now() - t0} ms; clean: ${clean.stdout.trim()}; ` +
+        `builds that fetched cleaned files again: ${refetched}; podman builds on another cache volume: ${slots}`,
+    )
 
     assert.equal(clean.code, 0, clean.stderr)
     assert.equal(dl.code, 0, `get download failed:\n${dl.stderr.slice(-2000)}`)
