@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, it} from 'node:test'
@@ -123,5 +123,57 @@ describe('package cache locking and clean', () => {
     )
     assert.deepEqual(await readdir(path.join(cache.dir, 'tmp')), [], 'no partial files left')
     assert.ok(!(await readdir(cache.dir)).includes('lock'), 'no lock left')
+  })
+
+  it("hostile names in tmp/, contexts/ and inuse/: only dead processes' well-formed leftovers go, links are not followed", async () => {
+    const dead = deadPid()
+    const outside = path.join(dir, 'outside')
+    await mkdir(outside)
+    await writeFile(path.join(outside, 'precious'), 'keep me')
+    const pids = ['0', '-1', '1e3', '99999999999999999999', 'NaN', ' 1', String(process.pid), String(dead), '']
+    const hints = ['abc', '', ' ', '\n', '..', 'a b', 'ü', '-rf', '*']
+    const rands = ['0a0b', 'ZZ', '', 'g']
+    const removed: string[] = []
+    const kept: string[] = []
+    const tmp = path.join(cache.dir, 'tmp')
+    let i = 0
+    for (const pid of pids) {
+      for (const hint of hints) {
+        for (const rand of rands) {
+          const name = `${hint}.${pid}.${rand}.part`
+          if (name.includes('/')) continue
+          // by construction: a hint without dots, a decimal pid, lowercase hex: the writer's own format
+          const wellFormed = !hint.includes('.') && /^\d+$/.test(pid) && /^[0-9a-f]+$/.test(rand)
+          const live = wellFormed && pid === String(process.pid)
+          const target = path.join(tmp, name)
+          // every third entry is a directory, every fifth a link to a directory outside the cache
+          if (i % 5 === 0) await symlink(outside, target)
+          else if (i % 3 === 0) await mkdir(target)
+          else await writeFile(target, 'x')
+          i++
+          ;(wellFormed && !live && pid !== '1' ? removed : kept).push(name)
+        }
+      }
+    }
+    // pid 0 is "no process" and goes; pid 1 (init) is alive and its file stays
+    await writeFile(path.join(tmp, `abc.1.0a0b.part`), 'x')
+    kept.push('abc.1.0a0b.part')
+    await mkdir(path.join(cache.contextsDir, `..tmp-${dead}-0a`), {recursive: true})
+    await mkdir(path.join(cache.contextsDir, `x.tmp-${dead}-zz`))
+    const t0 = Date.now()
+    const r = await cache.sweep()
+    const ms = Date.now() - t0
+    assert.equal(r.removed, removed.length + 1)
+    assert.deepEqual((await readdir(tmp)).sort(), kept.sort())
+    assert.deepEqual(await readdir(cache.contextsDir), [`x.tmp-${dead}-zz`])
+    assert.equal(await readFile(path.join(outside, 'precious'), 'utf8'), 'keep me', 'a link was not followed')
+    assert.ok(ms < 5000, `${i} hostile names swept in ${ms} ms`)
+    // clean copes with the same directory, and still keeps the live writer's files
+    await cache.clean()
+    assert.deepEqual(
+      (await readdir(tmp)).sort(),
+      kept.sort(),
+      'clean removes no more than the sweep: unknown names stay',
+    )
   })
 })

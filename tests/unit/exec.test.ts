@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {chmod, copyFile, mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -152,4 +152,25 @@ describe('realExec aborts kill the whole process group', () => {
     const exec = fakeExec()
     await assert.rejects(exec(['docker', 'build'], {signal: AbortSignal.abort()}), AbortedError)
   })
+
+  test(
+    'a process whose name looks like a zombie entry in /proc/PID/stat is still seen alive',
+    {timeout: 10_000},
+    async () => {
+      // comm is the executable's name: ") Z 1 1 (" inside it would fool a parser that reads up to the first ')'
+      const evil = path.join(dir, 'x) Z 1 1 (y')
+      await copyFile(execFileSync('sh', ['-c', 'command -v sleep'], {encoding: 'utf8'}).trim(), evil)
+      await chmod(evil, 0o755)
+      const {argv, pgidFile} = shell(`trap '' TERM; exec '${evil}' 300`)
+      const controller = new AbortController()
+      const running = realExec(argv, {signal: controller.signal, killGraceMs: 300})
+      const pgid = await waitForFile(pgidFile)
+      while (!liveInGroup(pgid).some((l) => l.includes(evil))) await new Promise((r) => setTimeout(r, 10))
+      const t0 = Date.now()
+      controller.abort()
+      await assert.rejects(running, AbortedError)
+      assert.deepEqual(liveInGroup(pgid), [], 'SIGKILL reached it: it was not mistaken for a zombie')
+      assert.ok(Date.now() - t0 >= 300)
+    },
+  )
 })
