@@ -5,7 +5,8 @@
  *    `repro diff docker://…` while `docker save` writes its temp file, and to `repro verify` mid-rebuild.
  *    Afterwards: repro died of that very signal (a shell shows 130 / 143); no process whose argv names this
  *    test's directory is left (every child repro starts carries it); the RUN step's process is gone from the
- *    host's process table (containers' processes are visible there: BuildKit really stopped the build); no
+ *    host's process table (containers' processes are visible there: BuildKit really stopped the build), and
+ *    with docker the builder's own history records the build as ended without completing; no
  *    podman container of that repro process exists; repro's TMPDIR is empty; the destination keeps its old
  *    bytes and mtime, and no partial file or private output directory is left next to it, even a second later.
  * 2. Eight concurrent `repro build --hashfile` (three hash files, docker and podman, on a BuildKit image alias
@@ -110,8 +111,9 @@ describe('cancellation and cleanup on real engines', () => {
   async function interrupt(
     what: string,
     signal: NodeJS.Signals,
-    args: (c: {out: string; tmp: string}) => string[],
+    args: (c: {out: string; ctx: string}) => string[],
     ready: (c: {started: Started; tmp: string; marker: string}) => Promise<boolean> | boolean,
+    engineCheck?: (name: string) => Promise<void>,
   ): Promise<void> {
     const id = `lc-${process.pid}-${n++}`
     const caseDir = path.join(dir, id)
@@ -123,10 +125,12 @@ describe('cancellation and cleanup on real engines', () => {
     await writeFile(out, 'the previous image\n')
     const before = await stat(out)
     const marker = `repro-${id}`
-    await mkdir(path.join(caseDir, 'ctx'))
+    // the context's name is the build's name in BuildKit's history
+    const ctx = path.join(caseDir, `ctx-${id}`)
+    await mkdir(ctx)
     // the marker keeps the shell alive (not exec'd into sleep) and names the RUN process on the host
-    await writeFile(path.join(caseDir, 'ctx', 'Dockerfile'), `FROM base\nRUN sleep 30; echo ${marker}\n`)
-    const started = startCli(args({out, tmp: caseDir}), {...env, TMPDIR: tmp})
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM base\nRUN sleep 30; echo ${marker}\n`)
+    const started = startCli(args({out, ctx}), {...env, TMPDIR: tmp})
     await waitFor(`${what} to be under way`, () => ready({started, tmp, marker}), started)
     const t0 = Date.now()
     process.kill(started.pid, signal)
@@ -148,9 +152,31 @@ describe('cancellation and cleanup on real engines', () => {
     assert.equal(await readFile(out, 'utf8'), 'the previous image\n')
     assert.equal((await stat(out)).mtimeMs, before.mtimeMs)
     assert.ok(ms < 15_000, `${what}: ${ms} ms from ${signal} to exit`)
+    if (engineCheck) await engineCheck(path.basename(ctx))
   }
 
-  const buildArgs = (runtime: string, c: {out: string; tmp: string}) => [
+  /** BuildKit's own record of the build (docker buildx history): it ended, and not by completing. */
+  async function buildxHistoryEnded(name: string): Promise<void> {
+    const builder = `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
+    let records: Array<{name: string; status: string}> = []
+    for (let i = 0; i < 100; i++) {
+      records = execFileSync('docker', ['buildx', 'history', 'ls', '--builder', builder, '--format', 'json'], {
+        encoding: 'utf8',
+        env: {...process.env, ...env},
+      })
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as {name: string; status: string})
+        .filter((r) => r.name === name)
+      if (records.length > 0 && records.every((r) => r.status !== 'Running')) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.equal(records.length, 1, `one build named ${name} in the builder's history`)
+    assert.notEqual(records[0].status, 'Running', 'BuildKit still runs the build')
+    assert.notEqual(records[0].status, 'Completed', 'the build was not cancelled')
+  }
+
+  const buildArgs = (runtime: string, c: {out: string; ctx: string}) => [
     'build',
     '--runtime',
     runtime,
@@ -162,14 +188,20 @@ describe('cancellation and cleanup on real engines', () => {
     `base=oci-layout://${state.images.busybox.ociLayout}`,
     '-o',
     c.out,
-    path.join(c.tmp, 'ctx'),
+    c.ctx,
   ]
   const runStepStarted = ({marker}: {marker: string}) => processes().some((p) => p.includes(`sleep 30; echo ${marker}`))
 
   for (const runtime of ['docker', 'podman', 'buildkit']) {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       it(`${signal} to repro build --runtime ${runtime} during RUN sleep 30`, async () => {
-        await interrupt(`build ${runtime}`, signal, (c) => buildArgs(runtime, c), runStepStarted)
+        await interrupt(
+          `build ${runtime}`,
+          signal,
+          (c) => buildArgs(runtime, c),
+          runStepStarted,
+          runtime === 'docker' ? buildxHistoryEnded : undefined,
+        )
       })
     }
   }
@@ -209,9 +241,10 @@ describe('cancellation and cleanup on real engines', () => {
           `base=oci-layout://${state.images.busybox.ociLayout}`,
           '--expected-image-digest',
           `sha256:${'0'.repeat(64)}`,
-          path.join(c.tmp, 'ctx'),
+          c.ctx,
         ],
         runStepStarted,
+        buildxHistoryEnded,
       )
     })
   }
