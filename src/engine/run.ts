@@ -288,12 +288,21 @@ export async function executePlan(
   logger: Logger,
 ): Promise<Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>> {
   const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
+  // the output directories first: the destination locks live in them
+  let next = 0
+  for (; next < plan.steps.length; next++) {
+    const step = plan.steps[next]
+    if (step.kind !== 'mkdir' || step.private) break
+    logger.info(`+ ${stepText(step)}`)
+    await mkdir(step.path, {recursive: true})
+  }
+  const unlock = await lockOutputs(plan)
   const leftovers = plan.outputs.map((o) => o.outDir ?? o.partial)
   const release = leftovers.map((p) => lifecycle.registerPath(p))
   // staged contexts stay marked in use (cache clean keeps them) until the engine is done with them
   const stagesInUse: Array<() => Promise<void>> = []
   try {
-    for (const step of plan.steps) {
+    for (const step of plan.steps.slice(next)) {
       if (!(step.kind === 'exec' && step.cacheVolume)) logger.info(`+ ${stepText(step)}`)
       if (step.kind === 'exec') {
         await runExecStep(step, exec, logger)
@@ -317,8 +326,46 @@ export async function executePlan(
   } finally {
     for (const r of release) r()
     await Promise.all(stagesInUse.map((done) => done()))
+    await unlock()
   }
   return read
+}
+
+/** `.NAME.repro-lock` beside the destination: held while a build writes NAME */
+export function outputLockPath(output: string): string {
+  return path.join(path.dirname(output), `.${path.basename(output)}.repro-lock`)
+}
+
+/**
+ * One build at a time per destination: two concurrent builds with the same -o would write the same partial
+ * file. The second fails at once with a clear error and touches nothing of the first's. A lock left by a
+ * killed build goes stale after 10 s.
+ */
+async function lockOutputs(plan: Plan): Promise<() => Promise<void>> {
+  const held: Array<() => Promise<void>> = []
+  const releaseAll = async () => {
+    for (const r of held.splice(0).reverse()) await r()
+  }
+  for (const o of plan.outputs) {
+    const lockfilePath = outputLockPath(o.path)
+    try {
+      const release = await lock(o.path, {lockfilePath, realpath: false, stale: 10_000, onCompromised: () => {}})
+      const unregister = lifecycle.registerPath(lockfilePath)
+      held.push(async () => {
+        unregister()
+        await release().catch(() => {})
+      })
+    } catch (error) {
+      await releaseAll()
+      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new InvalidArgumentError(`--output ${o.path}: another repro build is writing it now`, [
+          'wait for it, or build to another path',
+        ])
+      }
+      throw new InvalidArgumentError(`--output ${o.path}: cannot lock ${lockfilePath}: ${(error as Error).message}`)
+    }
+  }
+  return releaseAll
 }
 
 async function runExecStep(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {

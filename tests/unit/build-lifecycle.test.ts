@@ -10,7 +10,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {EngineFailedError} from '../../src/errors.js'
+import {EngineFailedError, InvalidArgumentError} from '../../src/errors.js'
 import {type Exec, fakeExec, realExec} from '../../src/exec.js'
 import {AbortedError, lifecycle, processAlive} from '../../src/lifecycle.js'
 import {silentLogger} from '../../src/log.js'
@@ -166,5 +166,37 @@ describe('executePlan and the lifecycle', () => {
       seen.map((a) => a[4]),
       [`${volume}:/var/lib/buildkit`],
     )
+  })
+
+  it('a second concurrent build to the same destination fails at once and leaves the first one alone', async () => {
+    const out = path.join(dir, 'same', 'image.tar')
+    const partial = path.join(dir, 'same', '.image.tar.repro-partial')
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    let started!: () => void
+    const running = new Promise<void>((r) => (started = r))
+    const exec: Exec = async (argv) => {
+      await writeFile(partial, 'first build writing')
+      started()
+      await gate
+      return {argv, exitCode: 0, stderr: '', stdout: '', notFound: false}
+    }
+    const plan: Plan = {
+      runtime: 'docker',
+      outputs: [{path: out, partial, platforms: []}],
+      steps: [{kind: 'mkdir', path: path.dirname(out), why: 'out'}, execStep(['docker', 'buildx', 'build'], 'build')],
+    }
+    const first = executePlan(plan, exec, silentLogger)
+    await running
+    await assert.rejects(executePlan(plan, fakeExec(), silentLogger), (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError)
+      assert.equal(e.message, `--output ${out}: another repro build is writing it now`)
+      return true
+    })
+    assert.equal(await readFile(partial, 'utf8'), 'first build writing', "the second did not remove the first's file")
+    open()
+    await first
+    assert.deepEqual(await readdir(path.dirname(out)), ['.image.tar.repro-partial'], 'the lock is released')
+    await executePlan({...plan, steps: []}, fakeExec(), silentLogger)
   })
 })
