@@ -1,7 +1,9 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 
 import {ReproError} from './errors.js'
+import {lifecycle} from './lifecycle.js'
 import {createLogger, type Logger} from './log.js'
+import {usageError} from './ui/usage-errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -30,6 +32,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected logger!: Logger
 
   public async init(): Promise<void> {
+    // one cleanup registry for the process: SIGINT/SIGTERM end children, containers, temp dirs, partial files
+    lifecycle.install()
     await super.init()
     const {args, flags} = await this.parse({
       args: this.ctor.args,
@@ -50,6 +54,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // killed by a signal: the cleanup under way re-raises it; an "aborted" error is no news to the user
+    if (lifecycle.signalled) return lifecycle.settle()
     const debug = this.argv.includes('--debug')
     if (err instanceof ReproError) {
       if (this.jsonEnabled()) {
@@ -62,8 +68,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.exitCode = err.exitCode
       return undefined
     }
-    // oclif's own errors (bad flags) keep their rendering and exit 2
-    if (err.oclif?.exit !== undefined || (err as {code?: string}).code?.startsWith?.('EEXIT')) return super.catch(err)
+    // oclif's own errors (bad flags) keep their rendering (plus "did you mean") and exit 2; --json gets our document
+    if (err.oclif?.exit !== undefined || (err as {code?: string}).code?.startsWith?.('EEXIT')) {
+      const usage = usageError(err, {...this.ctor.baseFlags, ...this.ctor.flags})
+      if (!usage || !this.jsonEnabled()) return super.catch(err)
+      this.logJson({error: usage})
+      process.exitCode = 2
+      return undefined
+    }
     if (debug) return super.catch(err)
     if (this.jsonEnabled()) {
       this.logJson({error: {code: 'E_INTERNAL', exitCode: 2, message: err.message, name: err.name, suggestions: []}})
@@ -72,5 +84,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     process.exitCode = 2
     return undefined
+  }
+
+  /** On success and on errors alike: nothing registered for cleanup outlives the command. */
+  protected async finally(err: Error | undefined): Promise<unknown> {
+    await lifecycle.settle()
+    return super.finally(err)
   }
 }

@@ -21,6 +21,7 @@ import {MT} from '../image/media-types.js'
 import {type Descriptor, openRepository} from '../image/registry/index.js'
 import {referrersTag} from '../image/registry/client.js'
 import {formatReference, parseReference} from '../image/registry/reference.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {
   DSSE_ENVELOPE_MEDIA_TYPE,
@@ -212,10 +213,12 @@ export async function verifyAttached(
 ): Promise<AttachedVerifyResult> {
   const verifier = await loadVerifier(o.keyFile)
   const work = await mkdtemp(path.join(tmpdir(), 'repro-attest-'))
+  const unregister = lifecycle.registerPath(work)
   try {
     return await verifyReferrers(o, verifier, work)
   } finally {
     await rm(work, {recursive: true, force: true})
+    unregister()
   }
 }
 

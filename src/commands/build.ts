@@ -7,6 +7,7 @@ import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {pushBuilt, type PushResult} from '../push/index.js'
 import {renderBuild} from '../ui/build-text.js'
+import {lifecycle} from '../lifecycle.js'
 
 export default class Build extends BaseCommand<typeof Build> {
   static override summary = 'Build a container image bit-for-bit reproducibly with a pinned BuildKit.'
@@ -54,6 +55,7 @@ and writes a docker-format tarball (or an OCI archive with --format oci). The sa
         dockerConfigDir: dockerConfigDir(process.env),
         exec: realExec,
         logger: this.logger,
+        signal: lifecycle.signal,
       })
       if (!this.jsonEnabled()) this.out(push.reference)
       return {...result, push}

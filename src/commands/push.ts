@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {pushImage, type PushResult} from '../push/index.js'
+import {lifecycle} from '../lifecycle.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override summary = 'Publish an image archive or OCI layout to a registry with the digest it has on disk.'
@@ -45,6 +46,7 @@ Credentials as docker finds them ($DOCKER_CONFIG/config.json credHelpers, credsS
       dockerConfigDir: dockerConfigDir(process.env),
       exec: realExec,
       logger: this.logger,
+      signal: lifecycle.signal,
     })
     const count = (a: string): number => result.blobs.filter((b) => b.action === a).length
     this.logger.info(

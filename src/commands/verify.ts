@@ -9,6 +9,7 @@ import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
+import {lifecycle} from '../lifecycle.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -114,6 +115,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
           dockerConfigDir: dockerConfigDir(process.env),
           exec: realExec,
           logger: this.logger,
+          signal: lifecycle.signal,
         })
         this.logger.info(`verify: attestation ${attached.digest} attached to ${attached.subject}`)
         return {...result, attached}

@@ -159,6 +159,18 @@ export function parseSecret(text: string, cwd: string): Secret {
   }
 }
 
+/**
+ * The `--secret` value buildx and buildctl take: `id=ID[,type=...],src=PATH` and/or `env=VAR`. Printed as is
+ * by --dry: a path and a variable name are not secrets (the engine reads the value; it never enters argv),
+ * and a printed command that says `<redacted>` would not run when pasted.
+ */
+export function secretArg(secret: Secret, src: string | undefined): string {
+  const pairs: Array<[string, string]> = [['id', secret.id], ...secret.pairs]
+  if (src !== undefined) pairs.push(['src', src])
+  if (secret.env !== undefined) pairs.push(['env', secret.env])
+  return formatCsvPairs(pairs)
+}
+
 /** `linux/arm/v7` → `linux-arm-v7`, for per-platform file names. */
 export function platformSlug(platform: string): string {
   return platform.replaceAll('/', '-')
@@ -174,6 +186,23 @@ export function perPlatformOutput(output: string, platform: string): string {
 /** The temp file an engine writes into, next to its destination, renamed only when the build succeeded. */
 export function partialPath(output: string): string {
   return path.join(path.dirname(output), `.${path.basename(output)}.repro-partial`)
+}
+
+/**
+ * The private output directory of one run (podman mounts it into a --privileged container, so it must never
+ * be the destination's parent: `-o ~/image.tar` would hand all of $HOME to the container). Named by the
+ * run's id (the pid), so concurrent builds never share one and a dead run's leftover is recognisable.
+ */
+export function privateOutDir(output: string, runId: string): string {
+  return path.join(path.dirname(output), `.${path.basename(output)}.repro-out-${runId}`)
+}
+
+/** `.NAME.repro-out-PID` → PID, for the private output directories of `output` */
+export function privateOutDirPid(output: string, name: string): number | undefined {
+  const prefix = `.${path.basename(output)}.repro-out-`
+  if (!name.startsWith(prefix)) return undefined
+  const rest = name.slice(prefix.length)
+  return /^\d+$/.test(rest) ? Number(rest) : undefined
 }
 
 /** Split repeated and comma-separated --platform values, dropping duplicates, keeping order. */

@@ -4,7 +4,7 @@
  */
 import path from 'node:path'
 
-import {formatCsvPairs, type Secret} from './args.js'
+import {formatCsvPairs, secretArg} from './args.js'
 import {
   type Arg,
   type BuildOptions,
@@ -15,6 +15,9 @@ import {
   REDACTED,
   type Step,
 } from './types.js'
+
+// docker.ts takes the secret argument from here too
+export {secretArg} from './args.js'
 
 /** How buildctl sees the host paths (the same paths on the host, other paths inside a container). */
 export interface BuildctlPaths {
@@ -30,20 +33,6 @@ const RESERVED_LOCALS = new Set(['context', 'dockerfile'])
 /** The name a build context gets as a buildctl --local / --oci-layout store (must not clash with ours). */
 export function contextStoreName(name: string, index: number): string {
   return /^[\w.-]+$/.test(name) && !RESERVED_LOCALS.has(name) ? name : `context-${index}`
-}
-
-export function secretArg(secret: Secret, src: string | undefined): Arg {
-  const pairs: Array<[string, string]> = [['id', secret.id], ...secret.pairs]
-  const shown: Array<[string, string]> = [...pairs]
-  if (src !== undefined) {
-    pairs.push(['src', src])
-    shown.push(['src', REDACTED])
-  }
-  if (secret.env !== undefined) {
-    pairs.push(['env', secret.env])
-    shown.push(['env', REDACTED])
-  }
-  return {value: formatCsvPairs(pairs), shown: formatCsvPairs(shown)}
 }
 
 /** `buildctl build ...` arguments (after `buildctl [--addr A]`) for one output. */

@@ -71,7 +71,8 @@ export const buildFlags = {
     helpGroup: 'BUILD',
   }),
   secret: Flags.string({
-    description: 'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; never printed)',
+    description:
+      'secret id=ID,src=FILE or id=ID,env=VAR (repeatable; commands show the path or variable name, never the value)',
     multiple: true,
     multipleNonGreedy: true,
     helpGroup: 'BUILD',
@@ -195,7 +196,7 @@ export function buildInputFromFlags(
     sde: flags.sde,
     datetime: flags.datetime,
     sdeFromGit: flags['sde-from-git'],
-    dry: flags.dry,
+    dry: flags.dry ?? false, // oclif leaves an unset boolean flag undefined, and --json would drop the field
     hashfiles: flags.hashfile ?? [],
     snapshotSources: flags['snapshot-sources'] ?? false,
     providers: flags.provider,

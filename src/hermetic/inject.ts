@@ -2,7 +2,6 @@
  * `repro build --hashfile ... --snapshot-sources`: from the flags to the stages (run before the engine)
  * and the build contexts they add. Reads the hash files and looks at the cache; downloads nothing.
  */
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {BuildContext} from '../engine/args.js'
@@ -12,6 +11,7 @@ import {PackageCache} from '../pkg/cache.js'
 import {DEFAULT_PROVIDERS, type Distro, parseDistro} from '../pkg/distro.js'
 import {type PackageFormat, parsePackageFileName} from '../pkg/filename.js'
 import {parseHashFiles} from '../pkg/hash-file.js'
+import {readHashFileText} from '../pkg/load.js'
 import {resolveProviders} from '../pkg/providers.js'
 import {PKGS_CONTEXT, SNAPSHOT_CONTEXT} from './installer.js'
 import {formatPlatform, hostPlatform, parsePlatform, platformSlug, selectHashFiles} from './platform.js'
@@ -60,13 +60,7 @@ export async function resolveHermetic(input: HermeticInput): Promise<Hermetic> {
     const files = input.hashfiles.map((f) => path.resolve(input.cwd, f))
     const texts = new Map<string, string>()
     for (const f of files) {
-      try {
-        texts.set(f, await readFile(f, 'utf8'))
-      } catch (error) {
-        throw new HashFileError(
-          `--hashfile ${f}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-        )
-      }
+      texts.set(f, await readHashFileText(f, `--hashfile ${f}`))
     }
     const platforms = input.platforms.length > 0 ? input.platforms.map((p) => parsePlatform(p)) : [hostPlatform()]
     const {perPlatform, unused} = selectHashFiles(files, platforms)

@@ -33,7 +33,7 @@ export function parsePackageFileName(nameOrPath: string): PackageFileInfo | unde
     return {
       format: 'deb',
       name: parts[0],
-      version: decodeURIComponent(parts[1]),
+      version: decodeVersion(parts[1]),
       architecture: parts[2],
       auxiliary: false,
     }
@@ -68,5 +68,17 @@ export function formatFields(info: PackageFileInfo | undefined): Record<string, 
       return {APK: {Package: info.name, Version: info.version}}
     case 'pacman':
       return {Pacman: {Package: info.name, Version: info.version, Architecture: info.architecture}}
+  }
+}
+
+/**
+ * apt names downloaded files with the epoch's ":" as "%3a" (hash files refuse "%", but `cache import` reads
+ * any file name); a malformed escape is kept as it is instead of throwing.
+ */
+function decodeVersion(v: string): string {
+  try {
+    return decodeURIComponent(v)
+  } catch {
+    return v
   }
 }

@@ -1,8 +1,28 @@
 /** Reading hash files from disk, with the epoch each one gives to provider templates. */
-import {readFile, stat} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 
 import {HashFileError, InvalidArgumentError} from '../errors.js'
 import {type HashEntry, parseHashFiles} from './hash-file.js'
+import {formatBytes, readRegularFile, RegularFileError} from './regular-file.js'
+
+/**
+ * The largest hash file read (64 MiB): Debian's whole main archive for one architecture is ~65,000 files,
+ * about 10 MB as a hash file. A FIFO, a device or a directory is refused before it is read.
+ */
+export const HASH_FILE_MAX_BYTES = 64 * 2 ** 20
+
+/** The text of one hash file: a regular file of at most HASH_FILE_MAX_BYTES, read once, bounded. */
+export async function readHashFileText(file: string, label = file): Promise<string> {
+  try {
+    return (await readRegularFile(file, HASH_FILE_MAX_BYTES)).toString('utf8')
+  } catch (error) {
+    if (error instanceof RegularFileError)
+      throw new HashFileError(
+        `${label}: cannot read: ${error.missing ? 'ENOENT' : error.reason}${error.reason.includes('cap') ? ` (hash files are read up to ${formatBytes(HASH_FILE_MAX_BYTES)})` : ''}`,
+      )
+    throw error
+  }
+}
 
 export interface EpochInfo {
   epoch: number
@@ -28,10 +48,9 @@ export async function loadHashFiles(files: string[], env: NodeJS.ProcessEnv = pr
   const inputs: {file: string; text: string}[] = []
   const epochs = new Map<string, EpochInfo>()
   for (const file of files) {
-    let text: string
+    const text = await readHashFileText(file)
     let mtime: number
     try {
-      text = await readFile(file, 'utf8')
       mtime = Math.floor((await stat(file)).mtimeMs / 1000)
     } catch (error) {
       throw new HashFileError(

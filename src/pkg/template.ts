@@ -48,7 +48,9 @@ export const TEMPLATE_FIELDS: Record<string, readonly string[] | true> = {
 
 /** YYYYMMDDThhmmssZ in UTC, the path element of Debian's snapshot archive. */
 export function timeToDebianSnapshot(epochSeconds: number): string {
-  const iso = new Date(epochSeconds * 1000).toISOString() // 2024-01-02T03:04:05.000Z
+  const date = new Date(epochSeconds * 1000)
+  if (Number.isNaN(date.getTime())) throw new TemplateValueMissingError(`epoch ${epochSeconds} is not a date`)
+  const iso = date.toISOString() // 2024-01-02T03:04:05.000Z
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
 }
 
@@ -105,7 +107,14 @@ function parseField(token: string, where: string): Arg {
   return {kind: 'field', path}
 }
 
-export function renderTemplate(t: CompiledTemplate, data: TemplateData): string {
+/**
+ * How a substituted value enters the output: the provider passes one that validates and encodes each value
+ * (so no value can add a path segment, a query or a fragment); the identity is for tests and --dry texts.
+ * `field` is the dotted field path (e.g. "Dpkg.Version"), after any function was applied to its value.
+ */
+export type ValueEscaper = (value: string, field: string) => string
+
+export function renderTemplate(t: CompiledTemplate, data: TemplateData, escape?: ValueEscaper): string {
   let out = ''
   for (const n of t.nodes) {
     if (n.kind === 'text') {
@@ -117,7 +126,18 @@ export function renderTemplate(t: CompiledTemplate, data: TemplateData): string 
     const value = sub === undefined ? group : typeof group === 'object' && group ? group[sub] : undefined
     if (value === undefined || value === '' || typeof value === 'object')
       throw new TemplateValueMissingError(`{{${n.source}}}: this entry has no .${n.arg.path.join('.')}`)
-    out += n.fn ? FUNCTIONS[n.fn](value) : String(value)
+    const text = n.fn ? FUNCTIONS[n.fn](value) : String(value)
+    out += escape ? escape(text, n.arg.path.join('.')) : text
+  }
+  return out
+}
+
+/** The literal text before the first {{...}} action (the part of the URL no entry can change). */
+export function literalPrefix(t: CompiledTemplate): string {
+  let out = ''
+  for (const n of t.nodes) {
+    if (n.kind !== 'text') break
+    out += n.text
   }
   return out
 }

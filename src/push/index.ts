@@ -23,6 +23,7 @@ import {blobPath, parseDigest} from '../image/digest.js'
 import {MT} from '../image/media-types.js'
 import {openRepository} from '../image/registry/index.js'
 import {formatReference, type ImageReference, parseReference} from '../image/registry/reference.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {mapLimit} from '../pkg/download.js'
 
@@ -290,6 +291,8 @@ export async function pushArchive(archive: ImageArchive, target: ImageReference,
   if (missing.length > 0) {
     const byPath = new Map(missing.map((b) => [b.path, b]))
     const work = await mkdtemp(path.join(tmpdir(), 'repro-push-'))
+    // SIGINT/SIGTERM mid-upload: the lifecycle removes the extracted blobs
+    const unregister = lifecycle.registerPath(work)
     try {
       await archive.source.streamEntries(
         [...byPath.keys()],
@@ -311,6 +314,7 @@ export async function pushArchive(archive: ImageArchive, target: ImageReference,
       )
     } finally {
       await rm(work, {recursive: true, force: true})
+      unregister()
     }
   }
 

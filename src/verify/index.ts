@@ -22,6 +22,7 @@ import {build, type BuildInput, type BuildResult, resolveOptions, resolveSde} fr
 import {EngineNotFoundError, InvalidArgumentError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {platformImages, topImageDigest} from '../image/archive.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {
   buildArgMap,
@@ -175,6 +176,7 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
   const startedOn = now()
   const runtimes = await resolveRuntimes(input.build, exec, logger)
   const work = await mkdtemp(path.join(tmpdir(), 'repro-verify-'))
+  const unregister = lifecycle.registerPath(work)
   const warnings: string[] = []
   try {
     // 1. rebuild, one after the other (builds are CPU bound; parallel runs only slow each other down)
@@ -302,17 +304,20 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
       )
       const file = path.resolve(input.build.cwd, input.attest)
       await mkdir(path.dirname(file), {recursive: true})
+      const done = lifecycle.registerPath(`${file}.partial`)
       const text = canonicalJson(statement)
       await writeFile(
         `${file}.partial`,
         input.signer ? envelopeJson(signEnvelope(Buffer.from(text), input.signer)) : text,
       )
       await rename(`${file}.partial`, file)
+      done()
       result.attestation = input.attest
     }
     return result
   } finally {
     await rm(work, {recursive: true, force: true})
+    unregister()
   }
 }
 

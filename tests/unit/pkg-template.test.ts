@@ -2,9 +2,18 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {InvalidArgumentError} from '../../src/errors.js'
+import {DEFAULT_PROVIDERS, DISTROS} from '../../src/pkg/distro.js'
 import {parseHashFiles} from '../../src/pkg/hash-file.js'
 import {parseOciRef} from '../../src/image/registry/reference.js'
-import {parseProvider, providerUrl, resolveProviders} from '../../src/pkg/providers.js'
+import type {HashEntry} from '../../src/pkg/hash-file.js'
+import {
+  encodeSegment,
+  escapeValue,
+  parseProvider,
+  providerTarget,
+  providerUrl,
+  resolveProviders,
+} from '../../src/pkg/providers.js'
 import {
   compileTemplate,
   renderTemplate,
@@ -26,9 +35,10 @@ describe('provider templates', () => {
     )
   })
 
-  it('timeToDebianSnapshot is UTC YYYYMMDDThhmmssZ', () => {
+  it('timeToDebianSnapshot is UTC YYYYMMDDThhmmssZ; an epoch that is no date is a missing value, not a crash', () => {
     assert.equal(timeToDebianSnapshot(0), '19700101T000000Z')
     assert.equal(timeToDebianSnapshot(1704164645), '20240102T030405Z')
+    assert.throws(() => timeToDebianSnapshot(1e20), TemplateValueMissingError)
   })
 
   it('rejects unknown fields and functions at compile time', () => {
@@ -115,5 +125,95 @@ describe('providers', () => {
     })
     assert.throws(() => parseOciRef('oci://host/UPPER'), /invalid repository name/)
     assert.throws(() => parseOciRef('oci://hostonly'), /not an OCI reference/)
+  })
+})
+
+describe('providers cannot be turned against the user', () => {
+  /** An entry built by hand, bypassing the hash-file parser (as a library caller could). */
+  const handMade = (name: string, extra: Partial<HashEntry> = {}): HashEntry => ({
+    sha256: A,
+    name,
+    basename: name.split('/').at(-1)!,
+    cids: [],
+    source: {file: 'S', line: 1},
+    ...extra,
+  })
+
+  it('templates: every field comes after scheme://host/, file:// has an absolute root and no ? or #', () => {
+    for (const bad of [
+      'http://{{.Name}}/x',
+      'http://mirror{{.Dpkg.Package}}.example/x',
+      'https://mirror?{{.Name}}',
+      'http://mirror?a={{.Name}}',
+      'file://{{.Name}}',
+      'file:///srv/{{.Name}}?q',
+      'file:///srv/{{.Name}}#f',
+    ])
+      assert.throws(
+        () => parseProvider(bad),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes(bad),
+        bad,
+      )
+    const p = parseProvider('file:///srv/pkgs-{{.Basename}}')
+    assert.equal(p.kind === 'url' && p.root, '/srv')
+    assert.equal(parseProvider('http://mirror/get?sha={{.SHA256}}').kind, 'url')
+    const q = parseProvider('file:///srv/mirror/{{.Name}}')
+    assert.equal(q.kind === 'url' && q.root, '/srv/mirror')
+  })
+
+  it('each value is one encoded segment: ^ is encoded, : + ~ @ stay, / ? # % never get in', () => {
+    assert.equal(encodeSegment('a b?#%/^'), 'a%20b%3F%23%25%2F%5E')
+    assert.equal(encodeSegment('zstd-1:1.5+r1~rc@x'), 'zstd-1:1.5+r1~rc@x')
+    const p = parseProvider('http://mirror/fedora/{{.Name}}?v={{.RPM.Version}}')
+    const [e] = parseHashFiles([{file: 'S', text: `${A}  vim/9.1^1/1.fc41/x86_64/vim-9.1^1-1.fc41.x86_64.rpm\n`}])
+    assert.equal(
+      p.kind === 'url' && providerUrl(p, e, 0),
+      'http://mirror/fedora/vim/9.1%5E1/1.fc41/x86_64/vim-9.1%5E1-1.fc41.x86_64.rpm?v=9.1%5E1',
+    )
+    for (const [value, field] of [
+      ['a/b', 'Basename'],
+      ['..', 'Basename'],
+      ['.', 'Dpkg.Version'],
+      ['x?y', 'SHA256'],
+      ['x#y', 'CID'],
+      ['%2e%2e', 'Dpkg.Package'],
+      ['a b', 'APK.Version'],
+      ['\u202e', 'Basename'],
+    ])
+      assert.throws(() => escapeValue(value, field), TemplateValueMissingError, `${field}=${value}`)
+  })
+
+  it('an entry built without the parser still cannot leave a file:// root or restructure a URL', () => {
+    const file = parseProvider('file:///srv/mirror/{{.Name}}')
+    const http = parseProvider('http://mirror/debian/{{.Name}}')
+    const cid = parseProvider('http://gw/ipfs/{{.CID}}')
+    assert.ok(file.kind === 'url' && http.kind === 'url' && cid.kind === 'url')
+    for (const name of [
+      '../../etc/passwd',
+      '%2e%2e/%2e%2e/etc/passwd',
+      '/etc/passwd',
+      'a/../../x',
+      'x.deb?q=1',
+      'x#f',
+    ]) {
+      assert.throws(() => providerTarget(file, handMade(name), 0), TemplateValueMissingError, name)
+      assert.throws(() => providerTarget(http, handMade(name), 0), TemplateValueMissingError, name)
+    }
+    assert.throws(
+      () => providerTarget(cid, handMade('x_1_all.deb', {cids: ['../../admin']}), 0),
+      TemplateValueMissingError,
+    )
+    const ok = providerTarget(file, handMade('pool/main/h/hello/hello_1_all.deb'), 0)
+    assert.deepEqual(ok, {
+      kind: 'file',
+      url: 'file:///srv/mirror/pool/main/h/hello/hello_1_all.deb',
+      path: '/srv/mirror/pool/main/h/hello/hello_1_all.deb',
+      root: '/srv/mirror',
+    })
+  })
+
+  it("every distro's default providers pass the stricter template rules", () => {
+    for (const d of DISTROS)
+      assert.equal(resolveProviders(undefined, undefined, DEFAULT_PROVIDERS[d]).length, DEFAULT_PROVIDERS[d].length)
   })
 })

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../base-command.js'
 import {type AttachResult, attachAttestation} from '../../attest/index.js'
 import {realExec} from '../../exec.js'
 import {dockerConfigDir} from '../../image/registry/credentials.js'
+import {lifecycle} from '../../lifecycle.js'
 
 export default class AttestAttach extends BaseCommand<typeof AttestAttach> {
   static override summary = 'Attach a signed attestation to an image in a registry, as an OCI referrer of its manifest.'
@@ -35,6 +36,7 @@ referrers API where the registry has it, else the fallback tag sha256-<hex>. The
       dockerConfigDir: dockerConfigDir(process.env),
       exec: realExec,
       logger: this.logger,
+      signal: lifecycle.signal,
     })
     if (!this.jsonEnabled())
       this.out(`${r.digest} attached to ${r.subject}${r.fallbackTag ? ` (fallback tag ${r.fallbackTag})` : ''}`)

@@ -5,6 +5,7 @@ import {listAttestations, type ListResult} from '../../attest/index.js'
 import {IN_TOTO_PAYLOAD_TYPE} from '../../attest/dsse.js'
 import {realExec} from '../../exec.js'
 import {dockerConfigDir} from '../../image/registry/credentials.js'
+import {lifecycle} from '../../lifecycle.js'
 
 export default class AttestList extends BaseCommand<typeof AttestList> {
   static override summary = 'List the referrers (attestations, signatures, SBOMs) of an image in a registry.'
@@ -30,6 +31,7 @@ By default only in-toto attestations (artifactType ${IN_TOTO_PAYLOAD_TYPE}); --a
       dockerConfigDir: dockerConfigDir(process.env),
       exec: realExec,
       logger: this.logger,
+      signal: lifecycle.signal,
     })
     if (!this.jsonEnabled()) {
       this.out(`${r.subject}: ${r.referrers.length} referrer(s)`)

@@ -12,6 +12,7 @@ import {
 import {realExec} from '../../exec.js'
 import {dockerConfigDir} from '../../image/registry/credentials.js'
 import {looksLikeReference} from '../../image/registry/reference.js'
+import {lifecycle} from '../../lifecycle.js'
 
 export default class AttestVerify extends BaseCommand<typeof AttestVerify> {
   static override summary =
@@ -45,6 +46,7 @@ message names the file and the problem).`
         dockerConfigDir: dockerConfigDir(process.env),
         exec: realExec,
         logger: this.logger,
+        signal: lifecycle.signal,
       })
       if (!r.valid) process.exitCode = 1
       if (!this.jsonEnabled()) {

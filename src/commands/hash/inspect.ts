@@ -3,7 +3,7 @@ import {hashInspect, type InspectedEntry} from '../../pkg/operations.js'
 
 export default class HashInspect extends BaseCommand<typeof HashInspect> {
   static description =
-    'Parse and merge hash files (later files win) and show each entry: file, sha256, package, version, CIDs.'
+    'Parse and merge hash files (the same name with two sha256 is an error naming both lines) and show each entry: file, sha256, package, version, CIDs.'
   static examples = ['<%= config.bin %> hash inspect SHA256SUMS-amd64 --json']
   static strict = false
 
