@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -332,34 +332,42 @@ describe('repro push and signed attestations on the test bed registry', () => {
     assert.match(wrong.stderr, /the statement is about sha256:[a-f0-9]{64}, not .*multi:v1/)
   })
 
-  test('a push killed during a large blob upload leaves no tag; pushing again completes it', async () => {
+  test('a push killed (SIGKILL, or SIGINT as Ctrl-C) during a large blob upload leaves no tag; pushing again completes it', async () => {
     const out = path.join(dir, 'big.tar')
     const b = await cli(['build', ...builder, '--sde', '0', '-o', out, '--json', path.join(dir, 'big')])
     const digest = (JSON.parse(b.stdout) as {outputs: Array<{digest: string}>}).outputs[0].digest
     seen.big = digest
-    const proxy = new FaultProxy(registry, 'stall-big-upload')
-    await proxy.start()
     const repository = `${NS}/killed`
-    try {
-      const child = spawn(
-        process.execPath,
-        [path.join(ROOT, 'bin', 'run.js'), 'push', out, `${proxy.host}/${repository}:v1`],
-        {
-          env: {...process.env, ...env},
-          stdio: 'ignore',
-        },
-      )
-      const exited = new Promise<number | null>((r) => child.on('close', (code, signal) => r(signal ? -1 : code)))
-      const stalled = new Promise<void>((r) => (proxy.onStall = r))
-      const first = await Promise.race([stalled.then(() => 'stalled'), exited.then((c) => `exited ${c}`)])
-      assert.equal(first, 'stalled', 'the upload reached the proxy')
-      child.kill('SIGKILL')
-      await exited
-    } finally {
-      await proxy.stop()
+    for (const sig of ['SIGKILL', 'SIGINT'] as const) {
+      const proxy = new FaultProxy(registry, 'stall-big-upload')
+      await proxy.start()
+      const tmp = path.join(dir, `tmp-${sig}`) // the child's TMPDIR: where its extracted blobs go
+      await mkdir(tmp)
+      let status: {code: number | null; signal: NodeJS.Signals | null}
+      try {
+        const child = spawn(
+          process.execPath,
+          [path.join(ROOT, 'bin', 'run.js'), 'push', out, `${proxy.host}/${repository}:v1`],
+          {env: {...process.env, ...env, TMPDIR: tmp}, stdio: 'ignore'},
+        )
+        const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((r) =>
+          child.on('close', (code, signal) => r({code, signal})),
+        )
+        const stalled = new Promise<void>((r) => (proxy.onStall = r))
+        const first = await Promise.race([stalled.then(() => 'stalled'), exited.then((c) => `exited ${c.code}`)])
+        assert.equal(first, 'stalled', 'the upload reached the proxy')
+        child.kill(sig)
+        status = await exited
+      } finally {
+        await proxy.stop()
+      }
+      assert.equal(status.signal, sig, `${sig}: the CLI dies of the signal`)
+      assert.deepEqual(await tagsOf(repository), [], `${sig}: no tag`)
+      assert.equal(await client.repository(repository).headManifest(digest), undefined, `${sig}: no manifest either`)
+      const left = await readdir(tmp)
+      if (sig === 'SIGINT') assert.deepEqual(left, [], 'SIGINT: the extracted blobs are removed')
+      else assert.equal(left.filter((f) => f.startsWith('repro-push-')).length, 1, 'SIGKILL: nothing can clean up')
     }
-    assert.deepEqual(await tagsOf(repository), [], 'no tag after the kill')
-    assert.equal(await client.repository(repository).headManifest(digest), undefined, 'no manifest either')
     const again = JSON.parse((await cli(['push', out, `${registry}/${repository}:v1`, '--json'])).stdout) as {
       digest: string
     }
