@@ -801,13 +801,14 @@ export class Repository {
   }
 
   /**
-   * Upload a blob (bytes, or a file of `size` bytes): monolithic (POST, then one PUT) up to `chunkSize`,
-   * chunked (POST, PATCH per chunk with Content-Range, PUT) above it. `mountFrom` tries a cross-repository
-   * mount first. Returns what happened.
+   * Upload a blob (bytes, a file of `size` bytes, or a factory of streams of `size` bytes): monolithic (POST,
+   * then one PUT) up to `chunkSize`, chunked (POST, PATCH per chunk with Content-Range, PUT) above it; a
+   * stream factory always goes up in one PUT (a retry opens a fresh stream). `mountFrom` tries a
+   * cross-repository mount first. Returns what happened.
    */
   async uploadBlob(
     digest: string,
-    data: Buffer | {file: string; size: number},
+    data: Buffer | {file: string; size: number} | {size: number; open: () => AsyncIterable<Uint8Array>},
     options: {chunkSize?: number; mountFrom?: string; uploadUrl?: string} = {},
   ): Promise<'mounted' | 'uploaded'> {
     const size = Buffer.isBuffer(data) ? data.length : data.size
@@ -826,14 +827,16 @@ export class Repository {
     const slice = (start: number, end: number): Body =>
       Buffer.isBuffer(data)
         ? data.subarray(start, end)
-        : {size: end - start, open: () => createReadStream(data.file, {start, end: end - 1})}
+        : 'open' in data
+          ? data // only ever whole: streams are not chunked
+          : {size: end - start, open: () => createReadStream(data.file, {start, end: end - 1})}
     const withDigest = (loc: string): string => {
       const u = new URL(loc)
       u.searchParams.set('digest', digest)
       return u.toString()
     }
     let finalBody: Body | undefined = slice(0, size)
-    if (size > chunkSize) {
+    if (size > chunkSize && (Buffer.isBuffer(data) || !('open' in data))) {
       for (let start = 0; start < size; start += chunkSize) {
         const end = Math.min(size, start + chunkSize)
         const res = await this.client.request(this.subject, {
