@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+import {gzipSync} from 'node:zlib'
 import {after, before, describe, test} from 'node:test'
 
 import {runCli} from '../support/cli.js'
@@ -19,6 +20,7 @@ import {
   buildImage,
   type BuiltImage,
   sha256,
+  tarDir,
   tempDir,
   writeArchive,
 } from '../support/image-fixtures.js'
@@ -224,6 +226,23 @@ describe('repro push to a registry (fake, from the spec)', () => {
     assert.match(r.stderr, /digest mismatch: expected sha256:/)
     assert.equal(reg.repoBlobs.get('refused/d')?.has(amd64.layerDigests[0]) ?? false, false)
     assert.equal(reg.manifests.has('refused/d'), false)
+    // the same corrupt layer in a tar (streamed into the PUT) and a .tar.gz (copied out first): refused alike
+    const corruptTar = path.join(dir, 'corrupt.tar')
+    await tarDir(layout, corruptTar)
+    await writeFile(`${corruptTar}.gz`, gzipSync(await readFile(corruptTar)))
+    for (const [input, repo] of [
+      [corruptTar, 'refused/f'],
+      [`${corruptTar}.gz`, 'refused/g'],
+    ]) {
+      r = await runCli(['push', input, `${reg.host}/${repo}:1`], {env: env()})
+      assert.equal(r.code, 2, input)
+      assert.match(
+        r.stderr,
+        new RegExp(`corrupt\\.tar(\\.gz)?: blobs/sha256/${amd64.layerDigests[0].slice(7)}: digest mismatch`),
+      )
+      assert.equal(reg.repoBlobs.get(repo)?.has(amd64.layerDigests[0]) ?? false, false, `${input}: not stored`)
+      assert.equal(reg.manifests.has(repo), false)
+    }
     for (const repo of ['refused/a', 'refused/b', 'refused/c']) assert.equal(reg.manifests.has(repo), false)
   })
 })
