@@ -29,7 +29,6 @@ import {
   MAX_ENVELOPE_BYTES,
   parseStatement,
   readEnvelope,
-  type StatementSummary,
   subjectDigests,
   verifyEnvelope,
 } from './dsse.js'
@@ -48,33 +47,51 @@ export interface RegistryAccess {
   signal?: AbortSignal
 }
 
+export interface CheckedAttestation {
+  /** the referrer manifest's digest (attestations attached to an image); absent for a file */
+  digest?: string
+  valid: boolean
+  /** only when the signature verifies: an unverified payload is not reported as a fact */
+  predicateType?: string
+  /** the statement's subject digests (alg:hex), only when the signature verifies */
+  subjects?: string[]
+  /** why it does not count: no signature verifies, not about the image, malformed */
+  problem?: string
+}
+
 export interface AttestVerifyResult {
   schemaVersion: typeof ATTEST_SCHEMA_VERSION
-  file: string
+  /** the envelope file, or the image reference */
+  target: string
+  source: 'file' | 'registry'
+  /** a file: its signature verifies; an image: at least one attestation about it verifies */
   valid: boolean
   /** the key's id (sha256 of its SPKI DER) */
   keyid: string
   algorithm: string
-  payloadType: string
-  signatures: number
-  /** only when valid: an unverified payload is not reported as a fact */
-  statement?: StatementSummary
+  /** the image, pinned (registry only) */
+  subject?: string
+  attestations: CheckedAttestation[]
 }
 
-/** Check an envelope against a public key: valid (exit 0) or not (exit 1); malformed input throws (exit 2). */
+/** Check an envelope file against a public key: valid (exit 0) or not (exit 1); malformed input throws (exit 2). */
 export async function verifyAttestation(file: string, keyFile: string): Promise<AttestVerifyResult> {
   const verifier = await loadVerifier(keyFile)
   const parsed = await readEnvelope(file)
   const {valid} = verifyEnvelope(parsed, verifier)
+  const statement = valid ? parseStatement(parsed.payload, file) : undefined
   return {
     schemaVersion: ATTEST_SCHEMA_VERSION,
-    file,
+    target: file,
+    source: 'file',
     valid,
     keyid: verifier.keyid,
     algorithm: verifier.algorithm,
-    payloadType: parsed.envelope.payloadType,
-    signatures: parsed.signatures.length,
-    ...(valid ? {statement: parseStatement(parsed.payload, file)} : {}),
+    attestations: [
+      statement
+        ? {valid, predicateType: statement.predicateType, subjects: subjectDigests(statement)}
+        : {valid, problem: `no signature verifies with the key (${parsed.signatures.length} signature(s))`},
+    ],
   }
 }
 
@@ -187,30 +204,12 @@ export async function listAttestations(o: {ref: string; artifactType?: string} &
   }
 }
 
-export interface AttachedVerifyResult {
-  schemaVersion: typeof ATTEST_SCHEMA_VERSION
-  subject: string
-  subjectDigest: string
-  keyid: string
-  /** true when at least one attached attestation about this image verifies with the key */
-  valid: boolean
-  attestations: Array<{
-    digest: string
-    valid: boolean
-    predicateType?: string
-    /** why it does not count (malformed, not about this image, no envelope layer) */
-    problem?: string
-  }>
-}
-
 /**
  * Verify the attestations attached to `ref` (its in-toto referrers): each envelope is fetched (bounded,
  * digest-checked), its signature checked with the key, and its statement must name the image's digest.
  * A referrer that is malformed is reported, not fatal: others may still verify.
  */
-export async function verifyAttached(
-  o: {ref: string; keyFile: string} & RegistryAccess,
-): Promise<AttachedVerifyResult> {
+export async function verifyAttached(o: {ref: string; keyFile: string} & RegistryAccess): Promise<AttestVerifyResult> {
   const verifier = await loadVerifier(o.keyFile)
   const work = await mkdtemp(path.join(tmpdir(), 'repro-attest-'))
   const unregister = lifecycle.registerPath(work)
@@ -226,12 +225,12 @@ async function verifyReferrers(
   o: {ref: string} & RegistryAccess,
   verifier: Verifier,
   work: string,
-): Promise<AttachedVerifyResult> {
+): Promise<AttestVerifyResult> {
   const target = parseReference(o.ref)
   const repo = openRepository(target, o)
   const subject = await repo.resolve(target.digest ?? target.tag!)
   const found = await repo.referrers(subject.digest, IN_TOTO_PAYLOAD_TYPE)
-  const attestations: AttachedVerifyResult['attestations'] = []
+  const attestations: CheckedAttestation[] = []
   for (const d of [...found].sort((a, b) => (a.digest < b.digest ? -1 : 1))) {
     try {
       const m = await repo.getManifest(d.digest, d)
@@ -254,11 +253,13 @@ async function verifyReferrers(
         continue
       }
       const statement = parseStatement(parsed.payload, label)
-      const about = subjectDigests(statement).includes(subject.digest)
+      const subjects = subjectDigests(statement)
+      const about = subjects.includes(subject.digest)
       attestations.push({
         digest: d.digest,
         valid: about,
         predicateType: statement.predicateType,
+        subjects,
         ...(about ? {} : {problem: `the statement is not about ${subject.digest}`}),
       })
     } catch (error) {
@@ -268,10 +269,12 @@ async function verifyReferrers(
   }
   return {
     schemaVersion: ATTEST_SCHEMA_VERSION,
-    subject: formatReference({...target, digest: subject.digest}),
-    subjectDigest: subject.digest,
-    keyid: verifier.keyid,
+    target: o.ref,
+    source: 'registry',
     valid: attestations.some((a) => a.valid),
+    keyid: verifier.keyid,
+    algorithm: verifier.algorithm,
+    subject: formatReference({...target, digest: subject.digest}),
     attestations,
   }
 }

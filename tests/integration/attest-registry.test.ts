@@ -105,7 +105,12 @@ for (const referrersApi of [true, false]) {
       const v = await runCli(['attest', 'verify', ref, '--key', key, '--json'], {env: env()})
       assert.equal(v.code, 0, v.stdout + v.stderr)
       assert.deepEqual((JSON.parse(v.stdout) as {attestations: Array<{digest: string; valid: boolean}>}).attestations, [
-        {digest: res.digest, valid: true, predicateType: 'https://repro.dev/verification/v1'},
+        {
+          digest: res.digest,
+          valid: true,
+          predicateType: 'https://repro.dev/verification/v1',
+          subjects: [image.manifestDigest],
+        },
       ])
       const w = await runCli(['attest', 'verify', ref, '--key', path.join(dir, 'wrong.pub')], {env: env()})
       assert.equal(w.code, 1, w.stdout + w.stderr)

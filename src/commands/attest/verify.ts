@@ -3,12 +3,7 @@ import {existsSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {
-  type AttachedVerifyResult,
-  type AttestVerifyResult,
-  verifyAttached,
-  verifyAttestation,
-} from '../../attest/index.js'
+import {type AttestVerifyResult, verifyAttached, verifyAttestation} from '../../attest/index.js'
 import {realExec} from '../../exec.js'
 import {dockerConfigDir} from '../../image/registry/credentials.js'
 import {looksLikeReference} from '../../image/registry/reference.js'
@@ -36,41 +31,30 @@ message names the file and the problem).`
     'plain-http': Flags.boolean({description: 'use http (no TLS) for the registry (default: only localhost)'}),
   }
 
-  async run(): Promise<AttachedVerifyResult | AttestVerifyResult> {
+  async run(): Promise<AttestVerifyResult> {
     const {target} = this.args
-    if (!existsSync(target) && looksLikeReference(target)) {
-      const r = await verifyAttached({
-        ref: target,
-        keyFile: this.flags.key,
-        plainHttp: this.flags['plain-http'],
-        dockerConfigDir: dockerConfigDir(process.env),
-        exec: realExec,
-        logger: this.logger,
-        signal: lifecycle.signal,
-      })
-      if (!r.valid) process.exitCode = 1
-      if (!this.jsonEnabled()) {
-        this.out(
-          `${r.valid ? 'verified' : 'NOT verified'}: ${r.subject}: ${r.attestations.filter((a) => a.valid).length} of ${r.attestations.length} attestation(s) verify with keyid ${r.keyid}`,
-        )
-        for (const a of r.attestations)
-          this.out(
-            `${a.digest} ${a.valid ? 'ok' : 'FAILED'}${a.predicateType ? ` ${a.predicateType}` : ''}${a.problem ? `: ${a.problem}` : ''}`,
-          )
-      }
-      return r
-    }
-    const r = await verifyAttestation(target, this.flags.key)
+    const r =
+      !existsSync(target) && looksLikeReference(target)
+        ? await verifyAttached({
+            ref: target,
+            keyFile: this.flags.key,
+            plainHttp: this.flags['plain-http'],
+            dockerConfigDir: dockerConfigDir(process.env),
+            exec: realExec,
+            logger: this.logger,
+            signal: lifecycle.signal,
+          })
+        : await verifyAttestation(target, this.flags.key)
     if (!r.valid) process.exitCode = 1
     if (!this.jsonEnabled()) {
-      if (r.valid) {
-        const subjects = r.statement!.subject.flatMap((s) => Object.entries(s.digest).map(([a, h]) => `${a}:${h}`))
+      const ok = r.attestations.filter((a) => a.valid).length
+      this.out(
+        `${r.valid ? 'verified' : 'NOT verified'}: ${r.subject ?? r.target}: ${ok} of ${r.attestations.length} attestation(s) verify with keyid ${r.keyid}`,
+      )
+      for (const a of r.attestations)
         this.out(
-          `verified: ${r.file} signed by keyid ${r.keyid}; ${r.statement!.predicateType} about ${subjects.join(', ')}`,
+          `${a.digest ?? r.target} ${a.valid ? 'ok' : 'FAILED'}${a.predicateType ? ` ${a.predicateType}` : ''}${a.subjects ? ` about ${a.subjects.join(', ')}` : ''}${a.problem ? `: ${a.problem}` : ''}`,
         )
-      } else {
-        this.out(`NOT verified: ${r.file}: no signature verifies with keyid ${r.keyid} (${r.signatures} signature(s))`)
-      }
     }
     return r
   }
