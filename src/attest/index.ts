@@ -32,7 +32,7 @@ import {
   subjectDigests,
   verifyEnvelope,
 } from './dsse.js'
-import {AttestInputError, loadVerifier, type Verifier} from './keys.js'
+import {AttestInputError, type KeyAlgorithm, loadVerifier, type Verifier} from './keys.js'
 
 export const ATTEST_SCHEMA_VERSION = 1
 const EMPTY = Buffer.from('{}')
@@ -68,7 +68,7 @@ export interface AttestVerifyResult {
   valid: boolean
   /** the key's id (sha256 of its SPKI DER) */
   keyid: string
-  algorithm: string
+  algorithm: KeyAlgorithm
   /** the image, pinned (registry only) */
   subject?: string
   attestations: CheckedAttestation[]

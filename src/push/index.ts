@@ -18,7 +18,13 @@ import {pipeline} from 'node:stream/promises'
 
 import {DigestMismatchError, InvalidArgumentError, InvalidArchiveError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
-import {type ImageArchive, platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import {
+  type ArchiveFormat,
+  type ImageArchive,
+  platformImages,
+  readImageArchive,
+  topImageDigest,
+} from '../image/archive.js'
 import type {ArchiveSource} from '../image/source.js'
 import {blobPath, parseDigest} from '../image/digest.js'
 import {MT} from '../image/media-types.js'
@@ -83,7 +89,7 @@ export interface PushResult {
   /** the image digest: the same `repro analyze` reports for the archive */
   digest: string
   mediaType: string
-  format: string
+  format: ArchiveFormat
   blobs: PushedBlob[]
   manifests: PushedManifest[]
   uploadedBytes: number

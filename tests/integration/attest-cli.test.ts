@@ -13,9 +13,11 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {tempDir} from '../support/image-fixtures.js'
 
 let dir: string
+const validator = new SchemaValidator()
 const statement = JSON.stringify({
   _type: 'https://in-toto.io/Statement/v1',
   subject: [{name: 'app', digest: {sha256: 'cd'.repeat(32)}}],
@@ -59,6 +61,7 @@ describe('repro attest keygen / verify (CLI, cross-checked with openssl)', () =>
       const k = await runCli(['attest', 'keygen', '--algorithm', algorithm, '--output-prefix', prefix, '--json'])
       assert.equal(k.code, 0, k.stderr)
       const r = JSON.parse(k.stdout) as {keyid: string; privateKeyFile: string; publicKeyFile: string}
+      validator.check('attest keygen', r)
       assert.equal((await stat(`${prefix}.key`)).mode & 0o777, 0o600)
       assert.equal((await stat(`${prefix}.pub`)).mode & 0o777, 0o644)
       const der = openssl('pkey', '-pubin', '-in', `${prefix}.pub`, '-outform', 'DER')
@@ -81,6 +84,7 @@ describe('repro attest keygen / verify (CLI, cross-checked with openssl)', () =>
       const v = await runCli(['attest', 'verify', env, '--key', `${prefix}.pub`, '--json'])
       assert.equal(v.code, 0, v.stdout + v.stderr)
       assert.deepEqual(JSON.parse(v.stdout).attestations[0].subjects, [`sha256:${'cd'.repeat(32)}`])
+      validator.check('attest verify', JSON.parse(v.stdout))
 
       // repro signs (through the same code `repro verify --sign-key` uses), openssl verifies the PAE
       const script = path.join(dir, 'sign.mts')
@@ -197,8 +201,14 @@ describe('repro attest keygen / verify (CLI, cross-checked with openssl)', () =>
     assert.equal(r.code, 2)
     assert.match(r.stderr, /huge\.json: 17825792 bytes, more than the 16777216 an envelope may be/)
     // the wrong key: a valid envelope, another key pair
-    r = await runCli(['attest', 'verify', good, '--key', path.join(dir, 'ed25519.pub')])
+    r = await runCli(['attest', 'verify', good, '--key', path.join(dir, 'ed25519.pub'), '--json'])
     assert.equal(r.code, 1, r.stderr)
+    validator.check('attest verify', JSON.parse(r.stdout), 'attest verify with the wrong key (exit 1)')
+    assert.equal(JSON.parse(r.stdout).valid, false)
+    r = await runCli(['attest', 'verify', path.join(dir, 'types.json'), '--key', `${prefix}.pub`, '--json'])
+    assert.equal(r.code, 2)
+    validator.check('error', JSON.parse(r.stdout))
+    assert.equal(JSON.parse(r.stdout).error.code, 'E_ATTEST_INPUT')
     // keys that are not keys, or not ours
     openssl('genrsa', '-out', 'rsa.key', '2048')
     openssl('ecparam', '-name', 'secp384r1', '-genkey', '-noout', '-out', 'p384.key')

@@ -14,10 +14,12 @@ import {after, before, describe, test} from 'node:test'
 import {envelopeJson, signEnvelope} from '../../src/attest/dsse.js'
 import {keyId, type Signer} from '../../src/attest/keys.js'
 import {runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {FakeRegistry} from '../support/fake-registry.js'
 import {buildImage, type BuiltImage, sha256, tempDir} from '../support/image-fixtures.js'
 
 let dir: string
+const validator = new SchemaValidator()
 let image: BuiltImage
 let other: BuiltImage
 let signer: Signer
@@ -73,6 +75,7 @@ for (const referrersApi of [true, false]) {
       })
       assert.equal(a.code, 0, a.stdout + a.stderr)
       const res = JSON.parse(a.stdout) as {digest: string; subjectDigest: string; fallbackTag?: string}
+      validator.check('attest attach', res)
       assert.equal(res.subjectDigest, image.manifestDigest)
       const fallback = `sha256-${image.manifestDigest.slice(7)}`
       assert.equal(res.fallbackTag, referrersApi ? undefined : fallback)
@@ -93,6 +96,7 @@ for (const referrersApi of [true, false]) {
       const l = await runCli(['attest', 'list', ref, '--json'], {env: env()})
       assert.equal(l.code, 0, l.stderr)
       const listed = JSON.parse(l.stdout) as {referrers: Array<{digest: string; artifactType: string}>}
+      validator.check('attest list', listed)
       assert.deepEqual(
         listed.referrers.map((r) => [r.digest, r.artifactType]),
         [[res.digest, 'application/vnd.in-toto+json']],
@@ -104,6 +108,7 @@ for (const referrersApi of [true, false]) {
       const key = path.join(dir, 'key.pub')
       const v = await runCli(['attest', 'verify', ref, '--key', key, '--json'], {env: env()})
       assert.equal(v.code, 0, v.stdout + v.stderr)
+      validator.check('attest verify', JSON.parse(v.stdout))
       assert.deepEqual((JSON.parse(v.stdout) as {attestations: Array<{digest: string; valid: boolean}>}).attestations, [
         {
           digest: res.digest,

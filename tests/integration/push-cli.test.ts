@@ -14,6 +14,7 @@ import {gzipSync} from 'node:zlib'
 import {after, before, describe, test} from 'node:test'
 
 import {runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {FakeRegistry} from '../support/fake-registry.js'
 import {
   type ArchiveKind,
@@ -34,6 +35,7 @@ interface PushJson {
 }
 
 let dir: string
+const validator = new SchemaValidator()
 let reg: FakeRegistry
 let amd64: BuiltImage
 let arm64: BuiltImage
@@ -55,6 +57,7 @@ async function push(args: string[]): Promise<{code: number | null; json?: PushJs
   const r = await runCli(['push', ...args, '--json'], {env: env(), timeoutMs: 60_000})
   let json: PushJson | undefined
   if (r.code === 0) json = JSON.parse(r.stdout) as PushJson
+  validator.check(r.code === 0 ? 'push' : 'error', JSON.parse(r.stdout), `repro push ${args.join(' ')} --json`)
   return {...r, json}
 }
 
