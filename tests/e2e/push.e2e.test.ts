@@ -20,6 +20,7 @@ import {after, before, describe, test} from 'node:test'
 import {RegistryClient} from '../../src/image/registry/client.js'
 import {RegistryError} from '../../src/image/registry/errors.js'
 import {ROOT, runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState, type TestbedState} from '../support/testbed.js'
 
 const VERSION = 'v0.32.2'
@@ -36,6 +37,7 @@ let client: RegistryClient
 /** [repository, digest] of every manifest this file made, deleted in after() */
 const created: Array<[string, string]> = []
 const seen: Record<string, string> = {}
+const validator = new SchemaValidator()
 
 /** A pass-through proxy in front of the registry that can drop manifest PUTs or stall big blob uploads. */
 class FaultProxy {
@@ -173,6 +175,7 @@ describe('repro push and signed attestations on the test bed registry', () => {
       path.join(dir, 'scratch'),
     ])
     const res = JSON.parse(r.stdout) as {outputs: Array<{digest: string}>; push: {reference: string; digest: string}}
+    validator.check('build', res, 'build --push --json')
     const digest = res.outputs[0].digest
     created.push([`${NS}/single`, digest])
     seen.single = digest
@@ -272,6 +275,7 @@ describe('repro push and signed attestations on the test bed registry', () => {
       digest: string
       attached: {digest: string; fallbackTag?: string; subjectDigest: string}
     }
+    validator.check('verify', res, 'verify --attach --json')
     assert.equal(res.reproduced, true)
     assert.equal(res.digest, seen.single)
     assert.equal(res.attached.subjectDigest, seen.single)
