@@ -121,8 +121,30 @@ function decodeBlock(src: Uint8Array, start: number, end: number, out: Buffer, o
   return o
 }
 
-/** Decompress a metadata file's bytes by its name's extension. */
-export async function decompressByName(file: string, data: Buffer, exec?: Exec): Promise<Buffer> {
+/**
+ * Decompress a metadata file's bytes by its name's extension. With maxBytes, more output than that is an
+ * error naming the file (gzip stops at the limit, so a gzip bomb costs at most maxBytes of memory), and so
+ * is corrupt or truncated input.
+ */
+export async function decompressByName(file: string, data: Buffer, exec?: Exec, maxBytes?: number): Promise<Buffer> {
+  if (maxBytes === undefined) return decompressUnbounded(file, data, exec)
+  let out: Buffer
+  try {
+    out = file.endsWith('.gz')
+      ? gunzipSync(data, {maxOutputLength: maxBytes + 1})
+      : await decompressUnbounded(file, data, exec)
+  } catch (error) {
+    if (error instanceof DecompressError) throw error
+    const e = error as NodeJS.ErrnoException
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError)
+      throw new DecompressError(`${file}: over ${maxBytes} bytes once decompressed`)
+    throw new DecompressError(`${file}: cannot decompress: ${e.message}`)
+  }
+  if (out.length > maxBytes) throw new DecompressError(`${file}: over ${maxBytes} bytes once decompressed`)
+  return out
+}
+
+async function decompressUnbounded(file: string, data: Buffer, exec?: Exec): Promise<Buffer> {
   if (file.endsWith('.gz')) return gunzipSync(data)
   if (file.endsWith('.lz4')) return lz4Decompress(data, file)
   const tool = file.endsWith('.xz')

@@ -65,7 +65,7 @@ describe('hash generate for fedora, arch and alpine roots', () => {
         : undefined,
     )
     const r = await generateHashes({root, distro: 'fedora', packages: [], exec, logger: silentLogger})
-    assert.deepEqual(exec.calls[0].slice(0, 4), ['rpm', '--root', root, '-qa'])
+    assert.deepEqual(exec.calls[0].slice(0, 6), ['rpm', '--root', root, '--dbpath', '/usr/lib/sysimage/rpm', '-qa'])
     assert.deepEqual(r.entries, [
       {sha256: 'a'.repeat(64), name: 'hello/2.12.1/2.fc40/x86_64/hello-2.12.1-2.fc40.x86_64.rpm'},
       {sha256: 'b'.repeat(64), name: 'python3.12/3.12.2/1.fc40/x86_64/python3-libs-3.12.2-1.fc40.x86_64.rpm'},
