@@ -24,7 +24,7 @@ export function checkField(value: string | undefined, field: string, what: strin
   if (value === undefined || value === '') throw new PackageMetadataError(`${what}: ${field} is missing or empty`)
   if (value.length > MAX_FIELD)
     throw new PackageMetadataError(`${what}: ${field} is ${value.length} characters long (at most ${MAX_FIELD})`)
-  // eslint-disable-next-line no-control-regex
+
   const bad = /[^\x21-\x7e]/.exec(value)
   if (bad)
     throw new PackageMetadataError(

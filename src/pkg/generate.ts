@@ -56,7 +56,9 @@ async function readBounded(file: string, max: number): Promise<Buffer> {
     size = st.size
   } catch (error) {
     if (error instanceof GenerateError) throw error
-    throw new GenerateError(`${file}: cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new GenerateError(
+      `${file}: cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
   if (size > max) throw new GenerateError(`${file}: ${size} bytes, over the ${max}-byte limit for metadata`)
   return readFile(file)
@@ -247,10 +249,7 @@ async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
   const dbs = (await listDir(syncDir)).filter((n) => n.endsWith('.db'))
   if (dbs.length === 0)
     throw new GenerateError(`${syncDir}: no sync databases (*.db)`, ['run pacman -Sy in the root first'])
-  const index = new Map<
-    string,
-    {desc: PacmanDesc & {filename: string; sha256: string}; sig?: Buffer; file: string}
-  >()
+  const index = new Map<string, {desc: PacmanDesc & {filename: string; sha256: string}; sig?: Buffer; file: string}>()
   for (const db of dbs) {
     const file = join(syncDir, db)
     const raw = await readBounded(file, max)

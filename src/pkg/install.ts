@@ -293,7 +293,6 @@ export async function planInstall(o: InstallOptions): Promise<InstallPlan> {
           '--logfile',
           join(stagingDir, 'pacman.log'),
         )
-        plan.commands.push(['mkdir', '-p', join(o.root, 'var/lib/pacman')])
       }
       if (keys.length > 0) {
         // a keyring for this install only. pacman (gpgme) wants a validity, not just a key: the given keys are
@@ -312,6 +311,14 @@ export async function planInstall(o: InstallOptions): Promise<InstallPlan> {
         ])
         plan.commands.push([...gpg, '--import-ownertrust', join(stagingDir, 'ownertrust.txt')])
       }
+      // every signature is checked before the root is touched (pacman checks them again itself)
+      for (const p of plan.install)
+        plan.commands.push(
+          keys.length > 0
+            ? ['gpgv', '--homedir', gpgdir, '--keyring', join(gpgdir, 'pubring.gpg'), `${p.file}.sig`, p.file]
+            : ['pacman-key', '--gpgdir', gpgdir, '--verify', `${p.file}.sig`, p.file],
+        )
+      if (o.root !== '/') plan.commands.push(['mkdir', '-p', join(o.root, 'var/lib/pacman')])
       if (keys.length > 0 || o.root !== '/') args.push('--gpgdir', gpgdir)
       plan.commands.push([...sde, 'pacman', ...args, '--upgrade', ...files])
       break
@@ -356,10 +363,9 @@ async function checkKeys(files: string[], format: PackageFormat, exec: Exec): Pr
 }
 
 async function primaryFingerprint(file: string, home: string, exec: Exec): Promise<string> {
-  const r = await exec(
-    ['gpg', '--homedir', home, '--batch', '--no-autostart', '--with-colons', '--show-keys', file],
-    {reject: false},
-  )
+  const r = await exec(['gpg', '--homedir', home, '--batch', '--no-autostart', '--with-colons', '--show-keys', file], {
+    reject: false,
+  })
   if (r.notFound) throw new InstallError('gpg: not found; pacman signature checks with --key need gpg')
   // the fpr line that follows a pub line is the primary key's
   const lines = r.stdout.split('\n')
@@ -390,8 +396,24 @@ export async function executeInstall(
     for (const f of plan.files) await writeFile(f.path, f.content, {mode: 0o600})
     for (const argv of plan.commands) {
       o.logger.verbose(`+ ${shellJoin(argv)}`)
-      const r = await o.exec(argv, {onOutput: (c) => o.logger.stream(c)})
+      const r = await o.exec(argv, {onOutput: (c) => o.logger.stream(c), reject: false})
       if (r.stdout) o.logger.stream(r.stdout)
+      if (r.exitCode !== 0) {
+        // rpmkeys and gpgv say why on stdout, pacman on stderr: the last lines of both, on one line
+        const why = `${r.stdout}\n${r.stderr}`
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .slice(-3)
+          .join(' | ')
+        const tool = argv[0] === 'env' ? argv[2] : argv[0]
+        throw new InstallError(
+          `${tool} failed${r.notFound ? ': not found' : r.exitCode === undefined ? '' : ` (exit ${r.exitCode})`}: ${shellJoin(argv)}${why ? `: ${why}` : ''}`,
+          tool === 'rpmkeys' || tool === 'gpgv' || tool === 'pacman-key'
+            ? ['give the signing key with --key FILE (rpm, pacman), or check where the packages came from']
+            : [],
+        )
+      }
     }
   } finally {
     await rm(plan.stagingDir, {recursive: true, force: true})

@@ -62,7 +62,15 @@ function attr(tag: string, name: string): string | undefined {
   return m ? decode(m[1]) : undefined
 }
 
-const CHECKSUM_HEX: Record<string, number> = {sha256: 64, sha512: 128, sha384: 96, sha224: 56, sha1: 40, sha: 40, md5: 32}
+const CHECKSUM_HEX: Record<string, number> = {
+  sha256: 64,
+  sha512: 128,
+  sha384: 96,
+  sha224: 56,
+  sha1: 40,
+  sha: 40,
+  md5: 32,
+}
 
 /**
  * Parse repodata primary.xml: each <package type="rpm"> with name, arch, version, checksum and location.
@@ -81,7 +89,8 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
     if (start < 0) break
     const end = xml.indexOf('</package>', start)
     seen++
-    if (end < 0) throw new PackageMetadataError(`${what}: truncated: package #${seen} (byte ${start}) has no </package>`)
+    if (end < 0)
+      throw new PackageMetadataError(`${what}: truncated: package #${seen} (byte ${start}) has no </package>`)
     const block = xml.slice(start, end)
     pos = end + 10
     if (!/^<package [^>]*type="rpm"/.test(block)) continue
@@ -103,7 +112,10 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
     const checksumTagEnd = block.indexOf('>', checksumOpen)
     const checksumTag = block.slice(checksumOpen, checksumTagEnd + 1)
     const checksumType = checkField(attr(checksumTag, 'type'), '<checksum type>', where)
-    const checksum = block.slice(checksumTagEnd + 1, checksumClose).trim().toLowerCase()
+    const checksum = block
+      .slice(checksumTagEnd + 1, checksumClose)
+      .trim()
+      .toLowerCase()
     const hexLength = CHECKSUM_HEX[checksumType]
     if (hexLength !== undefined && !(checksum.length === hexLength && /^[0-9a-f]+$/.test(checksum)))
       throw new PackageMetadataError(
@@ -114,7 +126,8 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
     if (!location) throw new PackageMetadataError(`${where}: no <location href>`)
     if (location.length > 1024) throw new PackageMetadataError(`${where}: <location href> is over 1024 characters`)
     const epoch = attr(versionTag, 'epoch') ?? '0'
-    if (!/^\d{1,9}$/.test(epoch)) throw new PackageMetadataError(`${where}: epoch ${JSON.stringify(epoch.slice(0, 40))} is not a number`)
+    if (!/^\d{1,9}$/.test(epoch))
+      throw new PackageMetadataError(`${where}: epoch ${JSON.stringify(epoch.slice(0, 40))} is not a number`)
     const sourceRpm = text('rpm:sourcerpm')
     out.push({
       name,
@@ -131,7 +144,8 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
   if (declared !== undefined) {
     if (Number(declared) !== seen)
       throw new PackageMetadataError(`${what}: declares packages="${declared}" but holds ${seen} (truncated?)`)
-    if (!xml.trimEnd().endsWith('</metadata>')) throw new PackageMetadataError(`${what}: truncated: no </metadata> at the end`)
+    if (!xml.trimEnd().endsWith('</metadata>'))
+      throw new PackageMetadataError(`${what}: truncated: no </metadata> at the end`)
   }
   return out
 }
