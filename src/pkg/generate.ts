@@ -20,7 +20,7 @@ import {aptKey, type AptPackage, indexPackages, parseDpkgStatus} from './deb822.
 import {decompressByName} from './decompress.js'
 import type {Distro} from './distro.js'
 import type {GeneratedEntry} from './hash-file.js'
-import {checkEntryName} from './hash-file.js'
+import {checkEntryName, quoteName} from './hash-file.js'
 import {rpmDbPath, rpmRootArgs} from './install.js'
 import {archArchiveName, checkPacmanDesc, type PacmanDesc} from './pacman-meta.js'
 import {kojiName, parsePrimaryXml, parseRpmQa, RPM_QA_FORMAT, type RpmRepoPackage} from './rpm-meta.js'
@@ -268,10 +268,11 @@ async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
     for (const e of readTar(tar)) {
       if (!e.path.endsWith('/desc')) continue
       const text = e.data.toString('utf8')
-      const d = checkPacmanDesc(text, `${file}: ${e.path}`, true)
+      const entry = `${file}: ${quoteName(e.path, 80)}`
+      const d = checkPacmanDesc(text, entry, true)
       const sigB64 = /%PGPSIG%\n([^\n]*)/.exec(text)?.[1]
       if (sigB64 !== undefined && (sigB64.length > 65536 || !/^[A-Za-z0-9+/]+={0,2}$/.test(sigB64)))
-        throw new GenerateError(`${file}: ${e.path}: %PGPSIG% is not base64 of at most 64 KiB`)
+        throw new GenerateError(`${entry}: %PGPSIG% is not base64 of at most 64 KiB`)
       const k = `${d.name}\0${d.version}`
       if (!index.has(k))
         index.set(k, {

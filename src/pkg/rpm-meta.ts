@@ -5,6 +5,7 @@
 import {posix} from 'node:path'
 
 import {checkField, MAX_FIELD, PackageMetadataError} from './distro.js'
+import {quoteName} from './hash-file.js'
 
 export interface RpmRepoPackage {
   name: string
@@ -42,20 +43,14 @@ export function parseRpmQa(text: string): RpmInstalled[] {
   return out
 }
 
+/** XML entities; a numeric one outside Unicode is left as it is (then refused as a field with "&"). */
 const decode = (s: string): string =>
-  s.replaceAll(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_m, e: string) =>
-    e === 'lt'
-      ? '<'
-      : e === 'gt'
-        ? '>'
-        : e === 'amp'
-          ? '&'
-          : e === 'quot'
-            ? '"'
-            : e === 'apos'
-              ? "'"
-              : String.fromCodePoint(e.startsWith('#x') ? Number.parseInt(e.slice(2), 16) : Number(e.slice(1))),
-  )
+  s.replaceAll(/&(lt|gt|amp|quot|apos|#\d{1,8}|#x[0-9a-fA-F]{1,6});/g, (m, e: string) => {
+    const named: Record<string, string> = {lt: '<', gt: '>', amp: '&', quot: '"', apos: "'"}
+    if (named[e]) return named[e]
+    const cp = e.startsWith('#x') ? Number.parseInt(e.slice(2), 16) : Number(e.slice(1))
+    return cp <= 0x10ffff ? String.fromCodePoint(cp) : m
+  })
 
 function attr(tag: string, name: string): string | undefined {
   const m = new RegExp(`\\s${name}="([^"]*)"`).exec(tag)
@@ -101,7 +96,7 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
       return close < 0 ? undefined : decode(block.slice(open + tag.length + 2, close)).trim()
     }
     const rawName = text('name')
-    const where = `${what}: package #${seen}${rawName && rawName.length <= MAX_FIELD ? ` (${rawName})` : ''}`
+    const where = `${what}: package #${seen}${rawName && rawName.length <= MAX_FIELD ? ` (${quoteName(rawName, 60)})` : ''}`
     const name = checkField(rawName, '<name>', where)
     const arch = checkField(text('arch'), '<arch>', where)
     const versionTag = /<version\s[^>]*\/?>/.exec(block)?.[0]
@@ -119,7 +114,7 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
     const hexLength = CHECKSUM_HEX[checksumType]
     if (hexLength !== undefined && !(checksum.length === hexLength && /^[0-9a-f]+$/.test(checksum)))
       throw new PackageMetadataError(
-        `${where}: the ${checksumType} checksum is not ${hexLength} hex digits (${JSON.stringify(checksum.slice(0, 80))})`,
+        `${where}: the ${checksumType} checksum is not ${hexLength} hex digits (${quoteName(checksum, 80)})`,
       )
     const locationTag = /<location\s[^>]*\/?>/.exec(block)?.[0]
     const location = locationTag ? attr(locationTag, 'href') : undefined
@@ -127,7 +122,7 @@ export function parsePrimaryXml(xml: string, what = 'primary.xml'): RpmRepoPacka
     if (location.length > 1024) throw new PackageMetadataError(`${where}: <location href> is over 1024 characters`)
     const epoch = attr(versionTag, 'epoch') ?? '0'
     if (!/^\d{1,9}$/.test(epoch))
-      throw new PackageMetadataError(`${where}: epoch ${JSON.stringify(epoch.slice(0, 40))} is not a number`)
+      throw new PackageMetadataError(`${where}: epoch ${quoteName(epoch, 40)} is not a number`)
     const sourceRpm = text('rpm:sourcerpm')
     out.push({
       name,

@@ -20,7 +20,7 @@ export default class GetInstall extends BaseCommand<typeof GetInstall> {
     dry: Flags.boolean({description: 'Download and verify, then print the install commands instead of running them.'}),
     key: Flags.string({
       description:
-        'OpenPGP public key file whose signatures are accepted (repeatable; rpm and pacman): rpm imports it into the root\'s rpmdb after the packages verified against it; pacman uses a keyring of these keys for this install only.',
+        "OpenPGP public key file whose signatures are accepted (repeatable; rpm and pacman): rpm imports it into the root's rpmdb after the packages verified against it; pacman uses a keyring of these keys for this install only.",
       multiple: true,
       multipleNonGreedy: true,
       helpGroup: 'PACKAGES',
