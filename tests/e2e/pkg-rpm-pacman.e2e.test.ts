@@ -7,13 +7,19 @@
  *   `--key`; a package signed by another key, an unsigned rpm and a wrong checksum are refused and leave
  *   the root as it was;
  * - two installs of the same hash file are compared file by file: the stamps that remain are asserted
- *   exactly (README "rpm and pacman installs" lists them).
+ *   exactly (README "rpm and pacman installs" lists them);
+ * - the Dockerfiles `repro dockerfile generate` writes for Fedora and Arch build with `repro build --hashfile`
+ *   on the test bed (docker + the local BuildKit image) from these repositories. There is no Fedora or Arch
+ *   image here (no registry to pull from), so the bases are made in this test: the test bed's busybox root
+ *   plus the host's own rpm (Debian's 4.18) or pacman (6.0.2, with gpg and a keyring holding the test key,
+ *   LocalFileSigLevel = Required), with their libraries, assembled into an OCI layout by hand. The
+ *   Dockerfile.generate-hash files need dnf / pacman -Sy against real mirrors: generated, not built.
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile} from 'node:fs/promises'
+import {cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -31,6 +37,7 @@ const sha256 = async (file: string): Promise<string> =>
     .digest('hex')
 
 type Repos = NonNullable<TestbedState['pkgRepos']>
+const BUILDKIT = 'v0.32.2'
 
 function repos(): Repos {
   const s = readTestbedState()
@@ -529,6 +536,255 @@ describe('rpm and pacman installs from hash files, for real (test bed repositori
       assert.equal(res.code, 2, res.stderr)
       assert.match(res.stderr, /SHA256SUMS-arch-bad:3/)
       assert.deepEqual(await readdir(root), [])
+    })
+  })
+
+  describe('the generated Fedora and Arch Dockerfiles, built on the test bed', () => {
+    let state: TestbedState & {
+      images: {busybox: {rootfsTar?: string}}
+      buildkit: {versions: Record<string, {image?: {name: string}}>}
+    }
+    before(() => {
+      state = readTestbedState() as typeof state
+      assert.ok(state.docker?.ok, 'test bed: docker is not ok; run `npm run testbed -- up`')
+      assert.ok(state.images.busybox.rootfsTar, 'test bed: no busybox root filesystem tar')
+      assert.ok(state.buildkit.versions[BUILDKIT]?.image?.name, `test bed: no BuildKit ${BUILDKIT} image`)
+    })
+
+    /** busybox + the host's BINARIES with every library ldd lists, at the same paths */
+    async function miniRoot(root: string, binaries: string[]): Promise<void> {
+      await mkdir(root, {recursive: true})
+      await run('tar', ['-xf', state.images.busybox.rootfsTar as string, '-C', root])
+      for (const b of binaries) {
+        // busybox has an rpm applet: no applet may shadow the real tool, whatever the PATH order
+        for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin'])
+          await rm(path.join(root, d, path.basename(b)), {force: true})
+        const libs = (await run('ldd', [b])).stdout.match(/\/\S+/g) ?? []
+        for (const f of [b, ...libs]) {
+          await mkdir(path.join(root, path.dirname(f)), {recursive: true})
+          await cp(f, path.join(root, f), {dereference: true})
+        }
+      }
+    }
+
+    /** ROOT as a one-layer OCI layout (sorted tar, uid 0, mtime 0); returns the manifest digest */
+    async function ociLayout(root: string, layout: string, ref: string): Promise<string> {
+      await mkdir(path.join(layout, 'blobs/sha256'), {recursive: true})
+      const layer = path.join(layout, 'layer.tar')
+      await run('tar', [
+        '--sort=name',
+        '--format=posix',
+        '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+        '--mtime=@0',
+        '--owner=0',
+        '--group=0',
+        '--numeric-owner',
+        '-C',
+        root,
+        '-cf',
+        layer,
+        '.',
+      ])
+      const blob = async (data: Buffer): Promise<{digest: string; size: number}> => {
+        const hex = createHash('sha256').update(data).digest('hex')
+        await writeFile(path.join(layout, 'blobs/sha256', hex), data)
+        return {digest: `sha256:${hex}`, size: data.length}
+      }
+      const l = await blob(await readFile(layer))
+      await rm(layer)
+      const config = await blob(
+        Buffer.from(
+          JSON.stringify({
+            architecture: 'amd64',
+            os: 'linux',
+            config: {Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/bin/sh']},
+            rootfs: {type: 'layers', diff_ids: [l.digest]},
+          }),
+        ),
+      )
+      const manifest = await blob(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            config: {mediaType: 'application/vnd.oci.image.config.v1+json', ...config},
+            layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l}],
+          }),
+        ),
+      )
+      await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
+      await writeFile(
+        path.join(layout, 'index.json'),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [
+            {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              ...manifest,
+              annotations: {'org.opencontainers.image.ref.name': ref},
+            },
+          ],
+        }),
+      )
+      return manifest.digest
+    }
+
+    /** every path in every layer of an image archive (docker or OCI format) */
+    async function layerPaths(archive: string): Promise<Set<string>> {
+      const x = path.join(path.dirname(archive), `${path.basename(archive)}.x`)
+      await mkdir(x)
+      await run('tar', ['-xf', archive, '-C', x])
+      const out = new Set<string>()
+      const walkFiles = async (d: string): Promise<string[]> => {
+        const found: string[] = []
+        for (const e of await readdir(d, {withFileTypes: true}))
+          found.push(...(e.isDirectory() ? await walkFiles(path.join(d, e.name)) : [path.join(d, e.name)]))
+        return found
+      }
+      for (const f of await walkFiles(x)) {
+        const listed = await run('tar', ['-tf', f], {maxBuffer: 64 << 20}).catch(() => undefined)
+        for (const line of listed?.stdout.split('\n') ?? []) if (line) out.add(line.replace(/^\.\//, ''))
+      }
+      await rm(x, {recursive: true, force: true})
+      return out
+    }
+
+    async function buildGenerated(opts: {
+      distro: 'fedora' | 'arch'
+      name: string
+      root: string
+      sums: string
+      provider: string
+      /** a build expected to fail: its stderr */
+      fails?: boolean
+    }): Promise<{files: Set<string>; stderr: string}> {
+      const tag = path.basename(opts.root)
+      const layout = path.join(dir, `${tag}-layout`)
+      const digest = await ociLayout(opts.root, layout, 'mini')
+      const base = `${opts.name}:mini@${digest}`
+      const gen = path.join(dir, `${tag}-generated`)
+      const g = await cli(['dockerfile', 'generate', '--sde', String(r.epoch), gen, base, 'repro-base', 'repro-app'])
+      assert.equal(g.code, 0, g.stderr)
+      assert.match(
+        await readFile(path.join(gen, 'Dockerfile'), 'utf8'),
+        new RegExp(`ARG BASE=${base.replace(/[.]/g, '\\.')}`),
+      )
+      // a hash file without an architecture suffix applies to every platform
+      const hashfile = path.join(dir, `${tag}-build`, 'SHA256SUMS')
+      await mkdir(path.dirname(hashfile))
+      await cp(opts.sums, hashfile)
+      const out = path.join(dir, `${tag}-image.tar`)
+      const args = [
+        'build',
+        '--runtime',
+        'docker',
+        '--buildkit-image',
+        state.buildkit.versions[BUILDKIT].image?.name as string,
+        '--sde',
+        String(r.epoch),
+        '--platform',
+        'linux/amd64',
+        '--distro',
+        opts.distro,
+        '--provider',
+        opts.provider,
+        '--pkg-cache',
+        path.join(dir, `${tag}-pkg-cache`),
+        '--hashfile',
+        hashfile,
+        '--build-context',
+        `${base}=oci-layout://${layout}@${digest}`,
+        '--json',
+        '-o',
+        out,
+        gen,
+      ]
+      const b = await runCli(args, {env: {...env, DOCKER_HOST: state.docker.host}, timeoutMs: 15 * 60_000})
+      if (opts.fails) {
+        assert.equal(b.code, 2, `repro ${args.join(' ')} should fail:\n${b.stderr.slice(-4000)}`)
+        return {files: new Set(), stderr: b.stderr}
+      }
+      assert.equal(b.code, 0, `repro ${args.join(' ')} failed:\n${b.stderr.slice(-4000)}`)
+      return {files: await layerPaths(out), stderr: b.stderr}
+    }
+
+    it('Fedora: the generated Dockerfile installs both rpms with --network=none on an rpm base', async () => {
+      const root = path.join(dir, 'fedora-mini')
+      // busybox's static sh runs its own rpm applet whatever the PATH says: dash is /bin/sh here
+      await miniRoot(root, ['/usr/bin/rpm', '/usr/bin/dash'])
+      await rm(path.join(root, 'bin/sh'))
+      await symlink('../usr/bin/dash', path.join(root, 'bin/sh'))
+      await cp('/usr/lib/rpm', path.join(root, 'usr/lib/rpm'), {recursive: true})
+      await writeFile(path.join(root, 'etc/os-release'), 'ID=fedora\nNAME="repro test bed rpm base"\n')
+      const {files} = await buildGenerated({
+        distro: 'fedora',
+        name: 'localhost/repro-e2e-rpm-pacman/fedora',
+        root,
+        sums: path.join(dir, 'SHA256SUMS-fedora'),
+        provider: `${url}/rpm/{{.Basename}}`,
+      })
+      assert.ok(files.has('usr/bin/repro-app'), 'repro-app installed')
+      assert.ok(files.has('usr/share/repro-base/VERSION'), 'repro-base installed')
+    })
+
+    async function archRoot(root: string, trusted: boolean): Promise<void> {
+      await miniRoot(root, ['/usr/bin/pacman', '/usr/bin/gpg', '/usr/bin/gpgconf'])
+      await mkdir(path.join(root, 'var/lib/pacman'), {recursive: true})
+      const gnupg = path.join(root, 'etc/pacman.d/gnupg')
+      await mkdir(gnupg, {recursive: true, mode: 0o700})
+      const gpg = ['--homedir', gnupg, '--batch', '--quiet', '--no-autostart']
+      await run('gpg', [
+        ...gpg,
+        '--no-default-keyring',
+        '--keyring',
+        path.join(gnupg, 'pubring.gpg'),
+        '--import',
+        trusted ? r.keys.signer : r.keys.other,
+      ])
+      const fpr = trusted
+        ? r.keys.fingerprint
+        : ((await run('gpg', [...gpg, '--with-colons', '--show-keys', r.keys.other])).stdout.match(
+            /^fpr:+([0-9A-F]+):/m,
+          )?.[1] ?? '')
+      await writeFile(path.join(root, 'ownertrust'), `${fpr}:6:\n`)
+      await run('gpg', [...gpg, '--import-ownertrust', path.join(root, 'ownertrust')])
+      await rm(path.join(root, 'ownertrust'))
+      await rm(path.join(gnupg, 'pubring.gpg~'), {force: true})
+      await writeFile(
+        path.join(root, 'etc/pacman.conf'),
+        '[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\nLocalFileSigLevel = Required\n',
+      )
+      await writeFile(path.join(root, 'etc/os-release'), 'ID=arch\nNAME="repro test bed pacman base"\n')
+    }
+
+    it('Arch: the generated Dockerfile installs both packages with --network=none, pacman checking each .sig in the build', async () => {
+      const root = path.join(dir, 'arch-mini')
+      await archRoot(root, true)
+      const {files} = await buildGenerated({
+        distro: 'arch',
+        name: 'localhost/repro-e2e-rpm-pacman/archlinux',
+        root,
+        sums: path.join(dir, 'SHA256SUMS-arch'),
+        provider: `${url}/pacman/{{.Basename}}`,
+      })
+      assert.ok(files.has('usr/bin/repro-app'), 'repro-app installed')
+      assert.ok(files.has('var/lib/pacman/local/repro-app-1:2.1-3/desc'), "pacman's local db records repro-app")
+    })
+
+    it('Arch: with only another key trusted in the base, pacman refuses the packages inside the build', async () => {
+      const root = path.join(dir, 'arch-mini-otherkey')
+      await archRoot(root, false)
+      const {stderr} = await buildGenerated({
+        distro: 'arch',
+        name: 'localhost/repro-e2e-rpm-pacman/archlinux',
+        root,
+        sums: path.join(dir, 'SHA256SUMS-arch'),
+        provider: `${url}/pacman/{{.Basename}}`,
+        fails: true,
+      })
+      // the signer's key is not in the base's keyring: pacman tries to fetch it (no network), then refuses
+      assert.match(stderr, /error: required key missing from keyring/)
+      assert.match(stderr, /'\/repro\/amd64\/repro-base-1\.0-1-any\.pkg\.tar\.zst': unexpected error/)
     })
   })
 })

@@ -274,7 +274,9 @@ function cases(): Case[] {
   arch(
     'a local desc that is a directory',
     LOCAL,
-    (root) => mkdir(path.join(root, LOCAL), {recursive: true}),
+    async (root) => {
+      await mkdir(path.join(root, LOCAL), {recursive: true})
+    },
     /not a regular file/,
   )
   arch(
