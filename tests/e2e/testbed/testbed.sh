@@ -944,6 +944,8 @@ pkg_repos_build() { # OUT_DIR
   chmod 0755 "$tmp"
   gh=$tmp/gnupg
   mkdir -m 0700 "$gh"
+  # whatever happens (die exits): stop this homedir's gpg-agent, remove the work dir
+  trap 'gpgconf --homedir "'"$gh"'" --kill all 2>/dev/null || true; rm -rf "'"$tmp"'"; rm -f /tmp/.repro-testbed-err.$$' EXIT
   local gpg=(gpg --homedir "$gh" --batch --no-tty --quiet --no-autostart --pinentry-mode loopback --passphrase '')
   # an agent is needed to make and use the secret key: started here, stopped below (by gpgconf, for this homedir only)
   gpg --homedir "$gh" --batch --quiet --pinentry-mode loopback --passphrase '' --faked-system-time '20240101T000000!' \
@@ -1003,6 +1005,7 @@ pkg_repos_build() { # OUT_DIR
     die "repo-add failed (see $TB_LOGS/pkg-repos.log)"
   gpgconf --homedir "$gh" --kill all 2>/dev/null || true
   rm -rf "$tmp"
+  trap 'rm -f /tmp/.repro-testbed-err.$$' EXIT
   (cd "$out" && find rpm pacman keys unsigned -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
   printf '%s' "$fpr" >"$out/keys/fingerprint"
 }
