@@ -945,7 +945,7 @@ pkg_repos_build() { # OUT_DIR
   gh=$tmp/gnupg
   mkdir -m 0700 "$gh"
   # whatever happens (die exits): stop this homedir's gpg-agent, remove the work dir
-  trap 'gpgconf --homedir "'"$gh"'" --kill all 2>/dev/null || true; rm -rf "'"$tmp"'"; rm -f /tmp/.repro-testbed-err.$$' EXIT
+  trap 'gpgconf --homedir "'"$gh"'" --kill all 2>/dev/null || true; rm -rf "'"$tmp"'" /tmp/repro-testbed-makepkg; rm -f /tmp/.repro-testbed-err.$$' EXIT
   local gpg=(gpg --homedir "$gh" --batch --no-tty --quiet --no-autostart --pinentry-mode loopback --passphrase '')
   # an agent is needed to make and use the secret key: started here, stopped below (by gpgconf, for this homedir only)
   gpg --homedir "$gh" --batch --quiet --pinentry-mode loopback --passphrase '' --faked-system-time '20240101T000000!' \
@@ -980,8 +980,10 @@ pkg_repos_build() { # OUT_DIR
   createrepo_c --quiet --no-database --simple-md-filenames --revision 1 --set-timestamp-to-revision \
     --distro 'repro-testbed' "$out/rpm" >>"$TB_LOGS/pkg-repos.log" 2>&1 || die "createrepo_c failed (see $TB_LOGS/pkg-repos.log)"
 
-  # pacman: makepkg refuses root, so it runs as nobody in a directory nobody owns
-  local mk=$tmp/makepkg
+  # pacman: makepkg refuses root, so it runs as nobody in a directory nobody owns. The directory is fixed:
+  # makepkg writes builddir and startdir into each package's .BUILDINFO
+  local mk=/tmp/repro-testbed-makepkg
+  rm -rf "$mk"
   mkdir -p "$mk/out"
   sed -e "s/^PKGEXT=.*/PKGEXT='.pkg.tar.zst'/" -e 's/^OPTIONS=.*/OPTIONS=(!strip !docs !libtool !staticlibs emptydirs !zipman !purge !debug !lto)/' \
     /etc/makepkg.conf >"$mk/makepkg.conf"
@@ -1004,7 +1006,7 @@ pkg_repos_build() { # OUT_DIR
   (cd "$out/pacman" && repo-add --quiet repro.db.tar.gz ./*.pkg.tar.zst >>"$TB_LOGS/pkg-repos.log" 2>&1) ||
     die "repo-add failed (see $TB_LOGS/pkg-repos.log)"
   gpgconf --homedir "$gh" --kill all 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$mk"
   trap 'rm -f /tmp/.repro-testbed-err.$$' EXIT
   (cd "$out" && find rpm pacman keys unsigned -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
   printf '%s' "$fpr" >"$out/keys/fingerprint"
