@@ -175,7 +175,19 @@ async function generateDpkg(o: GenerateOptions): Promise<GenerateResult> {
 
 async function generateRpm(o: GenerateOptions): Promise<GenerateResult> {
   const max = o.maxMetadataBytes ?? MAX_METADATA_BYTES
-  const argv = ['rpm', ...rpmRootArgs(o.root, await rpmDbPath(o.root)), '-qa', '--queryformat', RPM_QA_FORMAT]
+  const dbpath = await rpmDbPath(o.root)
+  // rpm would create an empty database in a root without one: a read-only command must not
+  if (
+    dbpath &&
+    !(await stat(join(o.root, dbpath)).then(
+      (st) => st.isDirectory(),
+      () => false,
+    ))
+  )
+    throw new GenerateError(`${o.root}: no rpm database (neither usr/lib/sysimage/rpm nor var/lib/rpm)`, [
+      'is this a Fedora root filesystem? pass --root',
+    ])
+  const argv = ['rpm', ...rpmRootArgs(o.root, dbpath), '-qa', '--queryformat', RPM_QA_FORMAT]
   const r = await o.exec(argv, {reject: false})
   if (r.notFound)
     throw new GenerateError('rpm: not found; hash generate for fedora reads the installed set with rpm -qa', [

@@ -6,7 +6,7 @@
  * stops at the size limit. A few arch cases go through the real CLI to see the exit code and the line.
  */
 import assert from 'node:assert/strict'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -308,6 +308,7 @@ describe('hostile rpm and pacman metadata for hash generate', () => {
     for (const [i, c] of all.entries()) {
       const root = path.join(dir, `case-${i}`)
       await c.setup(root)
+      if (c.distro === 'fedora') await mkdir(path.join(root, 'usr/lib/sysimage/rpm'), {recursive: true})
       const started = Date.now()
       const error = await generateHashes({
         root,
@@ -336,6 +337,20 @@ describe('hostile rpm and pacman metadata for hash generate', () => {
     assert.ok(Date.now() - t0 < 30_000, `the corpus took ${Date.now() - t0} ms`)
     // the 64 MiB bombs are stopped at 1 MiB: no case grows the process by anything near their size
     assert.ok(peak - rss0 < 48 << 20, `peak rss grew by ${Math.round((peak - rss0) / 1048576)} MiB`)
+  })
+
+  it('fedora: a root without an rpm database is an error, and rpm is not run (it would create one)', async () => {
+    const root = path.join(dir, 'no-rpmdb')
+    await put(root, PRIMARY, gzipSync(primary([rpmPackage()])))
+    const exec = fakeExec(() => ({stdout: ''}))
+    await assert.rejects(
+      generateHashes({root, distro: 'fedora', packages: [], exec, logger: silentLogger}),
+      (e: Error) =>
+        e instanceof ReproError &&
+        e.message === `${root}: no rpm database (neither usr/lib/sysimage/rpm nor var/lib/rpm)`,
+    )
+    assert.equal(exec.calls.length, 0)
+    assert.deepEqual(await readdir(root), ['var'])
   })
 
   it('through the CLI: exit 2 and one "Error:" line naming the file', async () => {
