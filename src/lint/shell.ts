@@ -18,7 +18,7 @@ export interface ShellWord {
 }
 
 export interface ShellCommand {
-  /** basename of the command word after assignments and wrappers; '' for a pure assignment or a control header */
+  /** basename of the command word after assignments and wrappers; '' for a pure assignment (`A=1 B=2`) */
   name: string
   /** the command word itself */
   word: ShellWord | null
@@ -403,9 +403,8 @@ function build(tokens: Token[], pipeline: number, pipeIndex: number): ShellComma
   let w = 0
   while (w < words.length && !words[w].quoted && SKIP_LEADING.has(words[w].value)) w++
   const base = {redirects, pipeline, pipeIndex, assignments: [] as {name: string; value: string}[]}
-  if (w < words.length && !words[w].quoted && CONTROL_HEADERS.has(words[w].value)) {
-    return {...base, name: '', word: null, args: [], line: words[w].line, column: words[w].column}
-  }
+  // a loop or case header (`for k in a b`) runs nothing itself
+  if (w < words.length && !words[w].quoted && CONTROL_HEADERS.has(words[w].value)) return null
   for (;;) {
     while (w < words.length) {
       const m = ASSIGNMENT.exec(words[w].value)
@@ -417,9 +416,8 @@ function build(tokens: Token[], pipeline: number, pipeIndex: number): ShellComma
     const name = basename(words[w].value)
     const wrapper = WRAPPERS[name]
     if (!wrapper || w + 1 >= words.length) break
-    if (name === 'command' && words.slice(w + 1).some((x) => x.value === '-v' || x.value === '-V')) {
-      return {...base, name: '', word: null, args: [], line: words[w].line, column: words[w].column}
-    }
+    // `command -v x` looks x up, it does not run it
+    if (name === 'command' && words.slice(w + 1).some((x) => x.value === '-v' || x.value === '-V')) return null
     let k = w + 1
     let positional = wrapper.positional ?? 0
     while (k < words.length) {
@@ -444,6 +442,7 @@ function build(tokens: Token[], pipeline: number, pipeIndex: number): ShellComma
     w = k
   }
   if (w >= words.length) {
+    if (base.assignments.length === 0) return null
     return {...base, name: '', word: null, args: [], line: first.line, column: first.column}
   }
   const word = words[w]
