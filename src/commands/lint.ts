@@ -40,8 +40,13 @@ above it; 2: an error (a Dockerfile that cannot be read or parsed).`
       description:
         'NAME=VALUE as repro build takes it: FROM NAME is pinned when VALUE has @sha256: (or is a local directory); repeatable',
       multiple: true,
+      multipleNonGreedy: true,
     }),
-    disable: Flags.string({description: 'a rule id or name to skip; repeatable', multiple: true}),
+    disable: Flags.string({
+      description: 'a rule id or name to skip; repeatable',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     'fail-on': Flags.string({
       description: 'exit 1 when a finding has this severity or above (default: warning, or failOn in .repro-lint.yaml)',
       options: ['error', 'warning', 'info', 'none'],

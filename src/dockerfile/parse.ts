@@ -170,7 +170,10 @@ export function parseDockerfile(content: string, path: string): ParsedDockerfile
     const range = ins.getRange()
     const line = range.start.line + 1
     if (!KNOWN.has(keyword)) {
-      throw new DockerfileParseError(path, `line ${line}: unknown instruction "${ins.getInstruction().slice(0, 40)}"`)
+      throw new DockerfileParseError(
+        path,
+        `line ${line}: unknown instruction ${printable(ins.getInstruction().slice(0, 40))}`,
+      )
     }
     const heredocs: Heredoc[] = []
     for (const h of getHeredocs(ins)) {
@@ -485,4 +488,9 @@ export function expandVariables(
     i += name.length
   }
   return {value: out, unresolved}
+}
+
+/** A quoted, escaped form of text from the file, safe on one terminal line. */
+function printable(text: string): string {
+  return JSON.stringify(text).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

@@ -124,25 +124,25 @@ interface LintConfig {
 }
 
 /** .repro-lint.yaml in the context: `disable: [RL012, copy-git-dir]`, `failOn: error`. */
-export function readConfig(file: string): LintConfig {
+export function readConfig(file: string, shown = file): LintConfig {
   let doc: unknown
   try {
     doc = yaml.load(readFileSync(file, 'utf8'))
   } catch (error) {
-    throw new InvalidArgumentError(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`)
+    throw new InvalidArgumentError(`${shown}: not valid YAML: ${(error as Error).message.split('\n')[0]}`)
   }
   if (doc === null || doc === undefined) return {disable: []}
   if (typeof doc !== 'object' || Array.isArray(doc))
-    throw new InvalidArgumentError(`${file}: expected a mapping (disable, failOn)`)
+    throw new InvalidArgumentError(`${shown}: expected a mapping (disable, failOn)`)
   const {disable, failOn, ...rest} = doc as Record<string, unknown>
   const unknown = Object.keys(rest)
   if (unknown.length > 0)
-    throw new InvalidArgumentError(`${file}: unknown key "${unknown[0]}" (known: disable, failOn)`)
+    throw new InvalidArgumentError(`${shown}: unknown key "${unknown[0]}" (known: disable, failOn)`)
   if (disable !== undefined && (!Array.isArray(disable) || disable.some((d) => typeof d !== 'string'))) {
-    throw new InvalidArgumentError(`${file}: disable must be a list of rule ids or names`)
+    throw new InvalidArgumentError(`${shown}: disable must be a list of rule ids or names`)
   }
   if (failOn !== undefined && !isFailOn(failOn)) {
-    throw new InvalidArgumentError(`${file}: failOn must be one of ${[...SEVERITIES, 'none'].join(', ')}`)
+    throw new InvalidArgumentError(`${shown}: failOn must be one of ${[...SEVERITIES, 'none'].join(', ')}`)
   }
   return {disable: (disable as string[] | undefined) ?? [], failOn: failOn as FailOn | undefined}
 }
@@ -250,7 +250,7 @@ export function lint(options: LintOptions): LintResult {
     }
     const text = decodeDockerfile(bytes, shown)
     const configFile = path.join(contextDir, '.repro-lint.yaml')
-    const config = existsSync(configFile) ? readConfig(configFile) : {disable: []}
+    const config = existsSync(configFile) ? readConfig(configFile, display(options.cwd, configFile)) : {disable: []}
     const disabled = new Set([...flagDisabled, ...resolveRuleKeys(config.disable, display(options.cwd, configFile))])
     for (const d of disabled) allDisabled.add(d)
     failOn ??= config.failOn
