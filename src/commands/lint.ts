@@ -57,7 +57,9 @@ above it; 2: an error (a Dockerfile that cannot be read or parsed).`
 
   async run(): Promise<LintResult> {
     const {flags} = this
-    const targets = this.argv.filter((a, i, all) => !a.startsWith('-') && !isFlagValue(all, i))
+    // strict = false: every argument is a target (oclif's argv holds them all, flags removed)
+    const {argv} = await this.parse(Lint)
+    const targets = argv.map(String)
     if (flags.sarif === '') throw new InvalidArgumentError('--sarif: give a file name')
     const result = lint({
       targets: targets.length > 0 ? targets : [this.args.target ?? '.'],
@@ -76,11 +78,4 @@ above it; 2: an error (a Dockerfile that cannot be read or parsed).`
     }
     return result
   }
-}
-
-/** argv[i] is the value of the flag before it (`--disable RL001`): not a target. */
-function isFlagValue(argv: string[], i: number): boolean {
-  const prev = argv[i - 1]
-  if (!prev || !prev.startsWith('-') || prev.includes('=')) return false
-  return ['-f', '--file', '--build-context', '--disable', '--fail-on', '--format', '--sarif'].includes(prev)
 }
