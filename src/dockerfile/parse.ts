@@ -202,10 +202,22 @@ export function parseDockerfile(content: string, path: string): ParsedDockerfile
       column: f.getRange().start.character + 1,
     }))
     const rawArgs = ins.getArguments()
-    const inHeredoc = (o: number): boolean => heredocSpans.some(([s, e]) => o >= s && o < e)
-    const args: SourceWord[] = rawArgs
-      .filter((a) => !inHeredoc(offsetOf(a.getRange().start)))
-      .map((a) => ({value: a.getValue(), line: a.getRange().start.line + 1, column: a.getRange().start.character + 1}))
+    // words as BuildKit reads them: quotes removed, escapes applied, continuations joined (dockerfile-ast
+    // splits `"a b"` in two and keeps the quotes)
+    const args: SourceWord[] =
+      rawArgs.length === 0
+        ? []
+        : splitWords(
+            shellText(
+              text,
+              offsetOf(rawArgs[0].getRange().start),
+              offsetOf(range.end),
+              escape,
+              lineStarts,
+              heredocSpans,
+            ),
+            escape,
+          )
     const exec = execForm(ins, keyword)
     let shell: PositionedText | null = null
     if ((keyword === 'RUN' || keyword === 'CMD' || keyword === 'ENTRYPOINT') && exec === null && rawArgs.length > 0) {
@@ -488,6 +500,52 @@ export function expandVariables(
     i += name.length
   }
   return {value: out, unresolved}
+}
+
+/**
+ * Split instruction arguments into words the way BuildKit's shell-word processing does for FROM, COPY,
+ * ADD: blanks separate, single and double quotes group and are removed, the escape character escapes.
+ * The JSON form (`COPY ["a", "b"]`) gives its strings.
+ */
+export function splitWords(src: PositionedText, escape = '\\'): SourceWord[] {
+  const trimmed = src.text.trim()
+  if (trimmed.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(trimmed)
+      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) {
+        const at = src.text.indexOf('[')
+        return parsed.map((value) => ({value, line: src.lines[at] ?? 1, column: src.columns[at] ?? 1}))
+      }
+    } catch {
+      // not JSON: shell words
+    }
+  }
+  const words: SourceWord[] = []
+  let value = ''
+  let start = -1
+  let quote: string | null = null
+  const flush = (): void => {
+    if (start >= 0) words.push({value, line: src.lines[start], column: src.columns[start]})
+    value = ''
+    start = -1
+  }
+  for (let i = 0; i < src.text.length; i++) {
+    const ch = src.text[i]
+    if (quote === null && (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r')) {
+      flush()
+      continue
+    }
+    if (start < 0) start = i
+    if (ch === escape && quote !== "'" && i + 1 < src.text.length) {
+      value += src.text[++i]
+      continue
+    }
+    if (quote === null && (ch === '"' || ch === "'")) quote = ch
+    else if (quote === ch) quote = null
+    else value += ch
+  }
+  flush()
+  return words
 }
 
 /** A quoted, escaped form of text from the file, safe on one terminal line. */

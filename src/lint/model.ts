@@ -35,7 +35,7 @@ export interface StageInfo {
   parent: StageInfo | null
   /** the expanded image reference of FROM */
   image: string
-  /** the FROM image was an ARG without a value: not judged */
+  /** the FROM image depends on a variable without a value (a whole-ARG image, or a stage picked by platform): not judged */
   imageUnresolved: boolean
   instructions: InstructionInfo[]
   /** ENV values at the end of the stage (inherited by stages built FROM it) */
@@ -74,7 +74,12 @@ export function buildModel(file: ParsedDockerfile): LintModel {
       stage,
       parent,
       image,
-      imageUnresolved: image === '' && expanded.unresolved.length > 0,
+      // an ARG without a value (FROM ${BUILD_FROM}), or a platform variable BuildKit sets that picks a stage
+      // (FROM binaries-$TARGETOS): not judged
+      imageUnresolved:
+        expanded.unresolved.length > 0 &&
+        (image === '' ||
+          file.stages.some((s) => s.name !== null && image !== '' && s.name.startsWith(image.toLowerCase()))),
       instructions: [],
       envAtEnd: env,
     }

@@ -74,6 +74,18 @@ describe('parseDockerfile', () => {
     )
   })
 
+  it('reads FROM/COPY/ADD words as BuildKit does: quotes removed, continuations joined, JSON form', () => {
+    const df = parseDockerfile('FROM a\nADD --chown=1 "https://x/r.git#$V" \\\n  \'/d st\'\nCOPY ["a b", "/c"]\n', 'D')
+    assert.deepEqual(df.instructions[1].args, [
+      {value: 'https://x/r.git#$V', line: 2, column: 15},
+      {value: '/d st', line: 3, column: 3},
+    ])
+    assert.deepEqual(
+      df.instructions[2].args.map((a) => a.value),
+      ['a b', '/c'],
+    )
+  })
+
   it('reads the exec form', () => {
     const df = parseDockerfile('FROM a\nRUN ["pip", "install", "x"]\n', 'D')
     assert.deepEqual(df.instructions[1].exec, ['pip', 'install', 'x'])

@@ -46,8 +46,10 @@ describe('RL001 unpinned-base-image', () => {
   it('is satisfied by repro.lock.yaml entries (docker.io names normalised)', () => {
     assert.deepEqual(found('FROM docker.io/library/debian:12\n', {lockedImages: ['debian:12']}), [])
   })
-  it('does not judge FROM ${ARG} without a default', () => {
+  it('does not judge FROM ${ARG} without a default, nor a stage picked by a platform variable', () => {
     assert.deepEqual(found('ARG BUILD_FROM\nFROM ${BUILD_FROM}\n'), [])
+    assert.deepEqual(found('FROM scratch AS bin-linux\nFROM scratch AS bin-windows\nFROM bin-$TARGETOS\n'), [])
+    assert.deepEqual(found('FROM debian:$TAG\n'), ['RL001:1'])
   })
 })
 
@@ -122,8 +124,8 @@ describe('RL008 download-unverified', () => {
 
 describe('RL009 git-clone-unpinned', () => {
   it('flags clones not checked out at a commit, and ADD of git refs', () => {
-    const text = `${PINNED}\nRUN git clone --branch v1.2 https://example.org/r.git /r\nRUN git clone https://example.org/r.git /r && git -C /r checkout main\nADD https://example.org/r.git#v1 /r\n`
-    assert.deepEqual(found(text), ['RL009:2', 'RL009:3', 'RL009:4'])
+    const text = `${PINNED}\nRUN git clone --branch v1.2 https://example.org/r.git /r\nRUN git clone https://example.org/r.git /r && git -C /r checkout main\nADD https://example.org/r.git#v1 /r\nARG V=v2\nADD --keep-git-dir=true "https://example.org/r.git#$V" /s\n`
+    assert.deepEqual(found(text), ['RL009:2', 'RL009:3', 'RL009:4', 'RL009:6'])
   })
   it('accepts a checkout of a commit id (also through ARG) and ADD at a commit', () => {
     const sha = 'f'.repeat(40)
