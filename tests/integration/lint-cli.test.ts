@@ -89,6 +89,21 @@ describe('repro lint: outputs and exit codes', () => {
     assert.equal(doc.findings.length, 1)
   })
 
+  it('takes images listed in repro.lock.yaml as pinned, and -f names the Dockerfile in a context', async () => {
+    const ctx = context('locked', {
+      'Dockerfile.app': 'FROM debian:12\nFROM docker.io/library/alpine:3.20\n',
+      'repro.lock.yaml': `images:\n  debian:12: sha256:${'1'.repeat(64)}\n`,
+    })
+    const r = await runCli(['lint', '--json', '-f', 'Dockerfile.app', ctx], {cwd: dir})
+    assert.equal(r.code, 1, r.stderr)
+    assert.deepEqual(
+      JSON.parse(r.stdout).findings.map(
+        (f: {rule: string; line: number; file: string}) => `${f.file}:${f.line} ${f.rule}`,
+      ),
+      ['locked/Dockerfile.app:2 RL001'],
+    )
+  })
+
   it('exits 2 with one line naming the input on a bad config, an unknown rule, a missing Dockerfile', async () => {
     const bad = context('badconfig', {Dockerfile: 'FROM scratch\n', '.repro-lint.yaml': 'disable: RL001\n'})
     const r1 = await runCli(['lint', bad], {cwd: dir})
