@@ -356,8 +356,11 @@ function concatPositioned(parts: PositionedText[], separator: string): Positione
       }
     }
     out.text += p.text
-    out.lines.push(...p.lines)
-    out.columns.push(...p.columns)
+    // a loop, not push(...): a heredoc body can be longer than a call takes arguments
+    for (let k = 0; k < p.lines.length; k++) {
+      out.lines.push(p.lines[k])
+      out.columns.push(p.columns[k])
+    }
   })
   return out
 }
@@ -444,10 +447,13 @@ function lineOf(lineStarts: number[], offset: number): number {
  * Expand Dockerfile variables ($X, ${X}, ${X:-d}, ${X-d}, ${X:+a}, ${X+a}) with the values known; other
  * ${X...} modifiers yield the plain value. Unknown variables expand to '' and are listed in `unresolved`.
  */
-export function expandVariables(
-  input: string,
-  vars: ReadonlyMap<string, string | null>,
-): {value: string; unresolved: string[]} {
+/** What expansion needs of a variable table (a Map fits). */
+export interface VariableLookup {
+  has(name: string): boolean
+  get(name: string): string | null | undefined
+}
+
+export function expandVariables(input: string, vars: VariableLookup): {value: string; unresolved: string[]} {
   const unresolved: string[] = []
   let out = ''
   for (let i = 0; i < input.length; i++) {

@@ -52,7 +52,8 @@ export function lintSource(text: string, facts: SourceFacts): LintFileResult {
     readContextFile: facts.readContextFile,
   }
   const raw: RawFinding[] = []
-  for (const rule of RULES) if (!facts.disabled.has(rule.id)) raw.push(...rule.check(ctx))
+  // (no push(...spread): a hostile file can give more findings than a call takes arguments)
+  for (const rule of RULES) if (!facts.disabled.has(rule.id)) for (const f of rule.check(ctx)) raw.push(f)
 
   // inline ignores: a comment line before an instruction (a contiguous block counts) or inside it
   const ignoresByLine = new Map<number, Set<string>>()
@@ -71,9 +72,14 @@ export function lintSource(text: string, facts: SourceFacts): LintFileResult {
     ignoresByLine.set(c.line, ids)
   }
   const commentLines = new Set(parsed.comments.map((c) => c.line))
+  const instructionAtLine = new Map<number, (typeof parsed.instructions)[number]>()
+  if (ignoresByLine.size > 0) {
+    for (const i of parsed.instructions) for (let l = i.line; l <= i.endLine; l++) instructionAtLine.set(l, i)
+  }
   const ignoredAt = (line: number): Set<string> => {
     const ids = new Set<string>()
-    const ins = parsed.instructions.find((i) => line >= i.line && line <= i.endLine)
+    if (ignoresByLine.size === 0) return ids
+    const ins = instructionAtLine.get(line)
     const from = ins ? ins.line : line
     const to = ins ? ins.endLine : line
     for (let l = from; l <= to; l++) for (const id of ignoresByLine.get(l) ?? []) ids.add(id)

@@ -7,10 +7,47 @@ import {
   type DockerfileInstruction,
   type DockerfileStage,
   type ParsedDockerfile,
+  type VariableLookup,
 } from '../dockerfile/parse.js'
 import {parseShell, type ShellCommand, type ShellWord} from './shell.js'
 
-export type Vars = Map<string, string | null>
+/** ARG/ENV values in effect at one instruction (null: declared without a known value). */
+export type Vars = VariableLookup
+
+/**
+ * The values a stage's ARG and ENV instructions set, looked up as of an instruction by binary search: no
+ * copy per instruction (a file of 100k ENV lines stays linear).
+ */
+class VarHistory {
+  private readonly entries = new Map<string, {at: number; value: string | null}[]>()
+  constructor(private readonly base: VariableLookup) {}
+
+  set(name: string, value: string | null, at: number): void {
+    const list = this.entries.get(name)
+    if (list) list.push({at, value})
+    else this.entries.set(name, [{at, value}])
+  }
+
+  /** the value set before position `at` (exclusive), else the base's */
+  lookup(name: string, at: number): {found: boolean; value: string | null | undefined} {
+    const list = this.entries.get(name)
+    if (list && list[0].at < at) {
+      let lo = 0
+      let hi = list.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1
+        if (list[mid].at < at) lo = mid
+        else hi = mid - 1
+      }
+      return {found: true, value: list[lo].value}
+    }
+    return this.base.has(name) ? {found: true, value: this.base.get(name)} : {found: false, value: undefined}
+  }
+
+  view(at: number): Vars {
+    return {has: (name) => this.lookup(name, at).found, get: (name) => this.lookup(name, at).value}
+  }
+}
 
 export interface Mount {
   type: string
@@ -21,6 +58,8 @@ export interface Mount {
 
 export interface InstructionInfo {
   ins: DockerfileInstruction
+  /** position within its stage (within the global instructions before the first FROM) */
+  index: number
   stage: StageInfo | null
   /** ARG and ENV values in effect (null: declared without a known value) */
   vars: Vars
@@ -39,12 +78,12 @@ export interface StageInfo {
   imageUnresolved: boolean
   instructions: InstructionInfo[]
   /** ENV values at the end of the stage (inherited by stages built FROM it) */
-  envAtEnd: Vars
+  envAtEnd: Map<string, string | null>
 }
 
 export interface LintModel {
   file: ParsedDockerfile
-  globalArgs: Vars
+  globalArgs: Map<string, string | null>
   stages: StageInfo[]
   instructions: InstructionInfo[]
   /** lower-cased stage names */
@@ -52,7 +91,7 @@ export interface LintModel {
 }
 
 export function buildModel(file: ParsedDockerfile): LintModel {
-  const globalArgs: Vars = new Map()
+  const globalArgs = new Map<string, string | null>()
   const instructions: InstructionInfo[] = []
   for (const ins of file.globalInstructions) {
     if (ins.keyword === 'ARG') {
@@ -60,16 +99,25 @@ export function buildModel(file: ParsedDockerfile): LintModel {
         globalArgs.set(p.name, p.value === null ? null : expandVariables(p.value, globalArgs).value)
       }
     }
-    instructions.push({ins, stage: null, vars: new Map(globalArgs), commands: [], mounts: []})
+    instructions.push({
+      ins,
+      index: instructions.length,
+      stage: null,
+      vars: new Map(globalArgs),
+      commands: [],
+      mounts: [],
+    })
   }
   const stages: StageInfo[] = []
   const byName = new Map<string, StageInfo>()
+  const names = file.stages.map((s) => s.name).filter((n): n is string => n !== null)
   for (const stage of file.stages) {
     const expanded = expandVariables(stage.image, globalArgs)
     const image = expanded.value.trim()
     const parent = byName.get(image.toLowerCase()) ?? null
-    const env: Vars = new Map(parent?.envAtEnd ?? [])
-    const vars: Vars = new Map(env)
+    // ENV is inherited from a parent stage; ARG is not
+    const env = new Map<string, string | null>(parent?.envAtEnd ?? [])
+    const history = new VarHistory(env)
     const info: StageInfo = {
       stage,
       parent,
@@ -78,48 +126,46 @@ export function buildModel(file: ParsedDockerfile): LintModel {
       // (FROM binaries-$TARGETOS): not judged
       imageUnresolved:
         expanded.unresolved.length > 0 &&
-        (image === '' ||
-          file.stages.some((s) => s.name !== null && image !== '' && s.name.startsWith(image.toLowerCase()))),
+        (image === '' || (image !== '' && names.some((n) => n.startsWith(image.toLowerCase())))),
       instructions: [],
       envAtEnd: env,
     }
-    for (const ins of stage.instructions) {
+    const envSet: [string, string | null][] = []
+    stage.instructions.forEach((ins, at) => {
+      const vars = history.view(at)
       if (ins.keyword === 'ARG') {
         for (const p of ins.properties) {
           const value =
             p.value !== null
-              ? expandVariables(p.value, vars).value
+              ? expandVariables(p.value, history.view(at + 1)).value
               : globalArgs.has(p.name)
                 ? globalArgs.get(p.name)!
                 : null
-          vars.set(p.name, value)
+          history.set(p.name, value, at)
         }
       } else if (ins.keyword === 'ENV') {
         for (const p of ins.properties) {
-          const value = expandVariables(p.value ?? '', vars).value
-          vars.set(p.name, value)
-          env.set(p.name, value)
+          const value = expandVariables(p.value ?? '', history.view(at + 1)).value
+          history.set(p.name, value, at)
+          envSet.push([p.name, value])
         }
       }
-      const item: InstructionInfo = {ins, stage: info, vars: new Map(vars), commands: [], mounts: []}
+      // the instruction sees what was set before it; ARG/ENV see their own effect too
+      const seen = ins.keyword === 'ARG' || ins.keyword === 'ENV' ? history.view(at + 1) : vars
+      const item: InstructionInfo = {ins, index: at, stage: info, vars: seen, commands: [], mounts: []}
       if (ins.keyword === 'RUN') {
-        item.mounts = parseMounts(ins, vars)
+        item.mounts = parseMounts(ins, seen)
         if (ins.shell) item.commands = parseShell(ins.shell)
         else if (ins.exec && ins.exec.length > 0) item.commands = [execCommand(ins)]
       }
       info.instructions.push(item)
       instructions.push(item)
-    }
+    })
+    for (const [name, value] of envSet) env.set(name, value)
     stages.push(info)
     if (stage.name) byName.set(stage.name, info)
   }
-  return {
-    file,
-    globalArgs,
-    stages,
-    instructions,
-    stageNames: new Set(file.stages.map((s) => s.name).filter((n): n is string => n !== null)),
-  }
+  return {file, globalArgs, stages, instructions, stageNames: new Set(names)}
 }
 
 function execCommand(ins: DockerfileInstruction): ShellCommand {

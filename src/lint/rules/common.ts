@@ -38,7 +38,7 @@ export function splitArgs(
   for (let i = 0; i < args.length; i++) {
     const v = args[i].value
     if (v === '--') {
-      operands.push(...args.slice(i + 1))
+      for (const a of args.slice(i + 1)) operands.push(a)
       break
     }
     if (v.startsWith('-') && v.length > 1) {

@@ -93,8 +93,8 @@ function isDownload(cmd: ShellCommand): boolean {
 }
 
 /** The command downstream of `cmd` in its pipeline that is a shell or interpreter, if any. */
-function pipedInto(cmd: ShellCommand, commands: ShellCommand[]): ShellCommand | undefined {
-  return commands.find((c) => c.pipeline === cmd.pipeline && c.pipeIndex > cmd.pipeIndex && INTERPRETERS.test(c.name))
+function pipedInto(cmd: ShellCommand, pipelines: Map<number, ShellCommand[]>): ShellCommand | undefined {
+  return pipelines.get(cmd.pipeline)?.find((c) => c.pipeIndex > cmd.pipeIndex && INTERPRETERS.test(c.name))
 }
 
 export const downloadUnverified: Check = (ctx) => {
@@ -102,9 +102,15 @@ export const downloadUnverified: Check = (ctx) => {
   for (const item of ctx.model.instructions) {
     if (item.ins.keyword !== 'RUN') continue
     const checked = item.commands.some(isCheckCommand)
+    const pipelines = new Map<number, ShellCommand[]>()
+    for (const c of item.commands) {
+      const list = pipelines.get(c.pipeline)
+      if (list) list.push(c)
+      else pipelines.set(c.pipeline, [c])
+    }
     for (const cmd of item.commands) {
       if (!isDownload(cmd)) continue
-      const shell = pipedInto(cmd, item.commands)
+      const shell = pipedInto(cmd, pipelines)
       if (shell) {
         out.push({
           rule: 'RL008',
@@ -139,6 +145,10 @@ function isGitUrl(value: string): boolean {
 export const addUrlNoChecksum: Check = (ctx) => {
   const out: RawFinding[] = []
   for (const stage of ctx.model.stages) {
+    let lastCheck = -1
+    stage.instructions.forEach((item, index) => {
+      if (item.ins.keyword === 'RUN' && item.commands.some(isCheckCommand)) lastCheck = index
+    })
     stage.instructions.forEach((item, index) => {
       if (item.ins.keyword !== 'ADD') return
       if (item.ins.flags.some((f) => f.name === 'checksum' && f.value)) return
@@ -148,10 +158,7 @@ export const addUrlNoChecksum: Check = (ctx) => {
         return /^https?:\/\//.test(v) && !isGitUrl(v)
       })
       if (urls.length === 0) return
-      const checkedLater = stage.instructions
-        .slice(index + 1)
-        .some((later) => later.ins.keyword === 'RUN' && later.commands.some(isCheckCommand))
-      if (checkedLater) return
+      if (lastCheck > index) return // a later RUN of the stage checks what was fetched
       out.push({
         rule: 'RL007',
         line: item.ins.line,

@@ -64,13 +64,19 @@ export const userDbDate: Check = (ctx) => {
   const out: RawFinding[] = []
   for (const item of ctx.model.instructions) {
     if (item.ins.keyword !== 'RUN') continue
+    // the last command of the RUN that normalises /etc/shadow: user commands before it are fine
+    let lastNormalise: ShellCommand | null = null
+    for (const c of item.commands) {
+      if (
+        (c.name === 'chage' || words(c).some((w) => w.includes('/etc/shadow'))) &&
+        (!lastNormalise || before(lastNormalise, c))
+      )
+        lastNormalise = c
+    }
     for (const cmd of item.commands) {
       const why = USER_DB.get(cmd.name)
       if (!why) continue
-      const normalised = item.commands.some(
-        (c) => before(cmd, c) && (c.name === 'chage' || words(c).some((w) => w.includes('/etc/shadow'))),
-      )
-      if (normalised) continue
+      if (lastNormalise && before(cmd, lastNormalise)) continue
       out.push({
         rule: 'RL011',
         line: cmd.line,
@@ -115,6 +121,14 @@ export const pycTimestamp: Check = (ctx) => {
   const out: RawFinding[] = []
   for (const item of ctx.model.instructions) {
     if (item.ins.keyword !== 'RUN') continue
+    // the first command of the RUN that sets or exports SOURCE_DATE_EPOCH
+    let firstSde: ShellCommand | null = null
+    for (const c of item.commands) {
+      const sets =
+        c.assignments.some((a) => a.name === 'SOURCE_DATE_EPOCH') ||
+        (c.name === 'export' && c.args.some((a) => a.value.startsWith('SOURCE_DATE_EPOCH')))
+      if (sets && (!firstSde || before(c, firstSde))) firstSde = c
+    }
     for (const cmd of item.commands) {
       let compiles = false
       const values = cmd.args.map((a) => a.value)
@@ -146,12 +160,7 @@ export const pycTimestamp: Check = (ctx) => {
       const sde =
         item.vars.has('SOURCE_DATE_EPOCH') ||
         cmd.assignments.some((a) => a.name === 'SOURCE_DATE_EPOCH') ||
-        item.commands.some(
-          (c) =>
-            before(c, cmd) &&
-            (c.assignments.some((a) => a.name === 'SOURCE_DATE_EPOCH') ||
-              (c.name === 'export' && c.args.some((a) => a.value.startsWith('SOURCE_DATE_EPOCH')))),
-        )
+        (firstSde !== null && before(firstSde, cmd))
       if (sde) continue
       out.push({
         rule: 'RL014',

@@ -39,15 +39,10 @@ function judge(ctx: RuleContext, ref: string, stageNames: ReadonlySet<string>): 
 export const unpinnedBaseImage: Check = (ctx) => {
   const out: RawFinding[] = []
   const {model} = ctx
+  // FROM may only name stages defined before it
+  const earlier = new Set<string>()
   for (const stageInfo of model.stages) {
     const {stage} = stageInfo
-    // FROM may only name stages defined before it
-    const earlier = new Set(
-      model.file.stages
-        .slice(0, stage.index)
-        .map((s) => s.name)
-        .filter((n): n is string => n !== null),
-    )
     if (!stageInfo.imageUnresolved) {
       const verdict = judge(ctx, stageInfo.image, earlier)
       if (verdict) {
@@ -83,6 +78,7 @@ export const unpinnedBaseImage: Check = (ctx) => {
         }
       }
     }
+    if (stage.name) earlier.add(stage.name)
   }
   return out
 }

@@ -2,7 +2,15 @@
  * Package managers: RL003 unpinned-os-packages, RL004 unpinned-pip, RL005 npm-install, RL006 yarn-unfrozen,
  * RL013 cache-left-in-layer. One reading of each package-manager command serves all of them.
  */
-import {before, expandWord, instructionText, stageChain, type InstructionInfo, type Vars} from '../model.js'
+import {
+  before,
+  expandWord,
+  instructionText,
+  stageChain,
+  type InstructionInfo,
+  type StageInfo,
+  type Vars,
+} from '../model.js'
 import type {ShellCommand, ShellWord} from '../shell.js'
 import {
   hasOption,
@@ -326,29 +334,47 @@ function hasSnapshotMarker(text: string): boolean {
   return SNAPSHOT_MARKERS.some((m) => text.includes(m))
 }
 
+/** Index of the first instruction of each stage whose text names a snapshot source (Infinity: none). */
+const firstMarker = new WeakMap<StageInfo, number>()
+function firstSnapshotMarker(ctx: RuleContext, stage: StageInfo): number {
+  let at = firstMarker.get(stage)
+  if (at === undefined) {
+    at = stage.instructions.findIndex((i) => hasSnapshotMarker(instructionText(ctx.model.file, i.ins)))
+    if (at < 0) at = Infinity
+    firstMarker.set(stage, at)
+  }
+  return at
+}
+
+/** Position of the first snapshot marker in a RUN's shell text (cached per RUN). */
+const runMarker = new WeakMap<InstructionInfo, {line: number; column: number} | null>()
+function firstMarkerInRun(item: InstructionInfo): {line: number; column: number} | null {
+  if (runMarker.has(item)) return runMarker.get(item)!
+  const shell = item.ins.shell
+  let first: {line: number; column: number} | null = null
+  if (shell) {
+    for (const marker of SNAPSHOT_MARKERS) {
+      const at = shell.text.indexOf(marker)
+      if (at < 0) continue
+      const pos = {line: shell.lines[at], column: shell.columns[at]}
+      if (!first || before(pos, first)) first = pos
+    }
+  }
+  runMarker.set(item, first)
+  return first
+}
+
 /** A snapshot source is in effect for this command (RL003's definition). */
 function snapshotInEffect(ctx: RuleContext, item: InstructionInfo, cmd: ShellCommand, pkg: PackageCommand): boolean {
   if (hasOption(pkg.options, '--snapshot', '-S') && pkg.manager === 'apt') return true
-  if (item.mounts.some((m) => hasSnapshotMarker(`${m.source ?? ''} ${m.target} ${m.from ?? ''}`))) return true
   if (item.ins.flags.some((f) => f.name === 'mount' && hasSnapshotMarker(f.value ?? ''))) return true
   // earlier in the same RUN
-  const shell = item.ins.shell
-  if (shell) {
-    for (const marker of SNAPSHOT_MARKERS) {
-      let at = shell.text.indexOf(marker)
-      while (at >= 0) {
-        if (before({line: shell.lines[at], column: shell.columns[at]}, cmd)) return true
-        at = shell.text.indexOf(marker, at + 1)
-      }
-    }
-  }
-  // earlier instructions of this stage and of the stages it is built on
-  for (const s of stageChain(item.stage)) {
-    for (const other of s.instructions) {
-      if (other === item) break
-      if (hasSnapshotMarker(instructionText(ctx.model.file, other.ins))) return true
-    }
-  }
+  const marker = firstMarkerInRun(item)
+  if (marker && before(marker, cmd)) return true
+  // earlier instructions of this stage, and any instruction of the stages it is built on
+  const stage = item.stage
+  if (stage && firstSnapshotMarker(ctx, stage) < item.index) return true
+  for (const s of stageChain(stage).slice(1)) if (firstSnapshotMarker(ctx, s) < Infinity) return true
   return false
 }
 
@@ -653,7 +679,9 @@ export const cacheLeftInLayer: Check = (ctx) => {
     for (const cmd of item.commands) {
       const pkg = readPackageCommand(cmd)
       if (!pkg || !CACHE_RULES[pkg.manager].writes(pkg)) continue
-      byManager.set(pkg.manager, [...(byManager.get(pkg.manager) ?? []), pkg])
+      const list = byManager.get(pkg.manager)
+      if (list) list.push(pkg)
+      else byManager.set(pkg.manager, [pkg])
     }
     if (byManager.size === 0) continue
     const removed = removedPaths(item.commands).map((r) => expandWord(r, item.vars))
