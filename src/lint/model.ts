@@ -9,52 +9,13 @@ import {
   type ParsedDockerfile,
   type VariableLookup,
 } from '../dockerfile/parse.js'
+import {parseMounts, scopeDockerfile, type Mount, type ScopedDockerfile} from '../dockerfile/scope.js'
 import {parseShell, type ShellCommand, type ShellWord} from './shell.js'
+
+export type {Mount} from '../dockerfile/scope.js'
 
 /** ARG/ENV values in effect at one instruction (null: declared without a known value). */
 export type Vars = VariableLookup
-
-/**
- * The values a stage's ARG and ENV instructions set, looked up as of an instruction by binary search: no
- * copy per instruction (a file of 100k ENV lines stays linear).
- */
-class VarHistory {
-  private readonly entries = new Map<string, {at: number; value: string | null}[]>()
-  constructor(private readonly base: VariableLookup) {}
-
-  set(name: string, value: string | null, at: number): void {
-    const list = this.entries.get(name)
-    if (list) list.push({at, value})
-    else this.entries.set(name, [{at, value}])
-  }
-
-  /** the value set before position `at` (exclusive), else the base's */
-  lookup(name: string, at: number): {found: boolean; value: string | null | undefined} {
-    const list = this.entries.get(name)
-    if (list && list[0].at < at) {
-      let lo = 0
-      let hi = list.length - 1
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1
-        if (list[mid].at < at) lo = mid
-        else hi = mid - 1
-      }
-      return {found: true, value: list[lo].value}
-    }
-    return this.base.has(name) ? {found: true, value: this.base.get(name)} : {found: false, value: undefined}
-  }
-
-  view(at: number): Vars {
-    return {has: (name) => this.lookup(name, at).found, get: (name) => this.lookup(name, at).value}
-  }
-}
-
-export interface Mount {
-  type: string
-  target: string
-  from: string | null
-  source: string | null
-}
 
 export interface InstructionInfo {
   ins: DockerfileInstruction
@@ -83,6 +44,7 @@ export interface StageInfo {
 
 export interface LintModel {
   file: ParsedDockerfile
+  scoped: ScopedDockerfile
   globalArgs: Map<string, string | null>
   stages: StageInfo[]
   instructions: InstructionInfo[]
@@ -91,81 +53,39 @@ export interface LintModel {
 }
 
 export function buildModel(file: ParsedDockerfile): LintModel {
-  const globalArgs = new Map<string, string | null>()
-  const instructions: InstructionInfo[] = []
-  for (const ins of file.globalInstructions) {
-    if (ins.keyword === 'ARG') {
-      for (const p of ins.properties) {
-        globalArgs.set(p.name, p.value === null ? null : expandVariables(p.value, globalArgs).value)
-      }
-    }
-    instructions.push({
-      ins,
-      index: instructions.length,
-      stage: null,
-      vars: new Map(globalArgs),
-      commands: [],
-      mounts: [],
-    })
-  }
+  const scoped = scopeDockerfile(file)
+  const instructions: InstructionInfo[] = file.globalInstructions.map((ins, index) => ({
+    ins,
+    index,
+    stage: null,
+    vars: scoped.globalVars[index],
+    commands: [],
+    mounts: [],
+  }))
   const stages: StageInfo[] = []
-  const byName = new Map<string, StageInfo>()
-  const names = file.stages.map((s) => s.name).filter((n): n is string => n !== null)
-  for (const stage of file.stages) {
-    const expanded = expandVariables(stage.image, globalArgs)
-    const image = expanded.value.trim()
-    const parent = byName.get(image.toLowerCase()) ?? null
-    // ENV is inherited from a parent stage; ARG is not
-    const env = new Map<string, string | null>(parent?.envAtEnd ?? [])
-    const history = new VarHistory(env)
+  for (const s of scoped.stages) {
     const info: StageInfo = {
-      stage,
-      parent,
-      image,
-      // an ARG without a value (FROM ${BUILD_FROM}), or a platform variable BuildKit sets that picks a stage
-      // (FROM binaries-$TARGETOS): not judged
-      imageUnresolved:
-        expanded.unresolved.length > 0 &&
-        (image === '' || (image !== '' && names.some((n) => n.startsWith(image.toLowerCase())))),
+      stage: s.stage,
+      parent: s.parent === null ? null : stages[s.parent],
+      image: s.image,
+      imageUnresolved: s.imageUnresolved,
       instructions: [],
-      envAtEnd: env,
+      envAtEnd: s.envAtEnd,
     }
-    const envSet: [string, string | null][] = []
-    stage.instructions.forEach((ins, at) => {
-      const vars = history.view(at)
-      if (ins.keyword === 'ARG') {
-        for (const p of ins.properties) {
-          const value =
-            p.value !== null
-              ? expandVariables(p.value, history.view(at + 1)).value
-              : globalArgs.has(p.name)
-                ? globalArgs.get(p.name)!
-                : null
-          history.set(p.name, value, at)
-        }
-      } else if (ins.keyword === 'ENV') {
-        for (const p of ins.properties) {
-          const value = expandVariables(p.value ?? '', history.view(at + 1)).value
-          history.set(p.name, value, at)
-          envSet.push([p.name, value])
-        }
-      }
-      // the instruction sees what was set before it; ARG/ENV see their own effect too
-      const seen = ins.keyword === 'ARG' || ins.keyword === 'ENV' ? history.view(at + 1) : vars
-      const item: InstructionInfo = {ins, index: at, stage: info, vars: seen, commands: [], mounts: []}
+    s.stage.instructions.forEach((ins, at) => {
+      const vars = s.vars[at]
+      const item: InstructionInfo = {ins, index: at, stage: info, vars, commands: [], mounts: []}
       if (ins.keyword === 'RUN') {
-        item.mounts = parseMounts(ins, seen)
+        item.mounts = parseMounts(ins, vars)
         if (ins.shell) item.commands = parseShell(ins.shell)
         else if (ins.exec && ins.exec.length > 0) item.commands = [execCommand(ins)]
       }
       info.instructions.push(item)
       instructions.push(item)
     })
-    for (const [name, value] of envSet) env.set(name, value)
     stages.push(info)
-    if (stage.name) byName.set(stage.name, info)
   }
-  return {file, globalArgs, stages, instructions, stageNames: new Set(names)}
+  return {file, scoped, globalArgs: scoped.globalArgs, stages, instructions, stageNames: scoped.stageNames}
 }
 
 function execCommand(ins: DockerfileInstruction): ShellCommand {
@@ -183,26 +103,6 @@ function execCommand(ins: DockerfileInstruction): ShellCommand {
     pipeline: 0,
     pipeIndex: 0,
   }
-}
-
-function parseMounts(ins: DockerfileInstruction, vars: Vars): Mount[] {
-  const mounts: Mount[] = []
-  for (const f of ins.flags) {
-    if (f.name !== 'mount' || !f.value) continue
-    const fields = new Map<string, string>()
-    for (const part of f.value.split(',')) {
-      const eq = part.indexOf('=')
-      if (eq < 0) fields.set(part.trim().toLowerCase(), 'true')
-      else fields.set(part.slice(0, eq).trim().toLowerCase(), expandVariables(part.slice(eq + 1).trim(), vars).value)
-    }
-    mounts.push({
-      type: fields.get('type') ?? 'bind',
-      target: fields.get('target') ?? fields.get('dst') ?? fields.get('destination') ?? '',
-      from: fields.get('from') ?? null,
-      source: fields.get('source') ?? fields.get('src') ?? null,
-    })
-  }
-  return mounts
 }
 
 /** Expand a shell word with the ARG/ENV values known at the instruction (unknown variables stay empty). */

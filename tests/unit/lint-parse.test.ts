@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {decodeDockerfile, DockerfileParseError, expandVariables, parseDockerfile} from '../../src/dockerfile/parse.js'
+import {imageReferences, scopeDockerfile} from '../../src/dockerfile/scope.js'
 import {parseShell} from '../../src/lint/shell.js'
 
 describe('parseDockerfile', () => {
@@ -130,5 +131,53 @@ describe('expandVariables', () => {
     assert.deepEqual(expandVariables('${A:+alt}${NONE:+no}', vars), {value: 'alt', unresolved: []})
     assert.deepEqual(expandVariables('img:$TAG', vars), {value: 'img:', unresolved: ['TAG']})
     assert.deepEqual(expandVariables('\\$A', vars), {value: '$A', unresolved: []})
+  })
+})
+
+describe('scopeDockerfile and imageReferences (shared with repro lock)', () => {
+  const text = [
+    '# syntax=docker/dockerfile:1.7',
+    'ARG BASE=debian:12',
+    'ARG TAG',
+    'FROM ${BASE} AS build',
+    'ENV A=1',
+    'ARG B=$A-x',
+    // a global ARG is visible in a stage only when the stage declares it again
+    'ARG TAG',
+    'COPY --from=nginx:$TAG /a /a',
+    'FROM build AS next',
+    'RUN --mount=type=cache,target=/c --mount=from=busybox:1,target=/b true',
+    'COPY --from=build /x /x',
+    'FROM scratch',
+    'COPY --from=1 /y /y',
+    'FROM ${TAG}',
+    '',
+  ].join('\n')
+
+  it('gives the variables in effect at each instruction, ENV inherited by stages built FROM a stage', () => {
+    const parsed = parseDockerfile(text, 'D')
+    const scoped = scopeDockerfile(parsed)
+    assert.equal(scoped.stages[0].image, 'debian:12')
+    assert.equal(scoped.stages[0].vars[2].get('B'), '1-x')
+    assert.equal(scoped.stages[0].vars[1].has('B'), false)
+    assert.equal(scoped.stages[1].parent, 0)
+    assert.equal(scoped.stages[1].vars[0].get('A'), '1')
+    assert.equal(scoped.stages[1].vars[0].has('B'), false)
+    assert.equal(scoped.stages[3].imageUnresolved, true)
+  })
+
+  it('lists every image the build pulls, with --build-arg values taking precedence over defaults', () => {
+    const parsed = parseDockerfile(text, 'D')
+    const refs = imageReferences(parsed, scopeDockerfile(parsed, new Map([['TAG', '1.27']])))
+    assert.deepEqual(
+      refs.map((r) => `${r.kind} ${r.ref} ${r.line}`),
+      [
+        'syntax docker/dockerfile:1.7 1',
+        'from debian:12 4',
+        'copy-from nginx:1.27 8',
+        'mount-from busybox:1 10',
+        'from 1.27 14',
+      ],
+    )
   })
 })

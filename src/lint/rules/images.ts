@@ -1,5 +1,5 @@
 /** RL001 unpinned-base-image, RL002 unpinned-syntax. */
-import {expandWord} from '../model.js'
+import {imageReferences} from '../../dockerfile/scope.js'
 import type {Check, RawFinding, RuleContext} from './common.js'
 
 /** repro's own staged build contexts (`repro build` names them repro-…) are inputs it pinned itself. */
@@ -13,12 +13,10 @@ export function normalizeImage(ref: string): string {
   return r
 }
 
-/** Why an image reference is not pinned, or null when it is fine. */
-function judge(ctx: RuleContext, ref: string, stageNames: ReadonlySet<string>): {problem: string; fix: string} | null {
+/** Why an image reference (not a stage, not scratch: imageReferences filtered those) is not pinned, or null. */
+function judge(ctx: RuleContext, ref: string): {problem: string; fix: string} | null {
   const r = ref.trim()
-  if (r === '' || r.toLowerCase() === 'scratch') return null
   const lower = r.toLowerCase()
-  if (stageNames.has(lower) || /^\d+$/.test(r)) return null
   if (lower.startsWith(REPRO_CONTEXT_PREFIX)) return null
   const named = ctx.buildContexts.get(r) ?? ctx.buildContexts.get(lower)
   if (named !== undefined) {
@@ -38,47 +36,18 @@ function judge(ctx: RuleContext, ref: string, stageNames: ReadonlySet<string>): 
 
 export const unpinnedBaseImage: Check = (ctx) => {
   const out: RawFinding[] = []
-  const {model} = ctx
-  // FROM may only name stages defined before it
-  const earlier = new Set<string>()
-  for (const stageInfo of model.stages) {
-    const {stage} = stageInfo
-    if (!stageInfo.imageUnresolved) {
-      const verdict = judge(ctx, stageInfo.image, earlier)
-      if (verdict) {
-        out.push({
-          rule: 'RL001',
-          line: stage.imageLine,
-          column: stage.imageColumn,
-          message: `base ${verdict.problem}`,
-          fix: verdict.fix,
-        })
-      }
-    }
-    for (const item of stageInfo.instructions) {
-      const {ins} = item
-      const refs: {value: string; column: number}[] = []
-      if (ins.keyword === 'COPY' || ins.keyword === 'ADD') {
-        for (const f of ins.flags) if (f.name === 'from' && f.value) refs.push({value: f.value, column: f.column})
-      }
-      if (ins.keyword === 'RUN') {
-        for (const m of item.mounts) if (m.from) refs.push({value: m.from, column: ins.column})
-      }
-      for (const ref of refs) {
-        const expanded = expandWord(ref.value, item.vars)
-        const verdict = judge(ctx, expanded, model.stageNames)
-        if (verdict) {
-          out.push({
-            rule: 'RL001',
-            line: ins.line,
-            column: ref.column,
-            message: `${ins.keyword} --from ${verdict.problem}`,
-            fix: verdict.fix,
-          })
-        }
-      }
-    }
-    if (stage.name) earlier.add(stage.name)
+  for (const ref of imageReferences(ctx.model.file, ctx.model.scoped)) {
+    if (ref.kind === 'syntax') continue // RL002
+    const verdict = judge(ctx, ref.ref)
+    if (!verdict) continue
+    out.push({
+      rule: 'RL001',
+      line: ref.line,
+      column: ref.column,
+      message:
+        ref.kind === 'from' ? `base ${verdict.problem}` : `${ref.instruction?.keyword ?? ''} --from ${verdict.problem}`,
+      fix: verdict.fix,
+    })
   }
   return out
 }
