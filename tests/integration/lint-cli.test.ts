@@ -182,6 +182,31 @@ describe('repro lint on the nightly fixtures and the test bed Dockerfiles', () =
     )
   })
 
+  it('finds the Dockerfile `repro dockerfile generate` writes clean, and its snapshot-resolving one pinned', async () => {
+    const out = path.join(dir, 'generated')
+    const base = `debian:bookworm@${DIGEST}`
+    const g = await runCli(
+      ['dockerfile', 'generate', out, base, 'hello', '--distro', 'debian', '--sde', '1700000000'],
+      {
+        cwd: dir,
+      },
+    )
+    assert.equal(g.code, 0, g.stderr)
+    const r = await runCli(['lint', '--json', out, path.join(out, 'Dockerfile.generate-hash')], {cwd: dir})
+    const result = JSON.parse(r.stdout)
+    assert.deepEqual(
+      result.files.map((f: {file: string}) => f.file),
+      ['generated/Dockerfile', 'generated/Dockerfile.generate-hash'],
+    )
+    assert.deepEqual(result.files[0].findings, [])
+    // the hash-generating stage resolves from the snapshot (no RL003); its layer is thrown away, but
+    // RL013 judges every stage (README: limits)
+    assert.deepEqual(
+      result.findings.map((f: {rule: string}) => f.rule),
+      ['RL013'],
+    )
+  })
+
   it("finds the test bed's Dockerfiles (written by testbed.sh) clean", async () => {
     const script = readFileSync(path.join(ROOT, 'tests/e2e/testbed/testbed.sh'), 'utf8')
     const texts = [...script.matchAll(/printf '(FROM [^']*)' >"\$work\/ctx\/Dockerfile"/g)].map((m) =>

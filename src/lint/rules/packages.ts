@@ -328,6 +328,8 @@ const SNAPSHOT_MARKERS = [
   'snapshot.ubuntu.com',
   'archive.archlinux.org',
   'repro-sources-list',
+  // the script `repro snapshot sources` writes (repro dockerfile generate mounts it as repro-scripts/)
+  'repro-scripts/snapshot-sources',
 ]
 
 function hasSnapshotMarker(text: string): boolean {
@@ -612,7 +614,7 @@ const CACHE_RULES: Record<Manager, CacheRule> = {
       removed.some((r) => /^\/var\/cache\/(dnf|yum|libdnf5)/.test(r)) ||
       mountedOn(run, (t) => /^\/var\/cache\/(dnf|yum|libdnf5)/.test(t))
         ? null
-        : 'the dnf/yum cache (/var/cache/dnf); run dnf clean all in the same RUN',
+        : 'the dnf/yum cache (/var/cache/dnf)',
   },
   pacman: {
     writes: (p) => p.installs,
@@ -635,7 +637,7 @@ const CACHE_RULES: Record<Manager, CacheRule> = {
       removed.some((r) => r.includes('.cache/pip') || /^(\/root|~)\/\.cache\/?\*?$/.test(r)) ||
       mountedOn(run, (t) => t.includes('.cache'))
         ? null
-        : "pip's cache (~/.cache/pip); add --no-cache-dir",
+        : "pip's cache (~/.cache/pip)",
   },
   uv: {
     writes: (p) => p.installs && !hasOption(p.options, '--no-cache', '-n'),
@@ -646,7 +648,7 @@ const CACHE_RULES: Record<Manager, CacheRule> = {
       removed.some((r) => r.includes('.cache/uv')) ||
       mountedOn(run, (t) => t.includes('.cache'))
         ? null
-        : "uv's cache (~/.cache/uv); add --no-cache",
+        : "uv's cache (~/.cache/uv)",
   },
   npm: {
     writes: (p) => p.installs,
@@ -669,6 +671,17 @@ const CACHE_RULES: Record<Manager, CacheRule> = {
         ? null
         : "yarn's cache (/usr/local/share/.cache/yarn)",
   },
+}
+
+const CACHE_FIX: Record<Manager, string> = {
+  apt: 'end the same RUN with rm -rf /var/lib/apt/lists/* /var/log/dpkg.log /var/log/apt, or mount a cache/tmpfs there',
+  apk: 'apk add --no-cache, or mount a cache on /var/cache/apk',
+  dnf: 'end the same RUN with dnf clean all, or mount a cache on /var/cache/dnf',
+  pacman: 'end the same RUN with pacman -Scc --noconfirm, or mount a cache on /var/cache/pacman',
+  pip: 'pip install --no-cache-dir (or PIP_NO_CACHE_DIR=1), or mount a cache on /root/.cache/pip',
+  uv: 'uv pip install --no-cache (or UV_NO_CACHE=1), or mount a cache on /root/.cache/uv',
+  npm: 'end the same RUN with npm cache clean --force, or mount a cache on /root/.npm',
+  yarn: 'end the same RUN with yarn cache clean, or mount a cache on the yarn cache directory',
 }
 
 export const cacheLeftInLayer: Check = (ctx) => {
@@ -694,10 +707,7 @@ export const cacheLeftInLayer: Check = (ctx) => {
         line: first.cmd.line,
         column: first.cmd.column,
         message: `this RUN leaves ${missing} in the layer: they hold the time of the build`,
-        fix:
-          manager === 'apt'
-            ? 'end the same RUN with rm -rf /var/lib/apt/lists/* /var/log/dpkg.log /var/log/apt, or mount a cache there'
-            : 'clean up in the same RUN, or use a cache mount (RUN --mount=type=cache,target=…)',
+        fix: CACHE_FIX[manager],
       })
     }
   }
