@@ -42,6 +42,12 @@ above it; 2: an error (a Dockerfile that cannot be read or parsed).`
       multiple: true,
       multipleNonGreedy: true,
     }),
+    'build-arg': Flags.string({
+      description:
+        'NAME=VALUE: an ARG value, as repro build takes it (overrides the default in the Dockerfile); repeatable',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     disable: Flags.string({
       description: 'a rule id or name to skip; repeatable',
       multiple: true,
@@ -66,6 +72,7 @@ above it; 2: an error (a Dockerfile that cannot be read or parsed).`
       cwd: process.cwd(),
       file: flags.file,
       buildContexts: flags['build-context'] ?? [],
+      buildArgs: flags['build-arg'] ?? [],
       disable: flags.disable ?? [],
       failOn: flags['fail-on'] as LintResult['failOn'] | undefined,
     })

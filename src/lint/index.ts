@@ -34,6 +34,8 @@ export interface SourceFacts {
   dockerignore: string | null
   lockedImages: Iterable<string>
   buildContexts: Map<string, string>
+  /** --build-arg values: they override ARG defaults */
+  buildArgs?: ReadonlyMap<string, string>
   disabled: ReadonlySet<string>
   readContextFile(relative: string): string | null
 }
@@ -43,7 +45,7 @@ const IGNORE_COMMENT = /^repro-lint\s+ignore\s*=\s*([A-Za-z0-9_,\s-]+)$/
 /** Lint one Dockerfile text. Throws DockerfileParseError (naming `facts.file`) when it cannot be parsed. */
 export function lintSource(text: string, facts: SourceFacts): LintFileResult {
   const parsed = parseDockerfile(text, facts.file)
-  const model = buildModel(parsed)
+  const model = buildModel(parsed, facts.buildArgs)
   const ctx: RuleContext = {
     model,
     dockerignore: facts.dockerignore === null ? null : parseDockerignore(facts.dockerignore),
@@ -193,11 +195,11 @@ function display(cwd: string, p: string): string {
   return shown.split(path.sep).join('/')
 }
 
-function parseBuildContexts(values: string[]): Map<string, string> {
+function parseNameValues(values: string[], flag: string): Map<string, string> {
   const map = new Map<string, string>()
   for (const v of values) {
     const eq = v.indexOf('=')
-    if (eq <= 0) throw new InvalidArgumentError(`--build-context ${v}: expected NAME=VALUE`)
+    if (eq <= 0) throw new InvalidArgumentError(`${flag} ${v}: expected NAME=VALUE`)
     map.set(v.slice(0, eq), v.slice(eq + 1))
   }
   return map
@@ -210,7 +212,8 @@ export function lint(options: LintOptions): LintResult {
       `--fail-on ${String(options.failOn)}: expected one of ${[...SEVERITIES, 'none'].join(', ')}`,
     )
   }
-  const buildContexts = parseBuildContexts(options.buildContexts)
+  const buildContexts = parseNameValues(options.buildContexts, '--build-context')
+  const buildArgs = parseNameValues(options.buildArgs ?? [], '--build-arg')
   const flagDisabled = resolveRuleKeys(options.disable, '--disable')
   const files: LintFileResult[] = []
   let failOn: FailOn | undefined = options.failOn
@@ -269,6 +272,7 @@ export function lint(options: LintOptions): LintResult {
         dockerignore: ignoreFile ? readFileSync(ignoreFile, 'utf8') : null,
         lockedImages: readLockedImages(path.join(contextDir, 'repro.lock.yaml')),
         buildContexts,
+        buildArgs,
         disabled,
         readContextFile(relative) {
           const p = path.resolve(contextDir, relative)

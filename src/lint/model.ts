@@ -52,8 +52,8 @@ export interface LintModel {
   stageNames: Set<string>
 }
 
-export function buildModel(file: ParsedDockerfile): LintModel {
-  const scoped = scopeDockerfile(file)
+export function buildModel(file: ParsedDockerfile, buildArgs: ReadonlyMap<string, string> = new Map()): LintModel {
+  const scoped = scopeDockerfile(file, buildArgs)
   const instructions: InstructionInfo[] = file.globalInstructions.map((ins, index) => ({
     ins,
     index,

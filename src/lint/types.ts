@@ -57,6 +57,8 @@ export interface LintOptions {
   file?: string
   /** `NAME=VALUE`, as `repro build --build-context` takes them */
   buildContexts: string[]
+  /** `NAME=VALUE`: ARG values, as `repro build --build-arg` takes them */
+  buildArgs?: string[]
   /** rule ids or names */
   disable: string[]
   /** undefined: from .repro-lint.yaml, else 'warning' */

@@ -46,6 +46,11 @@ describe('RL001 unpinned-base-image', () => {
   it('is satisfied by repro.lock.yaml entries (docker.io names normalised)', () => {
     assert.deepEqual(found('FROM docker.io/library/debian:12\n', {lockedImages: ['debian:12']}), [])
   })
+  it('takes --build-arg values over ARG defaults', () => {
+    const text = 'ARG BASE=debian:12\nFROM ${BASE}\n'
+    assert.deepEqual(found(text), ['RL001:2'])
+    assert.deepEqual(found(text, {buildArgs: new Map([['BASE', `debian@sha256:${'9'.repeat(64)}`]])}), [])
+  })
   it('does not judge FROM ${ARG} without a default, nor a stage picked by a platform variable', () => {
     assert.deepEqual(found('ARG BUILD_FROM\nFROM ${BUILD_FROM}\n'), [])
     assert.deepEqual(found('FROM scratch AS bin-linux\nFROM scratch AS bin-windows\nFROM bin-$TARGETOS\n'), [])
