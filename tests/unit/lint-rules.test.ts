@@ -75,6 +75,9 @@ describe('RL003 unpinned-os-packages', () => {
     const text = `${PINNED}\nRUN apk add --no-cache git=2.45.2-r0\nRUN dnf -y install gcc-13.2.1-3.fc39 && dnf clean all\nRUN apt-get install -y ./x.deb && rm -rf /var/log/*\nRUN echo 'deb http://snapshot.debian.org/archive/debian/20240101T000000Z bookworm main' > /etc/apt/sources.list\nRUN apt-get install -y curl && rm -rf /var/log/*\n`
     assert.deepEqual(found(text), [])
   })
+  it('does not judge apk add --no-network (nothing is fetched)', () => {
+    assert.deepEqual(found(`${PINNED}\nRUN scanelf -n /x | xargs -rt apk add --no-network --virtual .rundeps\n`), [])
+  })
   it('does not take a pin for a range, a release or a $(…) list', () => {
     const text = `${PINNED}\nRUN apk add --no-cache 'git>=2' && apk add --no-cache $(cat list)\n`
     assert.deepEqual(found(text), ['RL003:2', 'RL003:2'])

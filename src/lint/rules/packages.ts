@@ -397,6 +397,7 @@ export const unpinnedOsPackages: Check = (ctx) => {
       if (!pkg || !pkg.installs) continue
       if (pkg.manager !== 'apt' && pkg.manager !== 'apk' && pkg.manager !== 'dnf' && pkg.manager !== 'pacman') continue
       if (pkg.verb === 'dpkg-install' || pkg.verb === '-U') continue // local package files: the hash-file route
+      if (pkg.manager === 'apk' && hasOption(pkg.options, '--no-network')) continue // nothing is fetched
       const values = pkg.operands.map((o) => expandWord(o.value, item.vars))
       if (values.length > 0 && values.every((v) => LOCAL_PACKAGE.test(v))) continue
       if (
@@ -598,7 +599,7 @@ const CACHE_RULES: Record<Manager, CacheRule> = {
     },
   },
   apk: {
-    writes: (p) => (p.installs || p.refreshes) && !hasOption(p.options, '--no-cache'),
+    writes: (p) => (p.installs || p.refreshes) && !hasOption(p.options, '--no-cache', '--no-network'),
     clean: (run, _p, removed) =>
       removed.some((r) => r.startsWith('/var/cache/apk')) ||
       mountedOn(run, (t) => t.startsWith('/var/cache/apk') || t.startsWith('/etc/apk/cache'))
