@@ -121,6 +121,10 @@ export function parseEnvelope(text: string, file: string): ParsedEnvelope {
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw bad('not a DSSE envelope: not a JSON object')
   const e = json as Record<string, unknown>
+  if (typeof e._type === 'string' && e.payload === undefined)
+    throw new AttestInputError(`${file}: an unsigned in-toto Statement, not a DSSE envelope`, [
+      'sign it: repro verify --attest FILE --sign-key KEY writes the envelope',
+    ])
   if (typeof e.payloadType !== 'string') throw bad('not a DSSE envelope: "payloadType" is not a string')
   if (typeof e.payload !== 'string') throw bad('not a DSSE envelope: "payload" is not a string')
   if (!Array.isArray(e.signatures)) throw bad('not a DSSE envelope: "signatures" is not an array')

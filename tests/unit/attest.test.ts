@@ -146,6 +146,7 @@ describe('DSSE', () => {
     for (const t of ['application/json', 'application/vnd.in-toto+json ', 'text/plain', ''])
       malformed.push([`payloadType ${t}`, withField('payloadType', t)])
     malformed.push(['not JSON', 'garbage'])
+    malformed.push(['a bare statement', statement.toString()])
     malformed.push(['an array', '[]'])
     malformed.push(['deeply nested', `${'['.repeat(100_000)}${']'.repeat(100_000)}`])
     malformed.push(['binary', randomBytes(4096).toString('latin1')])
