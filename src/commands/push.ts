@@ -30,6 +30,7 @@ Credentials as docker finds them ($DOCKER_CONFIG/config.json credHelpers, credsS
     'mount-from': Flags.string({
       description: 'a repository of the same registry to mount existing blobs from (repeatable)',
       multiple: true,
+      multipleNonGreedy: true, // --mount-from A image.tar REF: the arguments stay arguments
     }),
     'plain-http': Flags.boolean({description: 'use http (no TLS) for the registry (default: only localhost)'}),
     jobs: Flags.integer({description: 'blobs uploaded at once', default: 4, min: 1, max: 32}),

@@ -133,7 +133,8 @@ describe('repro push to a registry (fake, from the spec)', () => {
       JSON.stringify(again.json!.blobs),
     )
     assert.ok(again.json!.manifests.every((m) => m.action === 'exists'))
-    const mounted = await push([out, `${reg.host}/mount/dst:1`, '--mount-from', 'mount/src'])
+    // the flag first: its value does not swallow the arguments after it
+    const mounted = await push(['--mount-from', 'mount/src', out, `${reg.host}/mount/dst:1`])
     assert.equal(mounted.code, 0, mounted.stderr)
     assert.deepEqual(
       mounted.json!.blobs.map((b) => [b.action, b.from]),
