@@ -99,6 +99,7 @@ describe('hash generate output round-trips through the name grammar, for all fiv
     const root = path.join(dir, 'fedora')
     const repodata = path.join(root, 'var/cache/libdnf5/fedora-0123abcd/repodata')
     await mkdir(repodata, {recursive: true})
+    await mkdir(path.join(root, 'usr/lib/sysimage/rpm'), {recursive: true}) // hash generate refuses a root without an rpm database
     const pkgs = [
       {name: 'vim-enhanced', epoch: 2, ver: '9.1.825^20241121git', rel: '1.fc41', src: 'vim'},
       {name: 'python3-libs', epoch: 0, ver: '3.12.2~rc1', rel: '1.fc40', src: 'python3.12'},
