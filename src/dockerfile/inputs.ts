@@ -4,7 +4,17 @@
  * frontend (`# syntax=`) a build of a given target pulls, after ARG expansion with defaults and --build-arg.
  * Built on the one parser (parse.ts); pure: no network, no files.
  */
-import {DockerfileParseError, type DockerfileInstruction, expandVariables, type ParsedDockerfile} from './parse.js'
+import {readFile, stat} from 'node:fs/promises'
+
+import {
+  decodeDockerfile,
+  DockerfileParseError,
+  type DockerfileInstruction,
+  expandVariables,
+  MAX_DOCKERFILE_BYTES,
+  parseDockerfile,
+  type ParsedDockerfile,
+} from './parse.js'
 
 export interface InputsOptions {
   /** --build-arg NAME=VALUE, already split */
@@ -377,4 +387,15 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     selectingArgs: [...selecting].filter((n) => declared.has(n) && !PLATFORM_ARGS.includes(n)).sort(),
     contextsUsed: [...contextsUsed].sort(),
   }
+}
+
+/** Read and parse a Dockerfile from disk (size checked before reading). */
+export async function readDockerfile(file: string): Promise<ParsedDockerfile> {
+  const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
+    throw new DockerfileParseError(file, error.code === 'ENOENT' ? 'no such file' : `cannot read (${error.code})`)
+  })
+  if (!info.isFile()) throw new DockerfileParseError(file, 'not a regular file')
+  if (info.size > MAX_DOCKERFILE_BYTES)
+    throw new DockerfileParseError(file, `larger than ${MAX_DOCKERFILE_BYTES} bytes`)
+  return parseDockerfile(decodeDockerfile(await readFile(file), file), file)
 }
