@@ -1,6 +1,7 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 
 import {ReproError} from './errors.js'
+import {lifecycle} from './lifecycle.js'
 import {createLogger, type Logger} from './log.js'
 import {usageError} from './ui/usage-errors.js'
 
@@ -31,6 +32,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected logger!: Logger
 
   public async init(): Promise<void> {
+    // one cleanup registry for the process: SIGINT/SIGTERM end children, containers, temp dirs, partial files
+    lifecycle.install()
     await super.init()
     const {args, flags} = await this.parse({
       args: this.ctor.args,
@@ -51,6 +54,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // killed by a signal: the cleanup under way re-raises it; an "aborted" error is no news to the user
+    if (lifecycle.signalled) return lifecycle.settle()
     const debug = this.argv.includes('--debug')
     if (err instanceof ReproError) {
       if (this.jsonEnabled()) {
@@ -79,5 +84,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     process.exitCode = 2
     return undefined
+  }
+
+  /** On success and on errors alike: nothing registered for cleanup outlives the command. */
+  protected async finally(err: Error | undefined): Promise<unknown> {
+    await lifecycle.settle()
+    return super.finally(err)
   }
 }

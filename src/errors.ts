@@ -101,6 +101,16 @@ export class DownloadError extends ReproError {
   }
 }
 
+/**
+ * A link of a distribution's signature chain (archive keyring → InRelease → Packages → package file) is broken
+ * or cannot be read: the message names the link (which InRelease, which Packages file, which package).
+ */
+export class ChainError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_CHAIN', message, {suggestions})
+  }
+}
+
 /** The distro could not be detected or is not supported. */
 export class UnsupportedDistroError extends ReproError {
   constructor(message: string) {

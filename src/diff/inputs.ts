@@ -18,6 +18,7 @@ import {openRepository, type RegistryOptions} from '../image/registry/index.js'
 import {pullToLayout} from '../image/registry/layout.js'
 import {looksLikeReference, parseReference} from '../image/registry/reference.js'
 import {RegistryError} from '../image/registry/errors.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 
 export type InputKind = 'docker' | 'path' | 'podman' | 'registry'
@@ -65,7 +66,9 @@ export async function resolveInput(input: string, options: InputOptions): Promis
     return {input, kind, archive, cleanup: () => archive.source.close()}
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-diff-'))
-  const cleanupDir = (): Promise<void> => rm(dir, {force: true, recursive: true})
+  // SIGINT/SIGTERM mid-save: the registry ends `docker save` first, then removes the dir
+  const unregister = lifecycle.registerPath(dir)
+  const cleanupDir = (): Promise<void> => rm(dir, {force: true, recursive: true}).finally(unregister)
   try {
     let target: string
     if (kind === 'docker' || kind === 'podman') {

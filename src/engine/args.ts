@@ -188,6 +188,23 @@ export function partialPath(output: string): string {
   return path.join(path.dirname(output), `.${path.basename(output)}.repro-partial`)
 }
 
+/**
+ * The private output directory of one run (podman mounts it into a --privileged container, so it must never
+ * be the destination's parent: `-o ~/image.tar` would hand all of $HOME to the container). Named by the
+ * run's id (the pid), so concurrent builds never share one and a dead run's leftover is recognisable.
+ */
+export function privateOutDir(output: string, runId: string): string {
+  return path.join(path.dirname(output), `.${path.basename(output)}.repro-out-${runId}`)
+}
+
+/** `.NAME.repro-out-PID` → PID, for the private output directories of `output` */
+export function privateOutDirPid(output: string, name: string): number | undefined {
+  const prefix = `.${path.basename(output)}.repro-out-`
+  if (!name.startsWith(prefix)) return undefined
+  const rest = name.slice(prefix.length)
+  return /^\d+$/.test(rest) ? Number(rest) : undefined
+}
+
 /** Split repeated and comma-separated --platform values, dropping duplicates, keeping order. */
 export function splitPlatforms(values: readonly string[]): string[] {
   const out: string[] = []

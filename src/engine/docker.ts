@@ -18,6 +18,9 @@ export function builderName(image: string): string {
   return `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
 }
 
+/** buildx's message when `create --name NAME` finds the name taken */
+export const BUILDER_EXISTS = 'existing instance for|already exists'
+
 export function builderNeedsRecreate(_options: BuildOptions, facts: Facts): boolean {
   return Boolean(facts.builder?.exists && facts.builder.stale)
 }
@@ -79,6 +82,8 @@ export function dockerSteps(options: BuildOptions, facts: Facts, outputs: Planne
           '--bootstrap',
         ],
         'create the builder with the pinned BuildKit',
+        // a concurrent build may have created it first: buildx says `existing instance for "NAME"`
+        {tolerate: BUILDER_EXISTS},
       ),
     )
   }

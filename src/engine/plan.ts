@@ -3,10 +3,12 @@
  * from the options and the probed facts. `--dry` prints it; the executor (run.ts) runs the very same list.
  * Everything here is pure, so unit tests pin the exact argv of each runtime.
  */
+import path from 'node:path'
+
 import {stageText} from '../hermetic/stage.js'
 import {formatEpoch} from '../sde.js'
 import {shellJoin} from '../ui/shell-quote.js'
-import {type BuildContext, perPlatformOutput, partialPath} from './args.js'
+import {type BuildContext, perPlatformOutput, partialPath, privateOutDir} from './args.js'
 import {builderNeedsRecreate, dockerSteps} from './docker.js'
 import {podmanSteps} from './podman.js'
 import {buildkitSteps} from './buildkit.js'
@@ -25,20 +27,42 @@ export function plannedOutputs(options: BuildOptions): PlannedOutput[] {
   return [{path: options.output, partial: partialPath(options.output), platforms: options.platforms}]
 }
 
-export function buildPlan(options: BuildOptions, facts: Facts): Plan {
-  const outputs = plannedOutputs(options)
+/**
+ * `runId` names what one run creates beside the destination and on the engine (podman: the private output
+ * directory and the container name); the pid, so concurrent builds never share them.
+ */
+export function buildPlan(options: BuildOptions, facts: Facts, runId = String(process.pid)): Plan {
+  let outputs = plannedOutputs(options)
+  if (facts.runtime === 'podman') {
+    outputs = outputs.map((o) => {
+      const outDir = privateOutDir(o.path, runId)
+      return {...o, outDir, partial: path.join(outDir, path.basename(o.partial))}
+    })
+  }
   const steps: Step[] = facts.missingDirs.map((d) => ({kind: 'mkdir', path: d, why: 'create the output directory'}))
   for (const stage of options.stages ?? [])
     steps.push({kind: 'stage', stage, why: `stage the ${stage.context} build context`})
+  for (const o of outputs) {
+    if (o.outDir) {
+      steps.push({
+        kind: 'mkdir',
+        path: o.outDir,
+        private: true,
+        why: "a private output directory for the BuildKit container (never the destination's parent)",
+      })
+    }
+  }
   const engine =
     facts.runtime === 'docker'
       ? dockerSteps(options, facts, outputs)
       : facts.runtime === 'podman'
-        ? podmanSteps(options, facts, outputs)
+        ? podmanSteps(options, facts, outputs, runId)
         : buildkitSteps(options, facts, outputs)
   steps.push(...engine)
   for (const o of outputs)
     steps.push({kind: 'rename', from: o.partial, to: o.path, why: 'publish the finished tarball'})
+  for (const o of outputs)
+    if (o.outDir) steps.push({kind: 'remove', path: o.outDir, why: 'remove the private output directory'})
   return {runtime: facts.runtime, steps, outputs}
 }
 
@@ -48,7 +72,9 @@ export function stepText(step: Step): string {
     case 'exec':
       return shellJoin(step.display)
     case 'mkdir':
-      return shellJoin(['mkdir', '-p', step.path])
+      return shellJoin(step.private ? ['mkdir', '-m', '700', step.path] : ['mkdir', '-p', step.path])
+    case 'remove':
+      return shellJoin(['rm', '-rf', step.path])
     case 'stage':
       return stageText(step.stage)
     default:

@@ -22,7 +22,15 @@ export function cacheVolumeName(image: string): string {
   return `repro-buildkit-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
 }
 
-export function podmanSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
+/** The name of the BuildKit container of one run and output: known before it starts, so an abort removes it. */
+export function buildContainerName(output: string, runId: string): string {
+  return `repro-build-${runId}-${createHash('sha256').update(output).digest('hex').slice(0, 12)}`
+}
+
+/** podman 4.3's `volume create` has no --ignore; this is its message for a name taken by a concurrent creator */
+export const VOLUME_EXISTS = 'already exists'
+
+export function podmanSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[], runId: string): Step[] {
   const dockerfileDir = path.dirname(options.dockerfile)
   const sameDir = dockerfileDir === options.context
   const paths: BuildctlPaths = {
@@ -33,8 +41,18 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     secretSrc: (i) => `${IN}/secrets/${i}`,
   }
   const image = qualifyImage(options.buildkitImage)
-  return outputs.map((o) => {
-    const args: Arg[] = ['podman', 'run', '--rm']
+  const steps: Step[] = []
+  if (!options.noCache) {
+    // created up front (not implicitly by `run -v`), tolerating a concurrent build that created it first
+    steps.push(
+      execStep(['podman', 'volume', 'create', cacheVolumeName(image)], 'create the BuildKit cache volume', {
+        tolerate: VOLUME_EXISTS,
+      }),
+    )
+  }
+  for (const o of outputs) {
+    const name = buildContainerName(o.path, runId)
+    const args: Arg[] = ['podman', 'run', '--rm', '--name', name]
     if (options.rootless) {
       // rootless BuildKit in a container: no privileges, no seccomp/apparmor filtering of its user namespaces,
       // no process sandbox (it cannot mount a new /proc), fuse-overlayfs through /dev/fuse
@@ -58,7 +76,8 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     }
     args.push('-v', `${options.context}:${IN}/context:ro`)
     if (!sameDir) args.push('-v', `${dockerfileDir}:${IN}/dockerfile:ro`)
-    args.push('-v', `${path.dirname(o.partial)}:${IN}/output`)
+    // the run's private directory next to the destination, never the destination's parent
+    args.push('-v', `${o.outDir ?? path.dirname(o.partial)}:${IN}/output`)
     options.buildContexts.forEach((c, i) => {
       // BuildKit < 0.15 creates ingest/ inside an OCI layout it reads: an overlay mount (:O) lets it write
       // without touching the user's directory (read-only failed with "mkdir .../ingest: read-only file system")
@@ -74,6 +93,12 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
       if (s.env !== undefined) args.push('-e', s.env)
     })
     args.push('--entrypoint', 'buildctl-daemonless.sh', image, ...buildctlBuildArgs(options, facts, o, paths))
-    return execStep(args, `build${o.platform ? ` ${o.platform}` : ''} in a BuildKit container`)
-  })
+    steps.push(
+      execStep(args, `build${o.platform ? ` ${o.platform}` : ''} in a BuildKit container`, {
+        container: {runtime: 'podman', name},
+        cacheVolume: options.noCache ? undefined : cacheVolumeName(image),
+      }),
+    )
+  }
+  return steps
 }

@@ -4,24 +4,31 @@
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
 import {createHash} from 'node:crypto'
-import {createReadStream, rmSync} from 'node:fs'
-import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {createReadStream} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {chmod, mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {EngineNotFoundError, InvalidArgumentError} from '../errors.js'
+import {lock} from 'proper-lockfile'
+
+import {EngineFailedError, EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {resolveHermetic} from '../hermetic/inject.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import {lifecycle, processAlive} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
-import {checkKeyValue, parseBuildContext, parseSecret, splitArgs, splitPlatforms} from './args.js'
+import {checkKeyValue, parseBuildContext, parseSecret, privateOutDirPid, splitArgs, splitPlatforms} from './args.js'
 import {probe} from './detect.js'
+import {VOLUME_EXISTS} from './podman.js'
 import {
   type BuildOptions,
   buildPlan,
   DEFAULT_BUILDKIT_IMAGE,
   DEFAULT_BUILDKIT_IMAGE_ROOTLESS,
+  type ExecStep,
+  execStep,
   type Facts,
   type Plan,
   type Runtime,
@@ -270,7 +277,10 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
 
 /**
  * Run the plan's steps in order. Before each rename, the partial tarball is read as an image (a broken
- * archive never reaches the destination). On any failure every partial file is removed.
+ * archive never reaches the destination). On any failure every partial file (and private output directory)
+ * is removed. While the plan runs, they are in the process-wide cleanup registry, and so is the container
+ * each podman step starts: SIGINT/SIGTERM first end the engine child's process group and remove the
+ * container, and only then remove the files, so nothing can write them again after their removal.
  */
 export async function executePlan(
   plan: Plan,
@@ -278,22 +288,31 @@ export async function executePlan(
   logger: Logger,
 ): Promise<Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>> {
   const read = new Map<string, Omit<BuildOutput, 'format' | 'path' | 'platform'>>()
-  // Ctrl-C or a kill while the engine writes: remove the partial files, then die of the same signal
-  const onSignal = (signal: NodeJS.Signals) => {
-    for (const o of plan.outputs) rmSync(o.partial, {force: true})
-    process.kill(process.pid, signal)
+  // the output directories first: the destination locks live in them
+  let next = 0
+  for (; next < plan.steps.length; next++) {
+    const step = plan.steps[next]
+    if (step.kind !== 'mkdir' || step.private) break
+    logger.info(`+ ${stepText(step)}`)
+    await mkdir(step.path, {recursive: true})
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const unlock = await lockOutputs(plan)
+  const leftovers = plan.outputs.map((o) => o.outDir ?? o.partial)
+  const release = leftovers.map((p) => lifecycle.registerPath(p))
+  // staged contexts stay marked in use (cache clean keeps them) until the engine is done with them
+  const stagesInUse: Array<() => Promise<void>> = []
   try {
-    for (const step of plan.steps) {
-      logger.info(`+ ${stepText(step)}`)
+    for (const step of plan.steps.slice(next)) {
+      if (!(step.kind === 'exec' && step.cacheVolume)) logger.info(`+ ${stepText(step)}`)
       if (step.kind === 'exec') {
-        await exec(step.argv, {display: stepText(step), onOutput: (c) => logger.stream(c)})
+        await runExecStep(step, exec, logger)
       } else if (step.kind === 'mkdir') {
-        await mkdir(step.path, {recursive: true})
+        if (step.private) await makePrivateDir(step.path)
+        else await mkdir(step.path, {recursive: true})
+      } else if (step.kind === 'remove') {
+        await rm(step.path, {recursive: true, force: true})
       } else if (step.kind === 'stage') {
-        await executeStage(step.stage, logger)
+        stagesInUse.push(await executeStage(step.stage, logger))
       } else {
         read.set(step.to, await inspectTarball(step.from))
         // engines create the file 0666 (buildctl) or as another user (podman): make it an ordinary file
@@ -302,13 +321,163 @@ export async function executePlan(
       }
     }
   } catch (error) {
-    await Promise.all(plan.outputs.map((o) => rm(o.partial, {force: true})))
+    await Promise.all(leftovers.map((p) => rm(p, {recursive: true, force: true})))
     throw error
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    for (const r of release) r()
+    await Promise.all(stagesInUse.map((done) => done()))
+    await unlock()
   }
   return read
+}
+
+/** `.NAME.repro-lock` beside the destination: held while a build writes NAME */
+export function outputLockPath(output: string): string {
+  return path.join(path.dirname(output), `.${path.basename(output)}.repro-lock`)
+}
+
+/**
+ * One build at a time per destination: two concurrent builds with the same -o would write the same partial
+ * file. The second fails at once with a clear error and touches nothing of the first's. A lock left by a
+ * killed build goes stale after 10 s.
+ */
+async function lockOutputs(plan: Plan): Promise<() => Promise<void>> {
+  const held: Array<() => Promise<void>> = []
+  const releaseAll = async () => {
+    for (const r of held.splice(0).reverse()) await r()
+  }
+  for (const o of plan.outputs) {
+    const lockfilePath = outputLockPath(o.path)
+    try {
+      const release = await lock(o.path, {lockfilePath, realpath: false, stale: 10_000, onCompromised: () => {}})
+      const unregister = lifecycle.registerPath(lockfilePath)
+      held.push(async () => {
+        unregister()
+        await release().catch(() => {})
+      })
+    } catch (error) {
+      await releaseAll()
+      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new InvalidArgumentError(`--output ${o.path}: another repro build is writing it now`, [
+          'wait for it, or build to another path',
+        ])
+      }
+      throw new InvalidArgumentError(`--output ${o.path}: cannot lock ${lockfilePath}: ${(error as Error).message}`)
+    }
+  }
+  return releaseAll
+}
+
+async function runExecStep(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {
+  const slot = step.cacheVolume ? await takeVolumeSlot(step.cacheVolume, logger) : undefined
+  try {
+    if (slot && slot.name !== step.cacheVolume) {
+      const create = execStep(['podman', 'volume', 'create', slot.name], 'create the slot volume', {
+        tolerate: VOLUME_EXISTS,
+      })
+      logger.info(`+ ${stepText(create)}`)
+      await runCommand(create, exec, logger)
+      const mount = `${step.cacheVolume}:`
+      const swap = (a: string) => (a.startsWith(mount) ? `${slot.name}:${a.slice(mount.length)}` : a)
+      step = {...step, argv: step.argv.map(swap), display: step.display.map(swap)}
+    }
+    // logged here, not by executePlan: the volume slot is known only now
+    if (slot) logger.info(`+ ${stepText(step)}`)
+    await runCommand(step, exec, logger)
+  } finally {
+    await slot?.release()
+  }
+}
+
+/** Slots beyond the first: concurrent podman builds on one BuildKit image each get their own state volume. */
+const VOLUME_SLOTS = 8
+const SLOT_WAIT_MS = 1000
+
+/**
+ * Take the first free BuildKit state volume among NAME, NAME-1, ... NAME-7 (a lock per volume under
+ * $TMPDIR/repro-locks, held for the build; a lock of a killed process goes stale after 10 s). When all are
+ * taken, wait for one.
+ */
+async function takeVolumeSlot(name: string, logger: Logger): Promise<{name: string; release: () => Promise<void>}> {
+  const dir = path.join(tmpdir(), 'repro-locks')
+  await mkdir(dir, {recursive: true})
+  for (let round = 0; ; round++) {
+    for (let i = 0; i < VOLUME_SLOTS; i++) {
+      const slot = i === 0 ? name : `${name}-${i}`
+      // proper-lockfile keys its own bookkeeping by the locked path: one path per slot (lock = PATH.lock)
+      const target = path.join(dir, `podman-volume-${slot}`)
+      const lockfilePath = `${target}.lock`
+      try {
+        const release = await lock(target, {realpath: false, stale: 10_000, onCompromised: () => {}})
+        const unregister = lifecycle.registerPath(lockfilePath)
+        if (i > 0) logger.info(`the cache volume ${name} is in use by a concurrent build: using ${slot}`)
+        return {
+          name: slot,
+          release: async () => {
+            unregister()
+            await release().catch(() => {})
+          },
+        }
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
+      }
+    }
+    if (round === 0) logger.info(`all ${VOLUME_SLOTS} cache volumes of ${name} are in use: waiting for one`)
+    await new Promise((r) => setTimeout(r, SLOT_WAIT_MS))
+  }
+}
+
+async function runCommand(step: ExecStep, exec: Exec, logger: Logger): Promise<void> {
+  const display = stepText(step)
+  const container = step.container
+  const unregister = container
+    ? lifecycle.register('container', `podman container ${container.name}`, async () => {
+        // -t 0: no grace for BuildKit; removing the container also ends the `podman run` client waiting on it
+        await exec(['podman', 'rm', '--force', '--time', '0', container.name], {reject: false, timeoutMs: 60_000})
+      })
+    : undefined
+  try {
+    const r = await exec(step.argv, {
+      display,
+      onOutput: (c) => logger.stream(c),
+      reject: step.tolerate === undefined,
+    })
+    if (r.exitCode !== 0) {
+      if (step.tolerate !== undefined && !r.notFound && new RegExp(step.tolerate).test(r.stderr)) {
+        logger.verbose(`${display}: exists already (made by a concurrent build): using it`)
+        return
+      }
+      throw new EngineFailedError(
+        step.argv,
+        r.exitCode,
+        tail(r.notFound ? `${step.argv[0]}: not found` : r.stderr),
+        display,
+      )
+    }
+  } finally {
+    unregister?.()
+  }
+}
+
+/**
+ * A fresh 0700 directory. Leftovers of dead repro processes for the same destination (SIGKILL gives no
+ * chance to clean up) are removed first; a live process's directory is never touched.
+ */
+async function makePrivateDir(dir: string): Promise<void> {
+  const parent = path.dirname(dir)
+  const output = path.join(
+    parent,
+    path
+      .basename(dir)
+      .replace(/^\./, '')
+      .replace(/\.repro-out-\d+$/, ''),
+  )
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = privateOutDirPid(output, name)
+    if (pid !== undefined && !processAlive(pid)) await rm(path.join(parent, name), {recursive: true, force: true})
+  }
+  await rm(dir, {recursive: true, force: true})
+  await mkdir(dir, {mode: 0o700})
 }
 
 /** Digests of a finished tarball: image digest, per-platform manifests, and the file's own sha256. */

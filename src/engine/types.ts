@@ -70,15 +70,41 @@ export interface Facts {
   assumptions: string[]
 }
 
+export interface ExecStep {
+  kind: 'exec'
+  argv: string[]
+  display: string[]
+  why: string
+  /** a container this step starts under this name: removed (podman rm -f) when the build is aborted */
+  container?: {runtime: 'podman'; name: string}
+  /**
+   * podman: the BuildKit state volume this step mounts. One buildkitd at a time can use a state directory
+   * (buildkitd.lock), so a concurrent build takes the next free slot volume (NAME-1, NAME-2, ...) instead.
+   */
+  cacheVolume?: string
+  /**
+   * a failure whose stderr matches this pattern is success: the thing exists already (a concurrent build
+   * created the same builder or volume first)
+   */
+  tolerate?: string
+}
+
 export type Step =
-  | {kind: 'exec'; argv: string[]; display: string[]; why: string}
-  | {kind: 'mkdir'; path: string; why: string}
+  | ExecStep
+  /** `private`: mode 0700, created fresh (a stale one of a dead repro process is removed first) */
+  | {kind: 'mkdir'; path: string; why: string; private?: boolean}
+  | {kind: 'remove'; path: string; why: string}
   | {kind: 'rename'; from: string; to: string; why: string}
   | {kind: 'stage'; stage: Stage; why: string}
 
 export interface PlannedOutput {
   path: string
   partial: string
+  /**
+   * podman only: the private directory next to the destination that is mounted into the BuildKit container
+   * (the partial file is inside); never the destination's parent itself
+   */
+  outDir?: string
   /** the platform this tarball holds, when one tarball per platform */
   platform?: string
   platforms: string[]
@@ -94,12 +120,17 @@ export interface Plan {
 export type Arg = string | {value: string; shown: string}
 export const REDACTED = '<redacted>'
 
-export function execStep(args: Arg[], why: string): Step {
+export function execStep(
+  args: Arg[],
+  why: string,
+  extra: Pick<ExecStep, 'cacheVolume' | 'container' | 'tolerate'> = {},
+): ExecStep {
   return {
     kind: 'exec',
     argv: args.map((a) => (typeof a === 'string' ? a : a.value)),
     display: args.map((a) => (typeof a === 'string' ? a : a.shown)),
     why,
+    ...extra,
   }
 }
 

@@ -17,6 +17,7 @@ import {chmod, copyFile, lstat, mkdir, readdir, rename, rm, utimes, writeFile} f
 import path from 'node:path'
 
 import {ReproError} from '../errors.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {PackageCache} from '../pkg/cache.js'
 import {downloadEntries} from '../pkg/download.js'
@@ -205,28 +206,82 @@ export function stageText(stage: Stage): string {
   return lines.join('\n')
 }
 
-/** Download (pkgs) and write the staged directory, atomically and deterministically. */
-export async function executeStage(stage: Stage, logger: Logger, options: {jobs?: number} = {}): Promise<void> {
-  let cache: PackageCache | undefined
-  if (stage.kind === 'pkgs') {
-    cache = new PackageCache(stage.cacheDir)
-    const r = await downloadEntries(stage.entries, {
-      cache,
-      providers: stage.providers.map((p) => parseProvider(p)),
-      epochFor: () => stage.epoch,
-      jobs: options.jobs,
-      logger,
+/** How often a stage re-downloads blobs that a concurrent `cache clean` removed before they were copied. */
+const STAGE_ATTEMPTS = 3
+
+/**
+ * Download (pkgs) and write the staged directory, atomically and deterministically. A staged directory that
+ * exists counts as done (it is named by its content and only ever appears by an atomic rename), so builds
+ * with the same inputs share it instead of replacing it under each other. The check and the write happen
+ * under the package cache's lock, and the context is marked in use (so `cache clean` keeps it) until the
+ * returned function is called at the end of the build.
+ */
+export async function executeStage(
+  stage: Stage,
+  logger: Logger,
+  options: {jobs?: number} = {},
+): Promise<() => Promise<void>> {
+  // the stage lives in CACHE/contexts/NAME (stageDir)
+  const cache = new PackageCache(path.dirname(path.dirname(stage.dir)))
+  await cache.init()
+  for (let attempt = 1; ; attempt++) {
+    if (stage.kind === 'pkgs') {
+      const r = await downloadEntries(stage.entries, {
+        cache,
+        providers: stage.providers.map((p) => parseProvider(p)),
+        epochFor: () => stage.epoch,
+        jobs: options.jobs,
+        logger,
+      })
+      logger.info(
+        `${stage.context}: ${r.entries.length} package file(s) verified (${r.downloaded} downloaded, ${r.cached} from the cache)`,
+      )
+    }
+    const release = await cache.withLock(async () => {
+      const mark = await cache.markInUse(stage.dir)
+      try {
+        if (await isDirectory(stage.dir)) {
+          logger.verbose(`${stage.context}: ${stage.dir} is staged already`)
+          return mark
+        }
+        // a `cache clean` between the download and the lock removed blobs: download them again
+        const missing = []
+        for (const f of stage.files) if (f.kind === 'blob' && !(await cache.has(f.sha256))) missing.push(f.name)
+        if (missing.length > 0) {
+          if (attempt < STAGE_ATTEMPTS) {
+            await mark()
+            return undefined
+          }
+          throw new StageError(
+            `staging ${stage.dir}: ${missing.join(', ')} left the package cache ${cache.dir} during the build (a concurrent cache clean?)`,
+            ['run the build again'],
+          )
+        }
+        await writeTree(stage.dir, stage.files, stage.epoch, cache)
+        return mark
+      } catch (error) {
+        await mark()
+        throw error
+      }
     })
-    logger.info(
-      `${stage.context}: ${r.entries.length} package file(s) verified (${r.downloaded} downloaded, ${r.cached} from the cache)`,
+    if (release) return release
+    logger.warn(
+      `${stage.context}: package files left the cache while staging (a concurrent cache clean): fetching again`,
     )
   }
-  await writeTree(stage.dir, stage.files, stage.epoch, cache)
 }
 
-/** Write files into DIR (replacing it): fixed modes, every mtime = epoch. */
+async function isDirectory(p: string): Promise<boolean> {
+  return (await lstat(p).catch(() => undefined))?.isDirectory() ?? false
+}
+
+/**
+ * Write files into DIR: into a temp dir beside it first, then one rename (so DIR is either absent or
+ * complete). Fixed modes, every mtime = epoch. Callers hold the cache lock and have checked DIR is absent.
+ */
 export async function writeTree(dir: string, files: TreeFile[], epoch: number, cache?: PackageCache): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+  const unregister = lifecycle.registerPath(tmp)
   try {
     await mkdir(tmp, {recursive: true})
     const dirs = new Set<string>([''])
@@ -253,14 +308,21 @@ export async function writeTree(dir: string, files: TreeFile[], epoch: number, c
       await chmod(path.join(tmp, d), 0o755)
       await utimes(path.join(tmp, d), when, when)
     }
-    await rm(dir, {recursive: true, force: true})
-    await rename(tmp, dir)
+    try {
+      await rename(tmp, dir)
+    } catch (error) {
+      // another writer got there first (a caller without the lock): its tree has the same content
+      if (!['EEXIST', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+      await rm(tmp, {recursive: true, force: true})
+    }
   } catch (error) {
     await rm(tmp, {recursive: true, force: true})
     if (error instanceof ReproError) throw error
     throw new StageError(`staging ${dir}: ${(error as Error).message}`, [
       'use --pkg-cache DIR (or REPRO_CACHE) for a writable directory',
     ])
+  } finally {
+    unregister()
   }
 }
 

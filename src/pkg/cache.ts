@@ -2,14 +2,28 @@
  * The content-addressed package cache:
  *   blobs/sha256/<hex>      the verified bytes (only ever entered by an atomic rename after verification)
  *   metadata/sha256/<hex>   JSON {"basename": ...} so a blob can be exported under its file name
- *   tmp/                    partial downloads (same filesystem as blobs/, so the rename is atomic)
+ *   tmp/                    partial downloads (same filesystem as blobs/, so the rename is atomic), named
+ *                           <hint>.<pid>.<random>.part: the pid says whether their writer still runs
+ *   contexts/               staged build contexts (src/hermetic/stage.ts), named by the hash of their content;
+ *                           <name>.tmp-<pid>-<random> while one is written
+ *   inuse/                  <context name>.<pid>-<random>: a running build uses that context
+ *   lock                    the cache's write lock (proper-lockfile: a directory whose mtime the holder keeps
+ *                           fresh; one left by a killed process is stale after 10 s)
+ *
+ * Concurrency: a blob is entered under the lock, and a blob already there counts as done. `clean` takes the
+ * lock, so it never interleaves with a commit or with a build copying blobs into a staged context; it keeps
+ * the partial files of live writers and the contexts of running builds. Partial files and context temp dirs
+ * of dead processes are swept by the next `init`.
  */
 import {createHash, randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
+import {lock} from 'proper-lockfile'
+
 import {DigestMismatchError, ReproError} from '../errors.js'
+import {lifecycle, processAlive} from '../lifecycle.js'
 import {parsePackageFileName} from './filename.js'
 
 export class CacheError extends ReproError {
@@ -30,9 +44,79 @@ export interface CachedBlob {
 }
 
 const HEX = /^[0-9a-f]{64}$/
+/** tmp/<hint>.<pid>.<random>.part */
+const PART = /^[^.]*\.(\d+)\.[0-9a-f]+\.part$/
+/** contexts/<name>.tmp-<pid>-<random> */
+const CONTEXT_TMP = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/
+/** inuse/<context name>.<pid>-<random> */
+const IN_USE = /^(.+)\.(\d+)-[0-9a-f]+$/
+/** a lock older than this (its holder was killed) is taken over */
+const LOCK_STALE_MS = 10_000
+
+/** What `clean` removed and kept. */
+export interface CleanResult {
+  blobs: number
+  bytes: number
+  /** staged build contexts removed */
+  contexts: number
+  /** partial downloads and staged contexts kept because a running repro process uses them */
+  kept: number
+}
+
+/** In-process queue in front of the file lock: parallel commits of one process wait here, not in lock retries. */
+const queues = new Map<string, Promise<unknown>>()
 
 export class PackageCache {
   constructor(readonly dir: string) {}
+
+  get contextsDir(): string {
+    return join(this.dir, 'contexts')
+  }
+
+  private get inUseDir(): string {
+    return join(this.dir, 'inuse')
+  }
+
+  /**
+   * Run `fn` holding the cache's write lock (other repro processes wait; a lock left by a killed process is
+   * taken over after 10 s).
+   */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = queues.get(this.dir) ?? Promise.resolve()
+    let done!: () => void
+    const mine = new Promise<void>((r) => (done = r))
+    const chained = previous.then(() => mine)
+    queues.set(this.dir, chained)
+    await previous
+    try {
+      await mkdir(this.dir, {recursive: true})
+      const lockfilePath = join(this.dir, 'lock')
+      let release: () => Promise<void>
+      try {
+        release = await lock(this.dir, {
+          lockfilePath,
+          realpath: false,
+          stale: LOCK_STALE_MS,
+          retries: {retries: 200, factor: 1.3, minTimeout: 10, maxTimeout: 250},
+          // a lost lock (its directory removed by hand) is not worth crashing a download for
+          onCompromised: () => {},
+        })
+      } catch (error) {
+        throw new CacheError(`cache ${this.dir}: cannot take the lock ${lockfilePath}: ${(error as Error).message}`)
+      }
+      // a signal while we hold it: remove the lock with the other paths instead of leaving it stale for 10 s
+      const unregister = lifecycle.registerPath(lockfilePath)
+      try {
+        return await fn()
+      } finally {
+        unregister()
+        await release().catch(() => {})
+      }
+    } finally {
+      done()
+      if (queues.get(this.dir) === chained) queues.delete(this.dir)
+    }
+  }
 
   blobPath(sha256: string): string {
     return join(this.dir, 'blobs', 'sha256', sha256)
@@ -42,15 +126,68 @@ export class PackageCache {
     return join(this.dir, 'metadata', 'sha256', sha256)
   }
 
+  /** Create the layout and sweep what dead processes left (partial downloads, context temp dirs, in-use marks). */
   async init(): Promise<void> {
     try {
-      await mkdir(join(this.dir, 'blobs', 'sha256'), {recursive: true})
-      await mkdir(join(this.dir, 'metadata', 'sha256'), {recursive: true})
-      await mkdir(join(this.dir, 'tmp'), {recursive: true})
+      await this.ensureDirs()
     } catch (error) {
       throw new CacheError(`cache ${this.dir}: cannot create: ${(error as Error).message}`, [
         'use --cache DIR (or REPRO_CACHE) for a writable directory',
       ])
+    }
+    await this.sweep()
+  }
+
+  private async ensureDirs(): Promise<void> {
+    await mkdir(join(this.dir, 'blobs', 'sha256'), {recursive: true})
+    await mkdir(join(this.dir, 'metadata', 'sha256'), {recursive: true})
+    await mkdir(join(this.dir, 'tmp'), {recursive: true})
+  }
+
+  /**
+   * Remove the leftovers of dead processes (partial downloads, context temp dirs, in-use marks); returns how
+   * many partial downloads of live writers were kept. The pid in the name decides (a reused pid only delays
+   * the removal to a later run).
+   */
+  async sweep(): Promise<{removed: number; keptParts: number}> {
+    let removed = 0
+    let keptParts = 0
+    const tmp = join(this.dir, 'tmp')
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      const m = PART.exec(name)
+      if (m && processAlive(Number(m[1]))) keptParts++
+      else if (m) {
+        await rm(join(tmp, name), {recursive: true, force: true})
+        removed++
+      }
+    }
+    for (const [dir, re] of [
+      [this.contextsDir, CONTEXT_TMP],
+      [this.inUseDir, IN_USE],
+    ] as const) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const m = re.exec(name)
+        if (m && !processAlive(Number(m[2]))) {
+          await rm(join(dir, name), {recursive: true, force: true})
+          removed++
+        }
+      }
+    }
+    return {removed, keptParts}
+  }
+
+  /**
+   * Mark a staged context as used by this process until the returned function is called (or the process
+   * ends: the mark is in the cleanup registry, and a dead process's mark is swept). `cache clean` keeps it.
+   */
+  async markInUse(contextDir: string): Promise<() => Promise<void>> {
+    const mark = join(this.inUseDir, `${basename(contextDir)}.${process.pid}-${randomBytes(4).toString('hex')}`)
+    await mkdir(this.inUseDir, {recursive: true})
+    await writeFile(mark, '')
+    const unregister = lifecycle.registerPath(mark)
+    return async () => {
+      unregister()
+      await rm(mark, {force: true})
     }
   }
 
@@ -62,28 +199,53 @@ export class PackageCache {
     }
   }
 
-  /** A fresh temp path inside the cache (same filesystem as the blobs). */
+  /**
+   * A fresh temp path inside the cache (same filesystem as the blobs), named with our pid so `clean` and the
+   * next run can tell a live writer's file from a dead one's; removed by the cleanup registry on a signal.
+   */
   tempPath(hint: string): string {
-    return join(this.dir, 'tmp', `${hint.slice(0, 16)}.${process.pid}.${randomBytes(6).toString('hex')}.part`)
+    const file = join(this.dir, 'tmp', `${hint.slice(0, 16)}.${process.pid}.${randomBytes(6).toString('hex')}.part`)
+    this.temps.set(file, lifecycle.registerPath(file))
+    return file
+  }
+
+  private readonly temps = new Map<string, () => void>()
+
+  private releaseTemp(file: string): void {
+    this.temps.get(file)?.()
+    this.temps.delete(file)
   }
 
   /**
    * Move a verified temp file into the cache. The caller has hashed it while writing; this checks the
-   * claim once more against the name it will be stored under, then renames atomically.
+   * claim once more against the name it will be stored under, then renames atomically, under the lock.
+   * A blob already there (a concurrent writer was first) counts as done.
    */
   async commit(tempFile: string, sha256: string, actual: string, meta: CacheMetadata): Promise<void> {
-    if (actual !== sha256) {
-      await rm(tempFile, {force: true})
-      throw new DigestMismatchError(meta.basename, `sha256:${sha256}`, `sha256:${actual}`)
+    try {
+      if (actual !== sha256) {
+        await rm(tempFile, {force: true})
+        throw new DigestMismatchError(meta.basename, `sha256:${sha256}`, `sha256:${actual}`)
+      }
+      await this.withLock(async () => {
+        await this.ensureDirs()
+        await this.writeMetadata(sha256, meta)
+        if (await this.has(sha256)) await rm(tempFile, {force: true})
+        else await rename(tempFile, this.blobPath(sha256))
+      })
+    } finally {
+      this.releaseTemp(tempFile)
     }
-    await this.writeMetadata(sha256, meta)
-    await rename(tempFile, this.blobPath(sha256))
   }
 
   async writeMetadata(sha256: string, meta: CacheMetadata): Promise<void> {
     const tmp = this.tempPath(`${sha256}.meta`)
-    await writeFile(tmp, `${JSON.stringify({basename: meta.basename})}\n`)
-    await rename(tmp, this.metadataPath(sha256))
+    try {
+      await writeFile(tmp, `${JSON.stringify({basename: meta.basename})}\n`)
+      await rename(tmp, this.metadataPath(sha256))
+    } finally {
+      this.releaseTemp(tmp)
+    }
   }
 
   async readMetadata(sha256: string): Promise<CacheMetadata | undefined> {
@@ -113,11 +275,39 @@ export class PackageCache {
     return out.sort((a, b) => cmp(a.basename ?? '', b.basename ?? '') || cmp(a.sha256, b.sha256))
   }
 
-  /** Remove blobs, metadata and partial downloads; returns what was removed. */
-  async clean(): Promise<{blobs: number; bytes: number}> {
-    const blobs = await this.list()
-    for (const sub of ['blobs', 'metadata', 'tmp']) await rm(join(this.dir, sub), {recursive: true, force: true})
-    return {blobs: blobs.length, bytes: blobs.reduce((s, b) => s + b.size, 0)}
+  /**
+   * Remove every blob and its metadata, the partial downloads of dead processes and every staged context no
+   * running build uses, under the lock. Live writers keep their partial files (their commit re-creates what
+   * it needs); a running build keeps its context.
+   */
+  async clean(): Promise<CleanResult> {
+    return this.withLock(async () => {
+      const blobs = await this.list()
+      for (const b of blobs) {
+        await rm(b.path, {force: true})
+        await rm(this.metadataPath(b.sha256), {force: true})
+      }
+      // metadata of blobs that were already gone
+      const metaDir = join(this.dir, 'metadata', 'sha256')
+      for (const n of await readdir(metaDir).catch(() => [] as string[])) await rm(join(metaDir, n), {force: true})
+      const swept = await this.sweep()
+      let contexts = 0
+      const inUse = new Set<string>()
+      for (const n of await readdir(this.inUseDir).catch(() => [] as string[])) {
+        const m = IN_USE.exec(n)
+        if (m) inUse.add(m[1])
+      }
+      let kept = swept.keptParts
+      for (const n of await readdir(this.contextsDir).catch(() => [] as string[])) {
+        if (CONTEXT_TMP.test(n)) continue
+        if (inUse.has(n)) kept++
+        else {
+          await rm(join(this.contextsDir, n), {recursive: true, force: true})
+          contexts++
+        }
+      }
+      return {blobs: blobs.length, bytes: blobs.reduce((s, b) => s + b.size, 0), contexts, kept}
+    })
   }
 }
 

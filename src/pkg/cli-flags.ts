@@ -40,3 +40,32 @@ export const providerFlags = {
 }
 
 export const pkgFlags = {...rootFlag, ...distroFlag, ...cacheFlag, ...providerFlags}
+
+/** Debian/Ubuntu signature chains: where the saved indexes are, which keyring, expired snapshots. */
+export const chainFlags = {
+  indexes: Flags.string({
+    description:
+      "Directory of saved indexes (InRelease, Packages[.lz4|.gz|.xz|.zst]) named as in apt's lists; default ROOT/var/lib/apt/lists.",
+    helpGroup: 'CHAIN',
+  }),
+  keyring: Flags.string({
+    description:
+      'OpenPGP keyring (binary, as gpgv reads it) to check InRelease signatures against (repeatable); default /usr/share/keyrings/debian-archive-keyring.gpg (ubuntu-archive-keyring.gpg for ubuntu).',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'CHAIN',
+  }),
+  'allow-expired': Flags.boolean({
+    description: 'Accept an InRelease past its Valid-Until (a saved snapshot); recorded in the result.',
+    helpGroup: 'CHAIN',
+  }),
+}
+
+export const verifyChainFlags = {
+  'verify-chain': Flags.boolean({
+    description:
+      "Before downloading, check each hash file's FILE.chain.json against the distribution's signatures (keyring → InRelease → Packages → sha256).",
+    helpGroup: 'CHAIN',
+  }),
+  ...chainFlags,
+}

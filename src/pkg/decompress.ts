@@ -14,8 +14,12 @@ export class DecompressError extends ReproError {
   }
 }
 
-/** Decompress an LZ4 frame stream (one or more frames, skippable frames ignored). */
-export function lz4Decompress(input: Uint8Array, what = 'lz4 data'): Buffer {
+/**
+ * Decompress an LZ4 frame stream (one or more frames, skippable frames ignored). `maxBytes` bounds the output
+ * (hostile frames: a claimed content size or blocks beyond it are refused before the memory is taken).
+ */
+export function lz4Decompress(input: Uint8Array, what = 'lz4 data', maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
+  const tooBig = (): DecompressError => new DecompressError(`${what}: decompresses to more than ${maxBytes} bytes`)
   let out = Buffer.allocUnsafe(Math.max(1 << 16, input.length * 4))
   let o = 0
   const ensure = (extra: number): void => {
@@ -49,7 +53,9 @@ export function lz4Decompress(input: Uint8Array, what = 'lz4 data'): Buffer {
     if (flg >> 6 !== 1) throw new DecompressError(`${what}: unsupported LZ4 frame version`)
     if (flg & 0x08) {
       need(8)
-      ensure(Number(view.getBigUint64(p, true)))
+      const contentSize = Number(view.getBigUint64(p, true))
+      if (o + contentSize > maxBytes) throw tooBig()
+      ensure(contentSize)
       p += 8
     }
     if (flg & 0x01) p += 4
@@ -68,6 +74,7 @@ export function lz4Decompress(input: Uint8Array, what = 'lz4 data'): Buffer {
       } else {
         o = decodeBlock(input, p, p + size, out, o, what)
       }
+      if (o > maxBytes) throw tooBig()
       p += size
       if (flg & 0x10) p += 4
     }
@@ -121,10 +128,30 @@ function decodeBlock(src: Uint8Array, start: number, end: number, out: Buffer, o
   return o
 }
 
-/** Decompress a metadata file's bytes by its name's extension. */
-export async function decompressByName(file: string, data: Buffer, exec?: Exec): Promise<Buffer> {
-  if (file.endsWith('.gz')) return gunzipSync(data)
-  if (file.endsWith('.lz4')) return lz4Decompress(data, file)
+/**
+ * Decompress a metadata file's bytes by its name's extension. `maxBytes` bounds the output: gzip and LZ4 stop
+ * before taking more memory; an external program is killed once its output passes the bound.
+ */
+export async function decompressByName(
+  file: string,
+  data: Buffer,
+  exec?: Exec,
+  options: {maxBytes?: number} = {},
+): Promise<Buffer> {
+  const max = options.maxBytes ?? Number.MAX_SAFE_INTEGER
+  const tooBig = (): DecompressError => new DecompressError(`${file}: decompresses to more than ${max} bytes`)
+  if (file.endsWith('.gz')) {
+    let out: Buffer
+    try {
+      out = gunzipSync(data, options.maxBytes === undefined ? {} : {maxOutputLength: Math.max(1, max)})
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooBig()
+      throw new DecompressError(`${file}: not valid gzip data: ${(error as Error).message}`)
+    }
+    if (out.length > max) throw tooBig()
+    return out
+  }
+  if (file.endsWith('.lz4')) return lz4Decompress(data, file, max)
   const tool = file.endsWith('.xz')
     ? 'xz'
     : file.endsWith('.zst')
@@ -132,12 +159,22 @@ export async function decompressByName(file: string, data: Buffer, exec?: Exec):
       : file.endsWith('.bz2')
         ? 'bzip2'
         : undefined
-  if (!tool) return data
+  if (!tool) {
+    if (data.length > max) throw tooBig()
+    return data
+  }
   if (!exec) throw new DecompressError(`${file}: ${tool} data needs the ${tool} program`)
   // the metadata (Packages, primary.xml, a tar of text files) is text, so the Exec seam's utf8 stdout is fine
-  const r = await exec([tool, '-dc'], {input: data, reject: false})
+  const r = await exec([tool, '-dc'], {
+    input: data,
+    reject: false,
+    maxStdoutBytes: options.maxBytes === undefined ? undefined : max,
+  })
+  if (r.stdoutLimitHit) throw tooBig()
   if (r.notFound) throw new DecompressError(`${file}: cannot decompress: the ${tool} program is not installed`)
   if (r.exitCode !== 0)
     throw new DecompressError(`${file}: ${tool} -dc failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`)
-  return Buffer.from(r.stdout, 'utf8')
+  const out = Buffer.from(r.stdout, 'utf8')
+  if (out.length > max) throw tooBig()
+  return out
 }

@@ -16,7 +16,10 @@ import type {Exec} from '../exec.js'
 import type {Logger} from '../log.js'
 import {parseApkIndex} from './apk-meta.js'
 import {sha256File} from './cache.js'
-import {aptKey, type AptPackage, indexPackages, parseDpkgStatus} from './deb822.js'
+import {aptKey, indexPackages, parseDpkgStatus} from './deb822.js'
+import {listNames, scanAptLists} from './debian/apt-lists.js'
+import {type FoundPackage, recordChain} from './debian/chain.js'
+import type {ChainFile} from './debian/chain-file.js'
 import {decompressByName} from './decompress.js'
 import type {Distro} from './distro.js'
 import type {GeneratedEntry} from './hash-file.js'
@@ -37,6 +40,10 @@ export interface GenerateOptions {
   packages: string[]
   exec: Exec
   logger: Logger
+  /** debian/ubuntu: also record each package's signature chain (the result's `chain`) */
+  chain?: boolean
+  /** debian/ubuntu: the apt lists to read (saved indexes); default ROOT/var/lib/apt/lists */
+  indexes?: string
 }
 
 export interface GenerateResult {
@@ -45,6 +52,8 @@ export interface GenerateResult {
   entries: GeneratedEntry[]
   /** metadata files read, relative to root */
   sources: string[]
+  /** debian/ubuntu with `chain`: the chain file describing `entries` */
+  chain?: ChainFile
 }
 
 export async function generateHashes(o: GenerateOptions): Promise<GenerateResult> {
@@ -107,24 +116,26 @@ function missingError(what: string[], where: string, hint: string): GenerateErro
 async function generateDpkg(o: GenerateOptions): Promise<GenerateResult> {
   const status = parseDpkgStatus(await readRoot(o.root, 'var/lib/dpkg/status', 'dpkg status database'))
   const chosen = select(status, o.packages, (p) => [p.package, `${p.package}:${p.architecture}`], o.root)
-  const listsDir = join(o.root, 'var/lib/apt/lists')
-  const lists = (await listDir(listsDir)).filter((n) => /_Packages(\.(gz|lz4|xz|zst|bz2))?$/.test(n))
-  if (lists.length === 0)
+  const listsDir = o.indexes ?? join(o.root, 'var/lib/apt/lists')
+  const apt = scanAptLists(listsDir, (await listNames(listsDir)) ?? [])
+  if (apt.packages.length === 0)
     throw new GenerateError(`${listsDir}: no apt lists (*_Packages)`, ['run apt-get update in the root first'])
   const wanted = new Set(chosen.map((p) => p.package))
-  const index = new Map<string, AptPackage>()
-  const texts = await Promise.all(
-    lists.map(async (n) => {
-      const file = join(listsDir, n)
-      return decompressByName(file, await readFile(file), o.exec)
+  const perList = await Promise.all(
+    apt.packages.map(async (list) => {
+      const text = await decompressByName(list.file, await readFile(list.file), o.exec)
+      return {list, text, index: indexPackages(text, new Map(), wanted)}
     }),
   )
-  for (const t of texts) indexPackages(t, index, wanted)
-  const entries: GeneratedEntry[] = []
+  // the first list (in file-name order) that has a version wins
+  const index = new Map<string, FoundPackage>()
+  for (const {list, text, index: one} of perList)
+    for (const [k, hit] of one) if (!index.has(k)) index.set(k, {filename: hit.filename, hit, list, text})
+  const found = new Map<string, FoundPackage>()
   const missing: string[] = []
   for (const p of chosen) {
     const hit = index.get(aptKey(p.package, p.version, p.architecture))
-    if (hit) entries.push({sha256: hit.sha256, name: hit.filename})
+    if (hit) found.set(hit.filename, hit)
     else missing.push(`${p.package}=${p.version} (${p.architecture})`)
   }
   if (missing.length)
@@ -133,11 +144,13 @@ async function generateDpkg(o: GenerateOptions): Promise<GenerateResult> {
       `${listsDir}/*_Packages`,
       'the installed version is no longer in the lists: point apt at a snapshot of the date it was installed, apt-get update, then retry',
     )
+  const entries = [...found.values()].map((f) => ({sha256: f.hit.sha256, name: f.filename}))
   return {
     distro: o.distro,
     root: o.root,
     entries: uniq(entries),
-    sources: ['/var/lib/dpkg/status', ...lists.map((n) => rel(o.root, join(listsDir, n)))],
+    sources: ['/var/lib/dpkg/status', ...apt.packages.map((l) => (o.indexes ? l.file : rel(o.root, l.file)))],
+    chain: o.chain ? await recordChain(apt, [...found.values()], o.distro as 'debian' | 'ubuntu') : undefined,
   }
 }
 

@@ -3,13 +3,15 @@ import {randomBytes} from 'node:crypto'
 import {rename, writeFile} from 'node:fs/promises'
 import {dirname, join, basename as pathBasename} from 'node:path'
 
-import {HashFileError, ReproError} from '../errors.js'
+import {HashFileError, InvalidArgumentError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import type {Logger} from '../log.js'
 import {shellJoin} from '../ui/shell-quote.js'
 import {type ExportResult, exportCache, type ImportResult, importToCache, type PackageCache} from './cache.js'
 import {type PkgContext, type PkgFlags, resolveCache, resolveDistro} from './context.js'
 import {DEFAULT_PROVIDERS, type Distro, DISTRO_FORMAT, DISTROS} from './distro.js'
+import {type ChainFlags, hashVerify, type VerifyChainResult} from './debian/chain.js'
+import {formatChainFile, writeFilesAtomically} from './debian/chain-file.js'
 import {type DownloadEvents, downloadEntries, type DownloadResult} from './download.js'
 import {parsePackageFileName} from './filename.js'
 import {generateHashes} from './generate.js'
@@ -33,19 +35,37 @@ export interface HashGenerateResult {
   distro: Distro
   root: string
   entries: GeneratedEntry[]
-  /** the hash file text (what is printed) */
+  /** the hash file text (what is printed, or written with -o) */
   text: string
   deduped: number
+  /** -o FILE: the hash file written */
+  output?: string
+  /** the chain file written (-o FILE: FILE.chain.json for debian/ubuntu; --chain FILE) */
+  chainFile?: string
 }
 
 export async function hashGenerate(
   packages: string[],
-  flags: PkgFlags & {dedupe?: string},
+  flags: PkgFlags & {dedupe?: string; output?: string; chain?: string; noChain?: boolean; indexes?: string},
   deps: Deps,
 ): Promise<HashGenerateResult> {
   const root = flags.root ?? '/'
   const {distro} = await resolveDistro(flags, root, deps.env)
-  const gen = await generateHashes({root, distro, packages, exec: deps.exec, logger: deps.logger})
+  const dpkg = distro === 'debian' || distro === 'ubuntu'
+  if ((flags.chain || flags.indexes) && !dpkg)
+    throw new InvalidArgumentError(
+      `${flags.chain ? '--chain' : '--indexes'}: signature chains and apt indexes are for debian and ubuntu, not ${distro}`,
+    )
+  const chainFile = flags.chain ?? (flags.output && dpkg && !flags.noChain ? `${flags.output}.chain.json` : undefined)
+  const gen = await generateHashes({
+    root,
+    distro,
+    packages,
+    exec: deps.exec,
+    logger: deps.logger,
+    chain: chainFile !== undefined,
+    indexes: flags.indexes,
+  })
   deps.logger.verbose(`read ${gen.sources.join(', ')}`)
   let entries = gen.entries
   let deduped = 0
@@ -55,7 +75,17 @@ export async function hashGenerate(
     deduped = entries.length - kept.length
     entries = kept
   }
-  return {distro, root, entries, text: formatHashFile(entries), deduped}
+  const text = formatHashFile(entries)
+  const writes = flags.output ? [{path: flags.output, text}] : []
+  if (chainFile && gen.chain) {
+    const names = new Set(entries.map((e) => e.name))
+    writes.push({
+      path: chainFile,
+      text: formatChainFile({...gen.chain, packages: gen.chain.packages.filter((p) => names.has(p.filename))}),
+    })
+  }
+  await writeFilesAtomically(writes)
+  return {distro, root, entries, text, deduped, output: flags.output, chainFile}
 }
 
 export interface HashUpdateResult {
@@ -172,13 +202,19 @@ function describeEpochs(loaded: LoadedHashFiles, logger: Logger): void {
     )
 }
 
+/** get download/install --verify-chain: the chain of every hash file, checked before anything is downloaded */
+export type GetChainFlags = {verifyChain?: boolean} & Omit<ChainFlags, 'chain' | 'debs' | 'root'>
+
 export async function getDownload(
   files: string[],
   ctx: PkgContext,
-  flags: PkgFlags,
+  flags: PkgFlags & GetChainFlags,
   deps: Deps,
-): Promise<DownloadResult & {cache: string}> {
+): Promise<DownloadResult & {cache: string; chain?: VerifyChainResult}> {
   const loaded = await loadHashFiles(files, deps.env)
+  if (flags.verifyChain && ctx.distro !== 'debian' && ctx.distro !== 'ubuntu')
+    throw new InvalidArgumentError(`--verify-chain: signature chains are for debian and ubuntu, not ${ctx.distro}`)
+  const chain = flags.verifyChain ? await hashVerify(files, {...flags, root: ctx.root}, deps) : undefined
   describeEpochs(loaded, deps.logger)
   deps.logger.verbose(`providers: ${ctx.providers.map((p) => p.source).join(', ')}`)
   const r = await downloadEntries(loaded.entries, {
@@ -189,7 +225,7 @@ export async function getDownload(
     logger: deps.logger,
     events: deps.events,
   })
-  return {...r, cache: ctx.cache.dir}
+  return {...r, cache: ctx.cache.dir, chain}
 }
 
 export interface GetInstallResult {
@@ -201,12 +237,14 @@ export interface GetInstallResult {
   installed: {name: string; package: string; version: string; architecture: string}[]
   skipped: {name: string; reason: string}[]
   commands: string[]
+  /** --verify-chain: the verified signature chain */
+  chain?: VerifyChainResult
 }
 
 export async function getInstall(
   files: string[],
   ctx: PkgContext,
-  flags: PkgFlags & {dry?: boolean},
+  flags: PkgFlags & GetChainFlags & {dry?: boolean},
   deps: Deps,
 ): Promise<GetInstallResult> {
   const loaded = await loadHashFiles(files, deps.env)
@@ -242,6 +280,7 @@ export async function getInstall(
     })),
     skipped: plan.skipped,
     commands: plan.commands.map((c) => shellJoin(c)),
+    chain: dl.chain,
   }
 }
 

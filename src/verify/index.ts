@@ -20,6 +20,7 @@ import {build, type BuildInput, type BuildResult, resolveOptions, resolveSde} fr
 import {EngineNotFoundError, InvalidArgumentError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {platformImages, topImageDigest} from '../image/archive.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {
   buildArgMap,
@@ -171,6 +172,7 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
   const startedOn = now()
   const runtimes = await resolveRuntimes(input.build, exec, logger)
   const work = await mkdtemp(path.join(tmpdir(), 'repro-verify-'))
+  const unregister = lifecycle.registerPath(work)
   const warnings: string[] = []
   try {
     // 1. rebuild, one after the other (builds are CPU bound; parallel runs only slow each other down)
@@ -298,13 +300,16 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
       )
       const file = path.resolve(input.build.cwd, input.attest)
       await mkdir(path.dirname(file), {recursive: true})
+      const done = lifecycle.registerPath(`${file}.partial`)
       await writeFile(`${file}.partial`, canonicalJson(statement))
       await rename(`${file}.partial`, file)
+      done()
       result.attestation = input.attest
     }
     return result
   } finally {
     await rm(work, {recursive: true, force: true})
+    unregister()
   }
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -66,15 +67,20 @@ function facts(over: Partial<Facts> = {}): Facts {
   return {runtime: 'docker', missingDirs: [], ociLayoutDigests: {}, assumptions: [], ...over}
 }
 
+/** the run id (normally the pid) that names podman's private output directory and container */
+const RUN = '4242'
+
 const argvOf = (o: BuildOptions, f: Facts) =>
-  buildPlan(o, f).steps.map((s) =>
+  buildPlan(o, f, RUN).steps.map((s) =>
     s.kind === 'exec'
       ? s.argv
       : s.kind === 'mkdir'
         ? ['mkdir', s.path]
         : s.kind === 'stage'
           ? ['stage', s.stage.dir]
-          : ['mv', s.from, s.to],
+          : s.kind === 'remove'
+            ? ['rm', s.path]
+            : ['mv', s.from, s.to],
   )
 
 describe('docker plan', () => {
@@ -212,12 +218,37 @@ describe('docker plan', () => {
 
 describe('podman plan', () => {
   it('runs the pinned BuildKit privileged with buildctl-daemonless.sh, mounts and a cache volume', () => {
+    const container = `repro-build-${RUN}-${createHash('sha256').update('/out/image.tar').digest('hex').slice(0, 12)}`
     assert.equal(
-      planText(buildPlan(options(), facts({runtime: 'podman'}))),
-      `podman run --rm --privileged -v repro-buildkit-0097b7e93e8b:/var/lib/buildkit -v /src/app:/tmp/repro/context:ro -v /out:/tmp/repro/output --entrypoint buildctl-daemonless.sh docker.io/${DEFAULT_BUILDKIT_IMAGE} build --frontend dockerfile.v0 --local context=/tmp/repro/context --local dockerfile=/tmp/repro/context --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --output type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true
-mv -f /out/.image.tar.repro-partial /out/image.tar
+      planText(buildPlan(options(), facts({runtime: 'podman'}), RUN)),
+      `mkdir -m 700 /out/.image.tar.repro-out-${RUN}
+podman volume create repro-buildkit-0097b7e93e8b
+podman run --rm --name ${container} --privileged -v repro-buildkit-0097b7e93e8b:/var/lib/buildkit -v /src/app:/tmp/repro/context:ro -v /out/.image.tar.repro-out-${RUN}:/tmp/repro/output --entrypoint buildctl-daemonless.sh docker.io/${DEFAULT_BUILDKIT_IMAGE} build --frontend dockerfile.v0 --local context=/tmp/repro/context --local dockerfile=/tmp/repro/context --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --output type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true
+mv -f /out/.image.tar.repro-out-${RUN}/.image.tar.repro-partial /out/image.tar
+rm -rf /out/.image.tar.repro-out-${RUN}
 `,
     )
+  })
+  it("mounts a private output directory, never the destination's parent; names the container; tolerates a concurrent volume creator", () => {
+    const plan = buildPlan(options({output: '/home/me/image.tar'}), facts({runtime: 'podman'}), RUN)
+    const run = plan.steps.find((s) => s.kind === 'exec' && s.argv[1] === 'run')
+    assert.ok(run?.kind === 'exec')
+    const mounts = run.argv.flatMap((a, i) => (run.argv[i - 1] === '-v' ? [a.split(':')[0]] : []))
+    assert.ok(!mounts.includes('/home/me'), `the destination's parent is never mounted: ${mounts.join(' ')}`)
+    assert.ok(mounts.includes(`/home/me/.image.tar.repro-out-${RUN}`))
+    assert.equal(plan.outputs[0].outDir, `/home/me/.image.tar.repro-out-${RUN}`)
+    assert.equal(run.container?.name, run.argv[run.argv.indexOf('--name') + 1])
+    assert.match(run.container?.name ?? '', new RegExp(`^repro-build-${RUN}-[0-9a-f]{12}$`))
+    const volume = plan.steps.find((s) => s.kind === 'exec' && s.argv[1] === 'volume')
+    assert.ok(
+      volume?.kind === 'exec' &&
+        volume.tolerate &&
+        new RegExp(volume.tolerate).test(
+          'Error: volume with name repro-buildkit-0097b7e93e8b already exists: volume already exists',
+        ),
+    )
+    const other = buildPlan(options({output: '/home/me/image.tar'}), facts({runtime: 'podman'}), '4243')
+    assert.notEqual(other.outputs[0].outDir, plan.outputs[0].outDir, 'concurrent runs never share a directory')
   })
   it('runs the rootless image without privileges, with the flags it needs', () => {
     const o = options({
@@ -226,10 +257,12 @@ mv -f /out/.image.tar.repro-partial /out/image.tar
       noCache: true,
       dockerfile: '/src/docker/Dockerfile.x',
     })
-    assert.deepEqual(argvOf(o, facts({runtime: 'podman', podmanRootless: true}))[0], [
+    assert.deepEqual(argvOf(o, facts({runtime: 'podman', podmanRootless: true}))[1], [
       'podman',
       'run',
       '--rm',
+      '--name',
+      `repro-build-${RUN}-${createHash('sha256').update('/out/image.tar').digest('hex').slice(0, 12)}`,
       '--userns',
       'keep-id:uid=1000,gid=1000',
       '--security-opt',
@@ -245,7 +278,7 @@ mv -f /out/.image.tar.repro-partial /out/image.tar
       '-v',
       '/src/docker:/tmp/repro/dockerfile:ro',
       '-v',
-      '/out:/tmp/repro/output',
+      `/out/.image.tar.repro-out-${RUN}:/tmp/repro/output`,
       '--entrypoint',
       'buildctl-daemonless.sh',
       `docker.io/${DEFAULT_BUILDKIT_IMAGE_ROOTLESS}`,
@@ -289,7 +322,8 @@ mv -f /out/.image.tar.repro-partial /out/image.tar
         `--oci-layout context-0=/tmp/repro/contexts/0 --opt context:docker.io/library/busybox=oci-layout://context-0@${DIGEST} --secret id=a,src=/tmp/repro/secrets/0 --secret id=b,env=GITHUB_TOKEN --output \\S+ --progress plain\n`,
       ),
     )
-    const step = buildPlan(o, facts({runtime: 'podman'})).steps[0]
+    const step = buildPlan(o, facts({runtime: 'podman'})).steps.find((s) => s.kind === 'exec' && s.argv[1] === 'run')
+    assert.ok(step)
     assert.ok(
       step.kind === 'exec' &&
         step.argv.includes('/home/me/.netrc:/tmp/repro/secrets/0:ro') &&

@@ -1,6 +1,7 @@
 import {BaseCommand} from '../../base-command.js'
 import {realExec} from '../../exec.js'
-import {pkgFlags} from '../../pkg/cli-flags.js'
+import {pkgFlags, verifyChainFlags} from '../../pkg/cli-flags.js'
+import {renderChainText} from '../../pkg/debian/chain-text.js'
 import {resolveContext} from '../../pkg/context.js'
 import type {DownloadResult} from '../../pkg/download.js'
 import {getDownload} from '../../pkg/operations.js'
@@ -13,7 +14,7 @@ export default class GetDownload extends BaseCommand<typeof GetDownload> {
     '<%= config.bin %> get download SHA256SUMS-amd64',
     "<%= config.bin %> get download --provider 'file:///mnt/pkgs/{{.Basename}}' SHA256SUMS-amd64",
   ]
-  static flags = {...pkgFlags}
+  static flags = {...pkgFlags, ...verifyChainFlags}
   static strict = false
 
   async run(): Promise<DownloadResult & {cache: string}> {
@@ -24,11 +25,17 @@ export default class GetDownload extends BaseCommand<typeof GetDownload> {
       quiet: Boolean(this.flags.quiet),
     })
     try {
-      const r = await getDownload(argv as string[], ctx, this.flags, {
-        exec: realExec,
-        logger: this.logger,
-        events: progress,
-      })
+      const r = await getDownload(
+        argv as string[],
+        ctx,
+        {...this.flags, verifyChain: this.flags['verify-chain'], allowExpired: this.flags['allow-expired']},
+        {
+          exec: realExec,
+          logger: this.logger,
+          events: progress,
+        },
+      )
+      if (r.chain && !this.jsonEnabled()) this.out(renderChainText(r.chain))
       if (!this.jsonEnabled()) this.out(`${r.downloaded} downloaded, ${r.cached} already cached (${ctx.cache.dir})`)
       return r
     } finally {

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {realExec} from '../../exec.js'
-import {pkgFlags} from '../../pkg/cli-flags.js'
+import {pkgFlags, verifyChainFlags} from '../../pkg/cli-flags.js'
+import {renderChainText} from '../../pkg/debian/chain-text.js'
 import {resolveContext} from '../../pkg/context.js'
 import {getInstall, type GetInstallResult} from '../../pkg/operations.js'
 import {downloadProgress} from '../../ui/download-progress.js'
@@ -16,6 +17,7 @@ export default class GetInstall extends BaseCommand<typeof GetInstall> {
   ]
   static flags = {
     ...pkgFlags,
+    ...verifyChainFlags,
     dry: Flags.boolean({description: 'Download and verify, then print the install commands instead of running them.'}),
   }
   static strict = false
@@ -29,11 +31,17 @@ export default class GetInstall extends BaseCommand<typeof GetInstall> {
     })
     let r: GetInstallResult
     try {
-      r = await getInstall(argv as string[], ctx, this.flags, {exec: realExec, logger: this.logger, events: progress})
+      r = await getInstall(
+        argv as string[],
+        ctx,
+        {...this.flags, verifyChain: this.flags['verify-chain'], allowExpired: this.flags['allow-expired']},
+        {exec: realExec, logger: this.logger, events: progress},
+      )
     } finally {
       progress.finish()
     }
     if (!this.jsonEnabled()) {
+      if (r.chain) this.out(renderChainText(r.chain))
       if (r.dry) for (const c of r.commands) this.out(c)
       else {
         for (const s of r.skipped) this.logger.info(`skipped ${s.name}: ${s.reason}`)

@@ -758,15 +758,17 @@ step_image_debian() {
   mkdir -p "$work/ctx"
   # mmdebstrap is slow-ish (~1 min): keep its tar unless the recipe changed
   local rkey="mmdebstrap ${APT_INSTALLED[mmdebstrap]:-$(apt_installed_version mmdebstrap)} $suite $TB_DEBIAN_VARIANT epoch=$TB_DEBIAN_EPOCH v2"
-  if ! stamp_ok "$work/.rootfs-stamp" "$rkey" || [[ ! -f $work/ctx/rootfs.tar ]]; then
+  if ! stamp_ok "$work/.rootfs-stamp" "$rkey" || [[ ! -f $work/ctx/rootfs.tar ]] || [[ ! -d $work/indexes ]]; then
     mirror=$(debian_mirror) || die "no Debian $suite mirror found in /etc/apt/sources.list*"
-    rm -rf "$work/rootfs"
+    rm -rf "$work/rootfs" "$work/indexes"
     log "mmdebstrap --variant=$TB_DEBIAN_VARIANT $suite (log $TB_LOGS/mmdebstrap.log)"
     # Only the suite itself (no -updates/-security): they change more often than point releases.
     # The image carries no apt sources: tests install local .debs, and no mirror host is recorded.
+    # The InRelease and Packages it was built from are kept in $work/indexes (repro hash verify --indexes).
     SOURCE_DATE_EPOCH=$TB_DEBIAN_EPOCH mmdebstrap --mode=root --variant="$TB_DEBIAN_VARIANT" \
       --aptopt='Acquire::Check-Valid-Until "false"' \
       --customize-hook='rm -f "$1"/etc/apt/sources.list "$1"/etc/apt/sources.list.d/*' \
+      --customize-hook="mkdir -p '$work/indexes' && cp -p \"\$1\"/var/lib/apt/lists/*_InRelease \"\$1\"/var/lib/apt/lists/*_Packages* '$work/indexes/'" \
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/apt/* "$1"/var/cache/ldconfig/aux-cache' \
       --customize-hook=': > "$1"/etc/machine-id; rm -f "$1"/etc/hostname "$1"/etc/resolv.conf' \
       "$suite" "$work/rootfs" "deb $mirror $suite main" >"$TB_LOGS/mmdebstrap.log" 2>&1 ||
@@ -783,7 +785,8 @@ step_image_debian() {
   push_image "$name" "$out" "repro-testbed/debian:$suite"
   write_part image-debian "$(image_json debian "$name" "$out" "$(jq -n --arg t "$work/ctx/rootfs.tar" --arg s "$tsha" \
     --arg r "$TB_REGISTRY_ADDR/repro-testbed/debian:$suite" --arg suite "$suite" --arg var "$TB_DEBIAN_VARIANT" --arg e "$TB_DEBIAN_EPOCH" \
-    '{rootfsTar: $t, rootfsTarSha256: $s, registryRef: $r, suite: $suite, variant: $var, rootfsEpoch: ($e|tonumber)}')")"
+    --arg ix "$work/indexes" \
+    '{rootfsTar: $t, rootfsTarSha256: $s, registryRef: $r, suite: $suite, variant: $var, rootfsEpoch: ($e|tonumber), indexes: $ix}')")"
 }
 
 # BuildKit image equivalent to moby/buildkit:VERSION, from our own binaries
