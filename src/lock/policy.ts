@@ -99,9 +99,9 @@ function dedupe(rules: PolicyRule[]): PolicyRule[] {
   })
 }
 
-/** The policy file's bytes: stable (rule order as built, keys in a fixed order). */
+/** The policy file's bytes: one line (--dry prints it as one command), rule order as built, fixed key order. */
 export function policyText(policy: SourcePolicy): string {
-  return `${JSON.stringify(policy, null, 2)}\n`
+  return `${JSON.stringify(policy)}\n`
 }
 
 /**

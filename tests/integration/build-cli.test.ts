@@ -55,8 +55,8 @@ describe('repro build (CLI, no engine installed)', () => {
       r.stdout,
       [
         `mkdir -p ${dir}/dist`,
-        `docker buildx create --name repro-c10c9dba351c --driver docker-container --driver-opt image=${IMAGE} --bootstrap`,
-        `docker buildx build --builder repro-c10c9dba351c --file ${dir}/app/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/dist/.image.tar.repro-partial,rewrite-timestamp=true ${dir}/app`,
+        `docker buildx create --name repro-add30976f7cb --driver docker-container --driver-opt image=${IMAGE} --bootstrap`,
+        `docker buildx build --builder repro-add30976f7cb --file ${dir}/app/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/dist/.image.tar.repro-partial,rewrite-timestamp=true ${dir}/app`,
         `mv -f ${dir}/dist/.image.tar.repro-partial ${dir}/dist/image.tar`,
         '',
       ].join('\n'),
