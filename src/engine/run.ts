@@ -14,7 +14,7 @@ import {lock} from 'proper-lockfile'
 import {EngineFailedError, EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {resolveHermetic} from '../hermetic/inject.js'
-import {type LockUse, lockForBuild} from '../lock/build.js'
+import {explainLockFailure, type LockUse, lockForBuild} from '../lock/build.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
 import {lifecycle, processAlive} from '../lifecycle.js'
@@ -297,7 +297,9 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     ...(locked ? {lock: locked.use} : {}),
   }
   if (input.dry) return result
-  const read = await executePlan(plan, exec, logger)
+  const read = await executePlan(plan, exec, logger).catch((error: unknown) => {
+    throw (locked && explainLockFailure(error, locked)) || error
+  })
   result.outputs = result.outputs.map((o) => ({...o, ...read.get(o.path)}))
   return result
 }

@@ -86,3 +86,22 @@ export function lockedInputs(lock: LockFile): Record<string, string> {
   for (const [k, v] of Object.entries(lock.hashfiles)) out.push([`hashfiles/${k}`, v])
   return Object.fromEntries(out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
+
+/**
+ * BuildKit's error for an ADD URL whose bytes changed names only the digests ("digest mismatch sha256:A:
+ * sha256:B"): name the URL the lock pinned to one of them, and what to do.
+ */
+export function explainLockFailure(error: unknown, used: BuildLock): LockError | undefined {
+  const text = (error as {stderrTail?: string; message?: string}).stderrTail ?? (error as Error)?.message ?? ''
+  const m = /digest mismatch (sha256:[a-f0-9]{64}): (sha256:[a-f0-9]{64})/.exec(text)
+  if (!m) return undefined
+  for (const [url, entry] of Object.entries(used.lock.urls)) {
+    if (entry.checksum !== m[1] && entry.checksum !== m[2]) continue
+    const served = entry.checksum === m[1] ? m[2] : m[1]
+    return new LockError(
+      `ADD ${url}: checksum mismatch: ${used.use.path} pins ${entry.checksum}, the server now sends ${served}`,
+      ['if the new content is expected: `repro lock --update` and commit the lock file'],
+    )
+  }
+  return undefined
+}
