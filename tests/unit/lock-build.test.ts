@@ -226,3 +226,34 @@ describe('repro build with a lock file', () => {
     assert.deepEqual(exec.calls, [])
   })
 })
+
+describe('explainLockFailure', () => {
+  it("names the URL whose pinned checksum BuildKit's bare digest mismatch mentions, either way round", async () => {
+    const {explainLockFailure} = await import('../../src/lock/build.js')
+    const {EngineFailedError} = await import('../../src/errors.js')
+    const pinned = D('1')
+    const served = D('2')
+    const used = {
+      use: {path: '/w/repro.lock.yaml', sha256: D('0'), locked: false, inputs: {}},
+      lock: {urls: {'http://127.0.0.1:8/f': {checksum: pinned, size: 1, uses: []}}} as unknown as LockFile,
+      policy: {rules: []},
+      policyText: '',
+    }
+    for (const tail of [
+      `error: failed to solve: digest mismatch ${served}: ${pinned}`,
+      `digest mismatch ${pinned}: ${served}`,
+    ]) {
+      const e = explainLockFailure(new EngineFailedError(['buildctl'], 1, tail), used)
+      assert.equal(
+        e?.message,
+        `ADD http://127.0.0.1:8/f: checksum mismatch: /w/repro.lock.yaml pins ${pinned}, the server now sends ${served}`,
+      )
+      assert.equal(e?.exitCode, 2)
+    }
+    assert.equal(
+      explainLockFailure(new EngineFailedError(['x'], 1, `digest mismatch ${D('3')}: ${D('4')}`), used),
+      undefined,
+    )
+    assert.equal(explainLockFailure(new Error('other'), used), undefined)
+  })
+})
