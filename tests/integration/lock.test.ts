@@ -8,7 +8,7 @@ import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -306,6 +306,35 @@ describe('repro lock (local registry, http server, git daemon)', () => {
       new RegExp(`does not lock FROM ${reg.host}/lib/base:2 \\(line 2\\)`),
     )
     assert.throws(() => checkLockCovers(l, lockPath(), inputsNow, 5), /SOURCE_DATE_EPOCH 5 differs from the 0/)
+  })
+
+  it('named contexts: docker-image:// through the registry, oci-layout:// by its manifest digest; hash files by sha256', async () => {
+    const ctx = path.join(dir, 'ctx-named')
+    const layout = path.join(ctx, 'layout')
+    await mkdir(layout, {recursive: true})
+    const manifestDigest = `sha256:${'9'.repeat(64)}`
+    await writeFile(
+      path.join(layout, 'index.json'),
+      JSON.stringify({schemaVersion: 2, manifests: [{mediaType: OCI_MANIFEST, digest: manifestDigest, size: 10}]}),
+    )
+    await writeFile(path.join(ctx, 'SHA256SUMS'), 'abc  pkg.deb\n')
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nCOPY --from=tools / /t\nCOPY --from=dir / /d\n')
+    const r = await lock(
+      options({
+        context: ctx,
+        dockerfile: path.join(ctx, 'Dockerfile'),
+        buildContexts: [`base=oci-layout://${layout}`, `tools=docker-image://${reg.host}/lib/base:1`, `dir=${ctx}`],
+        hashfiles: [path.join(ctx, 'SHA256SUMS')],
+        mode: 'update',
+      }),
+      deps,
+    )
+    assert.equal(r.inputs, 3)
+    const {lock: l} = await readLockFile(path.join(ctx, 'repro.lock.yaml'))
+    assert.deepEqual(l.contexts, {base: {source: 'oci-layout://layout', pinned: manifestDigest}})
+    assert.equal(l.images[`${reg.host}/lib/base:1`].digest, pins.index)
+    assert.deepEqual(l.images[`${reg.host}/lib/base:1`].uses, ['--build-context tools'])
+    assert.deepEqual(l.hashfiles, {SHA256SUMS: sha('abc  pkg.deb\n')})
   })
 
   let awaitInputs: Awaited<ReturnType<typeof targetInputs>>
