@@ -343,12 +343,16 @@ export async function resolveStoreImage(
   } catch {
     digests = null
   }
+  // podman records `localhost/NAME@sha256:...` for images that never saw a registry: not pullable, not a pin
   const list = Array.isArray(digests)
-    ? digests.filter((d): d is string => typeof d === 'string' && /@sha256:[a-f0-9]{64}$/.test(d)).sort()
+    ? digests
+        .filter((d): d is string => typeof d === 'string' && /@sha256:[a-f0-9]{64}$/.test(d))
+        .filter((d) => d.split('/')[0] !== 'localhost')
+        .sort()
     : []
   if (list.length === 0) {
     throw new LockError(
-      `--build-context ${name}=${source}: the image has no registry digest (RepoDigests is empty), so nobody else could pull what was built: push it to a registry and name it by that reference`,
+      `--build-context ${name}=${source}: the image has no registry digest (no RepoDigests outside localhost/), so nobody else could pull what was built: push it to a registry and name it by that reference`,
       [`${store} push ${ref}`],
     )
   }

@@ -127,6 +127,32 @@ describe('repro lock on real engines', () => {
     return JSON.parse(r.stdout) as BuildJson
   }
 
+  it('docker:// and podman:// contexts: locked by their registry digest, refused without one', async () => {
+    const ctx = path.join(dir, 'store')
+    await mkdir(ctx, {recursive: true})
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nCOPY Dockerfile /x\n')
+    const local = 'localhost/repro-testbed/busybox:1'
+    for (const store of ['docker', 'podman']) {
+      const r = await repro(['lock', '--build-context', `base=${store}://${local}`, ctx])
+      assert.equal(r.code, 2, `${store}: ${r.stderr}`)
+      assert.match(r.stderr, new RegExp(`--build-context base=${store}://${local}: the image has no registry digest`))
+      assert.ok(!existsSync(path.join(ctx, 'repro.lock.yaml')), 'nothing written')
+    }
+    // pulled from the registry, docker records where it came from
+    const pulled = `${state.registry.address}/repro-test-15-${randomBytes(4).toString('hex')}-store/busybox:1`
+    skopeo(state.images.busybox.ociLayout, state.images.busybox.ociRef, pulled)
+    execFileSync('docker', ['pull', '--quiet', pulled], {env: {...process.env, ...env}, stdio: 'ignore'})
+    try {
+      const r = await repro(['lock', '--build-context', `base=docker://${pulled}`, ctx])
+      assert.equal(r.code, 0, r.stderr)
+      const text = await readFile(path.join(ctx, 'repro.lock.yaml'), 'utf8')
+      const repo = pulled.slice(0, pulled.lastIndexOf(':'))
+      assert.ok(text.includes(`pinned: ${repo}@sha256:`), text)
+    } finally {
+      execFileSync('docker', ['rmi', pulled], {env: {...process.env, ...env}, stdio: 'ignore'})
+    }
+  })
+
   for (const runtime of RUNTIMES) {
     describe(runtime, () => {
       const tag = `repro-test-15-${randomBytes(4).toString('hex')}-${runtime}/busybox`

@@ -354,10 +354,16 @@ describe('docker:// and podman:// contexts', () => {
       pinned: `127.0.0.1:5000/app@${d}`,
     })
     assert.deepEqual(withDigest.calls, [['docker', 'image', 'inspect', '--format', '{{json .RepoDigests}}', 'app:1']])
+    // podman names every image localhost/NAME@DIGEST, pushed or not: that is no registry
+    const localOnly = fakeExec(() => ({stdout: `["localhost/app@${d}"]\n`}))
+    await assert.rejects(
+      resolveStoreImage('base', 'podman', 'localhost/app:1', {exec: localOnly}),
+      /no registry digest/,
+    )
     const without = fakeExec(() => ({stdout: '[]\n'}))
     await assert.rejects(
       resolveStoreImage('base', 'podman', 'localhost/app:1', {exec: without}),
-      /--build-context base=podman:\/\/localhost\/app:1: the image has no registry digest \(RepoDigests is empty\)/,
+      /--build-context base=podman:\/\/localhost\/app:1: the image has no registry digest \(no RepoDigests outside localhost\/\)/,
     )
   })
 })
