@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict'
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import http from 'node:http'
@@ -151,6 +151,26 @@ describe('repro lock on real engines', () => {
     } finally {
       execFileSync('docker', ['rmi', pulled], {env: {...process.env, ...env}, stdio: 'ignore'})
     }
+  })
+
+  it('repro verify: the attestation records the lock file (sha256) and every locked input', async () => {
+    const ctx = path.join(dir, 'verify')
+    await mkdir(ctx, {recursive: true})
+    const ref = `${state.registry.address}/repro-test-15-${randomBytes(4).toString('hex')}-verify/busybox:1`
+    skopeo(state.images.busybox.ociLayout, state.images.busybox.ociRef, ref)
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${ref}\nCOPY Dockerfile /x\n`)
+    assert.equal((await repro(['lock', '--sde', '0', ctx])).code, 0)
+    const lockBytes = await readFile(path.join(ctx, 'repro.lock.yaml'))
+    const attest = path.join(dir, 'verify-attestation.json')
+    const r = await repro(['verify', ...runtimeArgs.buildkit, '--sde', '0', '--times', '2', '--attest', attest, ctx])
+    assert.equal(r.code, 0, r.stderr.slice(-2000))
+    const statement = JSON.parse(await readFile(attest, 'utf8')) as {
+      predicate: {inputs: {lock: {path: string; sha256: string; locked: boolean; inputs: Record<string, string>}}}
+    }
+    const l = statement.predicate.inputs.lock
+    assert.equal(l.path, 'repro.lock.yaml')
+    assert.equal(l.sha256, `sha256:${createHash('sha256').update(lockBytes).digest('hex')}`)
+    assert.match(l.inputs[`images/${ref}`], /^sha256:[a-f0-9]{64}$/)
   })
 
   for (const runtime of RUNTIMES) {
