@@ -296,6 +296,11 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     warnings: [...facts.assumptions, ...hermetic.warnings],
     ...(locked ? {lock: locked.use} : {}),
   }
+  if (locked && facts.runtime !== 'buildkit' && locked.lock.buildkit.image !== options.buildkitImage) {
+    const w = `${locked.use.path} was made for BuildKit ${locked.lock.buildkit.image}; this build runs ${options.buildkitImage}`
+    logger.warn(w)
+    result.warnings.push(w)
+  }
   if (input.dry) return result
   const read = await executePlan(plan, exec, logger).catch((error: unknown) => {
     throw (locked && explainLockFailure(error, locked)) || error

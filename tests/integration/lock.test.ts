@@ -254,6 +254,21 @@ describe('repro lock (local registry, http server, git daemon)', () => {
       await assert.rejects(readFile(lockPath()), /ENOENT/)
     }
     await bad(['TAG=nope'], new RegExp(`${reg.host}/lib/base:nope`))
+    // an unreachable registry: a port that was just closed
+    const closed = http.createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const deadPort = (closed.address() as AddressInfo).port
+    await new Promise((r) => closed.close(r))
+    const df0 = await readFile(path.join(dir, 'Dockerfile'), 'utf8')
+    try {
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        df0.replace(`${reg.host}/lib/base`, `127.0.0.1:${deadPort}/lib/base`),
+      )
+      await bad([], new RegExp(`127\\.0\\.0\\.1:${deadPort}/lib/base:1.*connection refused`))
+    } finally {
+      await writeFile(path.join(dir, 'Dockerfile'), df0)
+    }
     const df = await readFile(path.join(dir, 'Dockerfile'), 'utf8')
     try {
       await writeFile(path.join(dir, 'Dockerfile'), df.replace('/file /file', '/missing /file'))
