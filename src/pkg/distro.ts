@@ -5,8 +5,33 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {UnsupportedDistroError} from '../errors.js'
+import {ReproError, UnsupportedDistroError} from '../errors.js'
 import type {PackageFormat} from './filename.js'
+import {quoteName} from './hash-file.js'
+
+/** Distro metadata (repodata, sync or local databases) that is malformed, truncated or oversized. */
+export class PackageMetadataError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_PKG_METADATA', message, {suggestions})
+  }
+}
+
+/** Bounds on single metadata fields (names, versions, file names): far above any real one. */
+export const MAX_FIELD = 256
+
+/** A field of distro metadata: present, at most MAX_FIELD characters, printable ASCII without blanks. */
+export function checkField(value: string | undefined, field: string, what: string): string {
+  if (value === undefined || value === '') throw new PackageMetadataError(`${what}: ${field} is missing or empty`)
+  if (value.length > MAX_FIELD)
+    throw new PackageMetadataError(`${what}: ${field} is ${value.length} characters long (at most ${MAX_FIELD})`)
+
+  const bad = /[^\x21-\x7e]/.exec(value)
+  if (bad)
+    throw new PackageMetadataError(
+      `${what}: ${field} ${quoteName(value, 40)} has the character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`,
+    )
+  return value
+}
 
 export const DISTROS = ['debian', 'ubuntu', 'fedora', 'alpine', 'arch'] as const
 export type Distro = (typeof DISTROS)[number]

@@ -8,7 +8,7 @@
  *                  from apk's local cache; a package with no cached file is an error naming it.
  */
 import {createHash} from 'node:crypto'
-import {readdir, readFile} from 'node:fs/promises'
+import {readdir, readFile, stat} from 'node:fs/promises'
 import {join, posix} from 'node:path'
 
 import {ReproError} from '../errors.js'
@@ -23,7 +23,9 @@ import type {ChainFile} from './debian/chain-file.js'
 import {decompressByName} from './decompress.js'
 import type {Distro} from './distro.js'
 import type {GeneratedEntry} from './hash-file.js'
-import {archArchiveName, parsePacmanDesc, type PacmanDesc} from './pacman-meta.js'
+import {checkEntryName, quoteName} from './hash-file.js'
+import {rpmDbPath, rpmRootArgs} from './install.js'
+import {archArchiveName, checkPacmanDesc, type PacmanDesc} from './pacman-meta.js'
 import {kojiName, parsePrimaryXml, parseRpmQa, RPM_QA_FORMAT, type RpmRepoPackage} from './rpm-meta.js'
 import {readTar} from './tar-entries.js'
 
@@ -44,6 +46,36 @@ export interface GenerateOptions {
   chain?: boolean
   /** debian/ubuntu: the apt lists to read (saved indexes); default ROOT/var/lib/apt/lists */
   indexes?: string
+  /** fedora/arch: at most this many bytes of one metadata file, compressed or not (default 1 GiB) */
+  maxMetadataBytes?: number
+}
+
+const MAX_METADATA_BYTES = 1 << 30
+/** a local desc is a few hundred bytes; 1 MiB is far above any real one */
+const MAX_DESC_BYTES = 1 << 20
+
+/** Read a metadata file of at most max bytes (checked before reading), or fail naming it. */
+async function readBounded(file: string, max: number): Promise<Buffer> {
+  let size: number
+  try {
+    const st = await stat(file)
+    if (!st.isFile()) throw new GenerateError(`${file}: not a regular file`)
+    size = st.size
+  } catch (error) {
+    if (error instanceof GenerateError) throw error
+    throw new GenerateError(
+      `${file}: cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
+  }
+  if (size > max) throw new GenerateError(`${file}: ${size} bytes, over the ${max}-byte limit for metadata`)
+  return readFile(file)
+}
+
+/** A generated hash-file name must pass the grammar every reader applies; say which metadata made it. */
+function checkedName(name: string, file: string): string {
+  const problem = checkEntryName(name)
+  if (problem) throw new GenerateError(`${file}: ${problem}`)
+  return name
 }
 
 export interface GenerateResult {
@@ -155,7 +187,20 @@ async function generateDpkg(o: GenerateOptions): Promise<GenerateResult> {
 }
 
 async function generateRpm(o: GenerateOptions): Promise<GenerateResult> {
-  const argv = ['rpm', ...(o.root === '/' ? [] : ['--root', o.root]), '-qa', '--queryformat', RPM_QA_FORMAT]
+  const max = o.maxMetadataBytes ?? MAX_METADATA_BYTES
+  const dbpath = await rpmDbPath(o.root)
+  // rpm would create an empty database in a root without one: a read-only command must not
+  if (
+    dbpath &&
+    !(await stat(join(o.root, dbpath)).then(
+      (st) => st.isDirectory(),
+      () => false,
+    ))
+  )
+    throw new GenerateError(`${o.root}: no rpm database (neither usr/lib/sysimage/rpm nor var/lib/rpm)`, [
+      'is this a Fedora root filesystem? pass --root',
+    ])
+  const argv = ['rpm', ...rpmRootArgs(o.root, dbpath), '-qa', '--queryformat', RPM_QA_FORMAT]
   const r = await o.exec(argv, {reject: false})
   if (r.notFound)
     throw new GenerateError('rpm: not found; hash generate for fedora reads the installed set with rpm -qa', [
@@ -175,27 +220,28 @@ async function generateRpm(o: GenerateOptions): Promise<GenerateResult> {
     throw new GenerateError(`${join(o.root, 'var/cache/dnf')}: no repodata primary.xml found`, [
       'run dnf makecache in the root first',
     ])
-  const index = new Map<string, RpmRepoPackage>()
+  const index = new Map<string, {p: RpmRepoPackage; file: string}>()
   for (const file of repodirs) {
-    const xml = (await decompressByName(file, await readFile(file), o.exec)).toString('utf8')
-    for (const p of parsePrimaryXml(xml)) {
+    const xml = (await decompressByName(file, await readBounded(file, max), o.exec, {maxBytes: max})).toString('utf8')
+    for (const p of parsePrimaryXml(xml, file)) {
       const k = `${p.name}\0${p.epoch}\0${p.version}\0${p.release}\0${p.arch}`
-      if (!index.has(k)) index.set(k, p)
+      if (!index.has(k)) index.set(k, {p, file})
     }
   }
   const entries: GeneratedEntry[] = []
   const missing: string[] = []
   for (const p of chosen) {
-    const hit = index.get(`${p.name}\0${p.epoch}\0${p.version}\0${p.release}\0${p.arch}`)
-    if (!hit) {
+    const found = index.get(`${p.name}\0${p.epoch}\0${p.version}\0${p.release}\0${p.arch}`)
+    if (!found) {
       missing.push(`${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`)
       continue
     }
+    const hit = found.p
     if (hit.checksumType !== 'sha256')
       throw new GenerateError(
-        `${hit.name}: the repodata checksum is ${hit.checksumType}, not sha256; cannot make a hash file from it`,
+        `${found.file}: ${hit.name}: the repodata checksum is ${hit.checksumType}, not sha256; cannot make a hash file from it`,
       )
-    entries.push({sha256: hit.checksum, name: kojiName(hit)})
+    entries.push({sha256: hit.checksum, name: checkedName(kojiName(hit), found.file)})
   }
   if (missing.length)
     throw missingError(
@@ -207,17 +253,20 @@ async function generateRpm(o: GenerateOptions): Promise<GenerateResult> {
 }
 
 async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
+  const max = o.maxMetadataBytes ?? MAX_METADATA_BYTES
   const localDir = join(o.root, 'var/lib/pacman/local')
   const installed: PacmanDesc[] = []
   for (const n of await listDir(localDir)) {
-    let text: string
+    const file = join(localDir, n, 'desc')
+    let st
     try {
-      text = await readFile(join(localDir, n, 'desc'), 'utf8')
+      st = await stat(file)
     } catch {
-      continue
+      continue // ALPM_DB_VERSION and other non-package entries
     }
-    const d = parsePacmanDesc(text)
-    if (d) installed.push(d)
+    if (!st.isFile()) throw new GenerateError(`${file}: not a regular file`)
+    const text = (await readBounded(file, MAX_DESC_BYTES)).toString('utf8')
+    installed.push(checkPacmanDesc(text, file, false))
   }
   if (installed.length === 0) throw new GenerateError(`${localDir}: no installed packages found`)
   const chosen = select(installed, o.packages, (p) => [p.name], o.root)
@@ -225,31 +274,36 @@ async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
   const dbs = (await listDir(syncDir)).filter((n) => n.endsWith('.db'))
   if (dbs.length === 0)
     throw new GenerateError(`${syncDir}: no sync databases (*.db)`, ['run pacman -Sy in the root first'])
-  const index = new Map<string, {desc: PacmanDesc & {filename: string; sha256: string}; sig?: Buffer}>()
+  const index = new Map<string, {desc: PacmanDesc & {filename: string; sha256: string}; sig?: Buffer; file: string}>()
   for (const db of dbs) {
     const file = join(syncDir, db)
-    const raw = await readFile(file)
+    const raw = await readBounded(file, max)
     // sync dbs are gzip or zstd tars whatever their extension says: look at the magic
     const kind =
       raw[0] === 0x1f && raw[1] === 0x8b
         ? '.gz'
-        : raw.readUInt32LE(0) === 0xfd2fb528
+        : raw.length >= 4 && raw.readUInt32LE(0) === 0xfd2fb528
           ? '.zst'
           : raw[0] === 0xfd
             ? '.xz'
             : ''
-    const tar = await decompressByName(`${file}${kind}`, raw, o.exec)
+    const tar = await decompressByName(`${file}${kind}`, raw, o.exec, {maxBytes: max})
+    if (tar.length < 1024 || tar.length % 512 !== 0)
+      throw new GenerateError(`${file}: not a tar archive (${tar.length} bytes; truncated?)`)
     for (const e of readTar(tar)) {
       if (!e.path.endsWith('/desc')) continue
       const text = e.data.toString('utf8')
-      const d = parsePacmanDesc(text)
-      if (!d?.filename || !d.sha256) continue
-      const sigB64 = /%PGPSIG%\n([^\n]+)/.exec(text)?.[1]
+      const entry = `${file}: ${quoteName(e.path, 80)}`
+      const d = checkPacmanDesc(text, entry, true)
+      const sigB64 = /%PGPSIG%\n([^\n]*)/.exec(text)?.[1]
+      if (sigB64 !== undefined && (sigB64.length > 65536 || !/^[A-Za-z0-9+/]+={0,2}$/.test(sigB64)))
+        throw new GenerateError(`${entry}: %PGPSIG% is not base64 of at most 64 KiB`)
       const k = `${d.name}\0${d.version}`
       if (!index.has(k))
         index.set(k, {
           desc: d as PacmanDesc & {filename: string; sha256: string},
           sig: sigB64 ? Buffer.from(sigB64, 'base64') : undefined,
+          file,
         })
     }
   }
@@ -261,7 +315,7 @@ async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
       missing.push(`${p.name} ${p.version}`)
       continue
     }
-    const name = archArchiveName(hit.desc)
+    const name = checkedName(archArchiveName(hit.desc), hit.file)
     entries.push({sha256: hit.desc.sha256, name})
     // the detached signature's bytes are the sync db's %PGPSIG%, so its hash is known too
     if (hit.sig) entries.push({sha256: createHash('sha256').update(hit.sig).digest('hex'), name: `${name}.sig`})

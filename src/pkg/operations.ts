@@ -6,7 +6,6 @@ import {dirname, join, basename as pathBasename} from 'node:path'
 import {HashFileError, InvalidArgumentError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import type {Logger} from '../log.js'
-import {shellJoin} from '../ui/shell-quote.js'
 import {type ExportResult, exportCache, type ImportResult, importToCache, type PackageCache} from './cache.js'
 import {type PkgContext, type PkgFlags, resolveCache, resolveDistro} from './context.js'
 import {DEFAULT_PROVIDERS, type Distro, DISTRO_FORMAT, DISTROS} from './distro.js'
@@ -16,7 +15,7 @@ import {type DownloadEvents, downloadEntries, type DownloadResult} from './downl
 import {parsePackageFileName} from './filename.js'
 import {generateHashes} from './generate.js'
 import {dedupe, formatHashFile, type GeneratedEntry, parseHashFileLines, parseHashFiles} from './hash-file.js'
-import {executeInstall, planInstall} from './install.js'
+import {executeInstall, planInstall, planScript} from './install.js'
 import {loadHashFiles, type LoadedHashFiles, readHashFileText, sourceDateEpoch} from './load.js'
 import {parseOciRef} from '../image/registry/reference.js'
 import {SCHEMES} from './providers.js'
@@ -244,7 +243,7 @@ export interface GetInstallResult {
 export async function getInstall(
   files: string[],
   ctx: PkgContext,
-  flags: PkgFlags & GetChainFlags & {dry?: boolean},
+  flags: PkgFlags & GetChainFlags & {dry?: boolean; key?: string[]},
   deps: Deps,
 ): Promise<GetInstallResult> {
   const loaded = await loadHashFiles(files, deps.env)
@@ -264,6 +263,8 @@ export async function getInstall(
     cache: ctx.cache,
     exec: deps.exec,
     logger: deps.logger,
+    keys: flags.key,
+    sourceDateEpoch: sourceDateEpoch(deps.env),
   })
   if (!flags.dry) await executeInstall(plan, loaded.entries, {cache: ctx.cache, exec: deps.exec, logger: deps.logger})
   return {
@@ -279,7 +280,7 @@ export async function getInstall(
       architecture: p.package.arch,
     })),
     skipped: plan.skipped,
-    commands: plan.commands.map((c) => shellJoin(c)),
+    commands: planScript(plan),
     chain: dl.chain,
   }
 }

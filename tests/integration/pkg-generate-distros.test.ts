@@ -52,6 +52,7 @@ describe('hash generate for fedora, arch and alpine roots', () => {
     const root = path.join(dir, 'fedora')
     const repodata = path.join(root, 'var/cache/libdnf5/fedora-abc123/repodata')
     await mkdir(repodata, {recursive: true})
+    await mkdir(path.join(root, 'usr/lib/sysimage/rpm'), {recursive: true})
     const pkg = (name: string, epoch: number, ver: string, rel: string, src: string, sum: string): string =>
       `<package type="rpm"><name>${name}</name><arch>x86_64</arch><version epoch="${epoch}" ver="${ver}" rel="${rel}"/><checksum type="sha256" pkgid="YES">${sum}</checksum><location href="Packages/${name[0]}/${name}-${ver}-${rel}.x86_64.rpm"/><format><rpm:sourcerpm>${src}-${ver}-${rel}.src.rpm</rpm:sourcerpm></format></package>`
     const xml = `<metadata packages="3">${pkg('hello', 0, '2.12.1', '2.fc40', 'hello', 'a'.repeat(64))}${pkg('hello', 0, '2.12.1', '3.fc40', 'hello', 'c'.repeat(64))}${pkg('python3-libs', 1, '3.12.2', '1.fc40', 'python3.12', 'b'.repeat(64))}</metadata>`
@@ -65,7 +66,7 @@ describe('hash generate for fedora, arch and alpine roots', () => {
         : undefined,
     )
     const r = await generateHashes({root, distro: 'fedora', packages: [], exec, logger: silentLogger})
-    assert.deepEqual(exec.calls[0].slice(0, 4), ['rpm', '--root', root, '-qa'])
+    assert.deepEqual(exec.calls[0].slice(0, 6), ['rpm', '--root', root, '--dbpath', '/usr/lib/sysimage/rpm', '-qa'])
     assert.deepEqual(r.entries, [
       {sha256: 'a'.repeat(64), name: 'hello/2.12.1/2.fc40/x86_64/hello-2.12.1-2.fc40.x86_64.rpm'},
       {sha256: 'b'.repeat(64), name: 'python3.12/3.12.2/1.fc40/x86_64/python3-libs-3.12.2-1.fc40.x86_64.rpm'},

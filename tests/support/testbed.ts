@@ -25,6 +25,15 @@ export interface TestbedState {
   docker: {host: string; ok: boolean}
   images: {busybox: TestbedImage; debian: TestbedImage}
   ok: boolean
+  /** local rpm and pacman repositories built by the test bed (step pkg-repos) */
+  pkgRepos?: {
+    dir: string
+    epoch: number
+    rpm: {repo: string; unsigned: string; version: string}
+    pacman: {repo: string; db: string; version: string}
+    keys: {signer: string; other: string; fingerprint: string}
+    packages: string[]
+  }
   podman: {ok: boolean}
   registry: {address: string; ok: boolean}
   tools: Record<string, {path: string; version: string}>

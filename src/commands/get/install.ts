@@ -14,11 +14,19 @@ export default class GetInstall extends BaseCommand<typeof GetInstall> {
   static examples = [
     '<%= config.bin %> get install SHA256SUMS-amd64',
     '<%= config.bin %> get install --root /srv/rootfs --dry SHA256SUMS-amd64',
+    '<%= config.bin %> get install --root /srv/fedora --distro fedora --key RPM-GPG-KEY-fedora SHA256SUMS-amd64',
   ]
   static flags = {
     ...pkgFlags,
     ...verifyChainFlags,
     dry: Flags.boolean({description: 'Download and verify, then print the install commands instead of running them.'}),
+    key: Flags.string({
+      description:
+        "OpenPGP public key file whose signatures are accepted (repeatable; rpm and pacman): rpm imports it into the root's rpmdb after the packages verified against it; pacman uses a keyring of these keys for this install only.",
+      multiple: true,
+      multipleNonGreedy: true,
+      helpGroup: 'PACKAGES',
+    }),
   }
   static strict = false
 

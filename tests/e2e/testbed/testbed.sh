@@ -11,6 +11,7 @@
 #   testbed.sh buildkitd-start [VER]   start a standalone buildkitd for VER (default: the default one)
 #   testbed.sh buildkitd-stop [VER]
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
+#   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
 #   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
@@ -890,6 +891,151 @@ step_debs() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# rpm and pacman packages, built here (no Fedora/Arch mirror needed): two small packages per format,
+# one depending on the other, signed with a test key, in a createrepo_c repository and a repo-add database.
+# Deterministic: SOURCE_DATE_EPOCH=$TB_PKG_EPOCH for rpmbuild and makepkg, signatures made with gpg's
+# --faked-system-time (ed25519 signatures are deterministic), so only the key itself is random; everything
+# is rebuilt (with a new key) only when the recipe or a tool version changes.
+
+# the two packages of each format: NAME EPOCH VERSION RELEASE (the app needs the base)
+TB_PKG_BASE="repro-base 0 1.0 1"
+TB_PKG_APP="repro-app 1 2.1 3"
+
+pkg_rpm_spec() { # NAME EPOCH VERSION RELEASE -> spec on stdout
+  local name=$1 epoch=$2 ver=$3 rel=$4
+  printf 'Name: %s\nVersion: %s\nRelease: %s\n' "$name" "$ver" "$rel"
+  [[ $epoch != 0 ]] && printf 'Epoch: %s\n' "$epoch"
+  printf 'Summary: repro test bed package %s\nLicense: MIT\nBuildArch: noarch\nAutoReqProv: no\n' "$name"
+  # no automatic /bin/sh requirement: the packages install into an empty root
+  [[ $name == repro-app ]] && printf 'Requires: repro-base = 1.0-1\n'
+  printf '\n%%description\nA tiny package for repro'"'"'s rpm install tests.\n\n%%install\n'
+  if [[ $name == repro-base ]]; then
+    printf 'mkdir -p %%{buildroot}/usr/share/repro-base %%{buildroot}/etc\n'
+    printf "printf 'base 1.0\\\\n' > %%{buildroot}/usr/share/repro-base/VERSION\n"
+    printf "printf 'greeting=hello\\\\n' > %%{buildroot}/etc/repro-base.conf\n"
+    printf '\n%%files\n/usr/share/repro-base/VERSION\n%%config(noreplace) /etc/repro-base.conf\n'
+  else
+    printf 'mkdir -p %%{buildroot}/usr/bin\n'
+    printf "printf '#!/bin/sh\\\\ncat /usr/share/repro-base/VERSION\\\\n' > %%{buildroot}/usr/bin/repro-app\n"
+    printf 'chmod 0755 %%{buildroot}/usr/bin/repro-app\n'
+    printf '\n%%files\n/usr/bin/repro-app\n'
+  fi
+  printf '\n%%changelog\n* Mon Jan 01 2024 repro test bed <testbed@repro.invalid> - %s-%s\n- test package\n' "$ver" "$rel"
+}
+
+pkg_pkgbuild() { # NAME EPOCH VERSION RELEASE -> PKGBUILD on stdout
+  local name=$1 epoch=$2 ver=$3 rel=$4
+  printf 'pkgname=%s\npkgver=%s\npkgrel=%s\n' "$name" "$ver" "$rel"
+  [[ $epoch != 0 ]] && printf 'epoch=%s\n' "$epoch"
+  printf "pkgdesc='repro test bed package %s'\narch=(any)\nlicense=(MIT)\n" "$name"
+  if [[ $name == repro-base ]]; then
+    printf 'backup=(etc/repro-base.conf)\npackage() {\n'
+    printf '  mkdir -p "$pkgdir/usr/share/repro-base" "$pkgdir/etc"\n'
+    printf "  printf 'base 1.0\\\\n' >\"\$pkgdir/usr/share/repro-base/VERSION\"\n"
+    printf "  printf 'greeting=hello\\\\n' >\"\$pkgdir/etc/repro-base.conf\"\n}\n"
+  else
+    printf "depends=('repro-base=1.0-1')\npackage() {\n"
+    printf '  mkdir -p "$pkgdir/usr/bin"\n'
+    printf "  printf '#!/bin/sh\\\\ncat /usr/share/repro-base/VERSION\\\\n' >\"\$pkgdir/usr/bin/repro-app\"\n"
+    printf '  chmod 0755 "$pkgdir/usr/bin/repro-app"\n}\n'
+  fi
+}
+
+pkg_repos_build() { # OUT_DIR
+  local out=$1 tmp gh fpr p f
+  tmp=$(mktemp -d /tmp/repro-testbed-pkgs.XXXXXX)
+  chmod 0755 "$tmp"
+  gh=$tmp/gnupg
+  mkdir -m 0700 "$gh"
+  # whatever happens (die exits): stop this homedir's gpg-agent, remove the work dir
+  trap 'gpgconf --homedir "'"$gh"'" --kill all 2>/dev/null || true; rm -rf "'"$tmp"'" /tmp/repro-testbed-makepkg; rm -f /tmp/.repro-testbed-err.$$' EXIT
+  local gpg=(gpg --homedir "$gh" --batch --no-tty --quiet --no-autostart --pinentry-mode loopback --passphrase '')
+  # an agent is needed to make and use the secret key: started here, stopped below (by gpgconf, for this homedir only)
+  gpg --homedir "$gh" --batch --quiet --pinentry-mode loopback --passphrase '' --faked-system-time '20240101T000000!' \
+    --quick-gen-key 'repro test bed <testbed@repro.invalid>' ed25519 sign never >>"$TB_LOGS/pkg-repos.log" 2>&1
+  fpr=$("${gpg[@]}" --with-colons --list-keys | awk -F: '$1 == "fpr" {print $10; exit}')
+  mkdir -p "$out/rpm" "$out/pacman" "$out/keys"
+  "${gpg[@]}" --armor --export "$fpr" >"$out/keys/repro-testbed.asc"
+  # a second key that signed nothing: tests import it to show that a signature by an unknown key is refused
+  gpg --homedir "$gh" --batch --quiet --pinentry-mode loopback --passphrase '' --faked-system-time '20240101T000000!' \
+    --quick-gen-key 'repro test bed other <other@repro.invalid>' ed25519 sign never >>"$TB_LOGS/pkg-repos.log" 2>&1
+  "${gpg[@]}" --armor --export 'other@repro.invalid' >"$out/keys/other.asc"
+
+  # rpm: rpmbuild with the reproducible-build macros, rpmsign, createrepo_c
+  local top=$tmp/rpmbuild
+  mkdir -p "$top/SPECS"
+  for p in "$TB_PKG_BASE" "$TB_PKG_APP"; do
+    # shellcheck disable=SC2086
+    pkg_rpm_spec $p >"$top/SPECS/${p%% *}.spec"
+    SOURCE_DATE_EPOCH=$TB_PKG_EPOCH rpmbuild -bb --quiet --define "_topdir $top" --define '_buildhost repro-testbed' \
+      --define 'source_date_epoch_from_changelog 1' --define 'clamp_mtime_to_source_date_epoch 1' \
+      --define 'use_source_date_epoch_as_buildtime 1' "$top/SPECS/${p%% *}.spec" >>"$TB_LOGS/pkg-repos.log" 2>&1 ||
+      die "rpmbuild ${p%% *} failed (see $TB_LOGS/pkg-repos.log)"
+  done
+  cp "$top"/RPMS/noarch/*.rpm "$out/rpm/"
+  cp "$out/rpm/repro-base-1.0-1.noarch.rpm" "$tmp/unsigned.rpm"
+  GNUPGHOME=$gh rpmsign --addsign --define '__gpg /usr/bin/gpg' --define "_gpg_name $fpr" \
+    --define '_gpg_sign_cmd_extra_args --faked-system-time 20240101T000000!' "$out"/rpm/*.rpm >>"$TB_LOGS/pkg-repos.log" 2>&1 ||
+    die "rpmsign failed (see $TB_LOGS/pkg-repos.log)"
+  # an unsigned copy, outside the repository, for the "unsigned package is refused" test
+  mkdir -p "$out/unsigned"
+  mv "$tmp/unsigned.rpm" "$out/unsigned/repro-base-1.0-1.noarch.rpm"
+  createrepo_c --quiet --no-database --simple-md-filenames --revision 1 --set-timestamp-to-revision \
+    --distro 'repro-testbed' "$out/rpm" >>"$TB_LOGS/pkg-repos.log" 2>&1 || die "createrepo_c failed (see $TB_LOGS/pkg-repos.log)"
+
+  # pacman: makepkg refuses root, so it runs as nobody in a directory nobody owns. The directory is fixed:
+  # makepkg writes builddir and startdir into each package's .BUILDINFO
+  local mk=/tmp/repro-testbed-makepkg
+  rm -rf "$mk"
+  mkdir -p "$mk/out"
+  sed -e "s/^PKGEXT=.*/PKGEXT='.pkg.tar.zst'/" -e 's/^OPTIONS=.*/OPTIONS=(!strip !docs !libtool !staticlibs emptydirs !zipman !purge !debug !lto)/' \
+    /etc/makepkg.conf >"$mk/makepkg.conf"
+  for p in "$TB_PKG_BASE" "$TB_PKG_APP"; do
+    mkdir -p "$mk/${p%% *}"
+    # shellcheck disable=SC2086
+    pkg_pkgbuild $p >"$mk/${p%% *}/PKGBUILD"
+  done
+  chown -R nobody:nogroup "$mk"
+  for p in "$TB_PKG_BASE" "$TB_PKG_APP"; do
+    (cd "$mk/${p%% *}" && runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME=/tmp LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH="$TB_PKG_EPOCH" \
+      PKGDEST="$mk/out" BUILDDIR="$mk/build" SRCDEST="$mk/src" makepkg --config "$mk/makepkg.conf" --nodeps --noconfirm \
+      >>"$TB_LOGS/pkg-repos.log" 2>&1) || die "makepkg ${p%% *} failed (see $TB_LOGS/pkg-repos.log)"
+  done
+  cp "$mk"/out/*.pkg.tar.zst "$out/pacman/"
+  for f in "$out"/pacman/*.pkg.tar.zst; do
+    "${gpg[@]}" --faked-system-time '20240101T000000!' --detach-sign --no-armor -u "$fpr" -o "$f.sig" "$f" 2>>"$TB_LOGS/pkg-repos.log"
+  done
+  # repo-add puts each package's .sig into the database as %PGPSIG%
+  (cd "$out/pacman" && repo-add --quiet repro.db.tar.gz ./*.pkg.tar.zst >>"$TB_LOGS/pkg-repos.log" 2>&1) ||
+    die "repo-add failed (see $TB_LOGS/pkg-repos.log)"
+  gpgconf --homedir "$gh" --kill all 2>/dev/null || true
+  rm -rf "$tmp" "$mk"
+  trap 'rm -f /tmp/.repro-testbed-err.$$' EXIT
+  (cd "$out" && find rpm pacman keys unsigned -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+  printf '%s' "$fpr" >"$out/keys/fingerprint"
+}
+
+step_pkg_repos() {
+  local dir=$TB_CACHE/pkg-repos key v
+  key="pkg-repos v1 epoch=$TB_PKG_EPOCH base=$TB_PKG_BASE app=$TB_PKG_APP"
+  for v in rpm createrepo-c pacman-package-manager makepkg gpg libarchive-tools fakeroot; do key+=" $v=$(apt_installed_version "$v")"; done
+  key+=" recipe=$(declare -f pkg_repos_build pkg_rpm_spec pkg_pkgbuild | sha256sum | cut -c1-64)"
+  if stamp_ok "$dir/.stamp" "$key" && [[ -f $dir/SHA256SUMS ]] && (cd "$dir" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1); then
+    log "pkg-repos: cached ($dir)"
+  else
+    rm -rf "$dir" && mkdir -p "$dir"
+    pkg_repos_build "$dir"
+    printf '%s' "$key" >"$dir/.stamp"
+  fi
+  write_part pkg-repos "$(jq -n --arg d "$dir" --arg f "$(cat "$dir/keys/fingerprint")" --arg e "$TB_PKG_EPOCH" \
+    --arg rv "$(rpm --version | awk '{print $3}')" --arg pv "$(apt_installed_version pacman-package-manager)" \
+    '{pkgRepos: {dir: $d, epoch: ($e|tonumber), rpm: {repo: ($d + "/rpm"), unsigned: ($d + "/unsigned"), version: $rv},
+      pacman: {repo: ($d + "/pacman"), db: ($d + "/pacman/repro.db.tar.gz"), version: $pv},
+      keys: {signer: ($d + "/keys/repro-testbed.asc"), other: ($d + "/keys/other.asc"), fingerprint: $f},
+      packages: ["repro-base", "repro-app"]}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
 # reference tools and host facts
 
 step_tools() {
@@ -976,6 +1122,7 @@ cmd_up() {
   step image-debian step_image_debian
   step image-buildkit step_image_buildkit
   step debs step_debs
+  step pkg-repos step_pkg_repos
   local out
   out=$(write_state up)
   printf '%s\n' "$out"
@@ -1046,6 +1193,7 @@ main() {
   path) echo "$TB_STATE" ;;
   prune-go) cmd_prune_go ;;
   env) cmd_env ;;
+  pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
