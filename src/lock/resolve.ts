@@ -11,6 +11,7 @@ import {parseBuildContext} from '../engine/args.js'
 import {ociLayoutDigest} from '../engine/detect.js'
 import {sha256File} from '../engine/run.js'
 import {ReproError} from '../errors.js'
+import {PKGS_CONTEXT, SNAPSHOT_CONTEXT} from '../hermetic/installer.js'
 import type {Exec} from '../exec.js'
 import {isIndexMediaType} from '../image/media-types.js'
 import {openRepository, type RegistryOptions} from '../image/registry/index.js'
@@ -89,7 +90,8 @@ export function buildArgMap(args: readonly string[]): Record<string, string> {
 /** The Dockerfile's inputs for this build. */
 export async function targetInputs(t: LockTarget): Promise<DockerfileInputs> {
   const parsed = await readDockerfile(t.dockerfile)
-  const contexts: Record<string, string> = {}
+  // repro's staged contexts (--hashfile, --snapshot-sources) are local: never images to resolve
+  const contexts: Record<string, string> = {[PKGS_CONTEXT]: 'repro-staged', [SNAPSHOT_CONTEXT]: 'repro-staged'}
   for (const c of t.buildContexts) {
     const eq = c.indexOf('=')
     if (eq > 0) contexts[c.slice(0, eq)] = c.slice(eq + 1)

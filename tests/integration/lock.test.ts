@@ -352,6 +352,26 @@ describe('repro lock (local registry, http server, git daemon)', () => {
     assert.deepEqual(l.hashfiles, {SHA256SUMS: sha('abc  pkg.deb\n')})
   })
 
+  it("repro's staged contexts (repro-pkgs, repro-snapshot) are local, never images to resolve", async () => {
+    const ctx = path.join(dir, 'ctx-staged')
+    await mkdir(ctx, {recursive: true})
+    await writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM ${reg.host}/lib/base:1\nRUN --mount=from=repro-snapshot,target=/s --mount=from=repro-pkgs,target=/repro /repro/install\n`,
+    )
+    const t = options({context: ctx, dockerfile: path.join(ctx, 'Dockerfile'), mode: 'update'})
+    const inputs = await targetInputs(t)
+    assert.deepEqual(
+      inputs.images.map((i) => i.ref),
+      [`${reg.host}/lib/base:1`],
+    )
+    assert.deepEqual(inputs.contextsUsed, ['repro-pkgs', 'repro-snapshot'])
+    const r = await lock(t, deps)
+    assert.equal(r.inputs, 1)
+    const {lock: l} = await readLockFile(path.join(ctx, 'repro.lock.yaml'))
+    checkLockCovers(l, 'repro.lock.yaml', inputs, 0)
+  })
+
   let awaitInputs: Awaited<ReturnType<typeof targetInputs>>
   let inputsNow: Awaited<ReturnType<typeof targetInputs>>
   before(async () => {
