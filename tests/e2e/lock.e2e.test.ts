@@ -231,7 +231,9 @@ describe('repro lock on real engines', () => {
         const now = moved.exec(check.stdout)![1]
         assert.notEqual(now, old)
 
-        const again = await buildJson(runtime, app, path.join(dir, `${runtime}-d2.tar`))
+        // --locked: DENY everything, ALLOW what the lock pins and the local contexts; BuildKit must still build
+        const again = await buildJson(runtime, app, path.join(dir, `${runtime}-d2.tar`), ['--locked'])
+        assert.equal(again.lock?.locked, true)
         assert.equal(again.outputs[0].digest, d.outputs[0].digest, 'the lock did not hold the base image')
         assert.equal(again.outputs[0].archiveSha256, d.outputs[0].archiveSha256, 'not byte-identical')
 
@@ -273,7 +275,7 @@ describe('repro lock on real engines', () => {
         assert.equal(check.code, 1)
         assert.match(check.stdout, new RegExp(`urls http://127\\.0\\.0\\.1:${port}/file \\(ADD line 2\\)`))
         assert.equal((await repro(['lock', '--update', url])).code, 0)
-        const ok = await buildJson(runtime, url, path.join(dir, `${runtime}-url2.tar`))
+        const ok = await buildJson(runtime, url, path.join(dir, `${runtime}-url2.tar`), ['--locked'])
         assert.match(ok.lock?.inputs[`urls/http://127.0.0.1:${port}/file`] ?? '', /^sha256:/)
         ;(found[runtime] ??= {}).urlFailure = errors.join(' ').slice(0, 300)
       })
@@ -327,7 +329,7 @@ describe('repro lock on real engines', () => {
         }
         assert.equal(before.code, 0, before.stderr.slice(-2000))
         const a = JSON.parse(before.stdout) as BuildJson
-        const b = await buildJson(runtime, gitCtx, path.join(dir, `${runtime}-git2.tar`))
+        const b = await buildJson(runtime, gitCtx, path.join(dir, `${runtime}-git2.tar`), ['--locked'])
         assert.equal(b.outputs[0].digest, a.outputs[0].digest, 'the locked commit was not used')
         assert.equal((await repro(['lock', '--update', gitCtx])).code, 0)
         const c = await buildJson(runtime, gitCtx, path.join(dir, `${runtime}-git3.tar`))
