@@ -90,6 +90,8 @@ export interface DockerfileInputs {
   target: number
   /** build args whose value selects an input (referenced in FROM, --from, --platform, ADD sources), sorted */
   selectingArgs: string[]
+  /** the value each selecting arg had (--build-arg, else its default; null: none), last declaration wins */
+  argValues: Record<string, string | null>
   /** named build contexts the Dockerfile uses */
   contextsUsed: string[]
 }
@@ -206,6 +208,7 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     ...platformVars('TARGET', targetPlatform),
   ])
   const declared = new Set<string>()
+  const values = new Map<string, string | null>()
   for (const ins of parsed.globalInstructions) {
     if (ins.keyword !== 'ARG') continue
     for (const p of ins.properties) {
@@ -213,6 +216,7 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
       const given = buildArgs.get(p.name)
       const def = p.value === null ? null : expandVariables(p.value, globals).value
       globals.set(p.name, given ?? def)
+      values.set(p.name, given ?? def)
     }
   }
 
@@ -297,6 +301,7 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
           const inherited = globals.has(p.name) ? globals.get(p.name)! : null
           const def = p.value === null ? inherited : expandVariables(p.value, vars).value
           vars.set(p.name, given ?? def)
+          if (!values.has(p.name) || values.get(p.name) === null) values.set(p.name, given ?? def)
         }
       } else if (ins.keyword === 'ENV') {
         for (const p of ins.properties) vars.set(p.name, expandVariables(p.value ?? '', vars).value)
@@ -372,6 +377,7 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
   const reachableUrls = urls.filter((u) => stages[u.stage].reachable)
   const reachableGits = gits.filter((g) => stages[g.stage].reachable)
 
+  const selectingArgs = [...selecting].filter((n) => declared.has(n) && !PLATFORM_ARGS.includes(n)).sort()
   const syntaxDirective = parsed.directives.find((d) => d.name === 'syntax')
   const syntax: ImageInput | null = syntaxDirective
     ? {ref: syntaxDirective.value.trim(), use: 'syntax', line: syntaxDirective.line, stage: -1, platform: null}
@@ -384,7 +390,8 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     gits: reachableGits,
     stages,
     target,
-    selectingArgs: [...selecting].filter((n) => declared.has(n) && !PLATFORM_ARGS.includes(n)).sort(),
+    selectingArgs,
+    argValues: Object.fromEntries(selectingArgs.map((n) => [n, values.get(n) ?? null])),
     contextsUsed: [...contextsUsed].sort(),
   }
 }

@@ -194,9 +194,8 @@ export function lockHeader(
   inputs: DockerfileInputs,
   lockDir: string,
 ): Omit<LockFile, 'contexts' | 'frontend' | 'git' | 'hashfiles' | 'images' | 'urls'> {
-  const given = buildArgMap(t.buildArgs)
-  const buildArgs: Record<string, string | null> = {}
-  for (const name of inputs.selectingArgs) buildArgs[name] = given[name] ?? null
+  // the value each arg that selects an input had: --build-arg, else the Dockerfile's default
+  const buildArgs = {...inputs.argValues}
   return {
     schemaVersion: LOCK_SCHEMA_VERSION,
     dockerfile: relative(lockDir, t.dockerfile),

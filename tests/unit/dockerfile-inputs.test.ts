@@ -38,6 +38,8 @@ describe('dockerfileInputs: Dockerfile shapes', () => {
     assert.deepEqual(refs(df), ['from:busybox:1.36'])
     assert.deepEqual(refs(df, {buildArgs: {TAG: '1.37'}}), ['from:busybox:1.37'])
     assert.deepEqual(inputs(df).selectingArgs, ['TAG'])
+    assert.deepEqual(inputs(df).argValues, {TAG: '1.36'})
+    assert.deepEqual(inputs(df, {buildArgs: {TAG: '1.37'}}).argValues, {TAG: '1.37'})
   })
 
   it('4. an ARG with no default used in FROM: an error naming the ARG and the line, unless --build-arg gives it', () => {
@@ -188,6 +190,7 @@ describe('dockerfileInputs: Dockerfile shapes', () => {
     assert.deepEqual(refs(df), ['from:registry.example/base:stable'])
     assert.deepEqual(refs(df, {buildArgs: {TAG: '2'}}), ['from:registry.example/base:2'])
     assert.deepEqual(inputs(df).selectingArgs, ['IMG', 'TAG'])
+    assert.deepEqual(inputs(df).argValues, {IMG: 'registry.example/base', TAG: null})
   })
 
   it('20. images pinned by digest are listed as written', () => {
