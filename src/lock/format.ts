@@ -9,6 +9,7 @@ import path from 'node:path'
 import yaml from 'js-yaml'
 
 import {ReproError} from '../errors.js'
+import {lifecycle} from '../lifecycle.js'
 
 export const LOCK_FILE = 'repro.lock.yaml'
 export const LOCK_SCHEMA_VERSION = 1
@@ -106,6 +107,8 @@ export function serializeLock(lock: LockFile): string {
 /** Write through a temp file in the same directory and rename: readers see the old or the new file, never half. */
 export async function writeLockFile(file: string, lock: LockFile): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`)
+  // Ctrl-C while writing: the temp file goes, the lock file stays as it was
+  const unregister = lifecycle.registerPath(tmp)
   try {
     const fh = await open(tmp, 'wx', 0o644)
     try {
@@ -118,6 +121,8 @@ export async function writeLockFile(file: string, lock: LockFile): Promise<void>
   } catch (error) {
     await rm(tmp, {force: true})
     throw error
+  } finally {
+    unregister()
   }
 }
 

@@ -12,6 +12,7 @@ import {ociLayoutDigest} from '../engine/detect.js'
 import {sha256File} from '../engine/run.js'
 import {ReproError} from '../errors.js'
 import {PKGS_CONTEXT, SNAPSHOT_CONTEXT} from '../hermetic/installer.js'
+import {lifecycle} from '../lifecycle.js'
 import type {Exec} from '../exec.js'
 import {isIndexMediaType} from '../image/media-types.js'
 import {openRepository, type RegistryOptions} from '../image/registry/index.js'
@@ -210,7 +211,12 @@ export function lockHeader(
 /** A reference → its digest, and for an index the manifest digest of each platform. */
 export async function resolveImage(ref: string, deps: ResolveDeps): Promise<LockedImage> {
   const parsed = parseReference(ref)
-  const repo = openRepository(parsed, {exec: deps.exec, logger: deps.logger, ...deps.registry})
+  const repo = openRepository(parsed, {
+    exec: deps.exec,
+    logger: deps.logger,
+    signal: lifecycle.signal,
+    ...deps.registry,
+  })
   const desc = await repo.resolve(parsed.digest ?? parsed.tag ?? 'latest')
   const out: LockedImage = {digest: desc.digest, mediaType: desc.mediaType, uses: []}
   if (isIndexMediaType(desc.mediaType)) {
@@ -235,7 +241,8 @@ export async function resolveImage(ref: string, deps: ResolveDeps): Promise<Lock
 export async function resolveUrl(url: string, deps: ResolveDeps): Promise<LockedUrl> {
   const limits = {...DEFAULT_LOCK_LIMITS, ...deps.limits}
   const fetchImpl = deps.fetch ?? fetch
-  const signal = AbortSignal.timeout(limits.urlTimeoutMs)
+  // bounded in time, and cancelled with the rest of repro on SIGINT/SIGTERM
+  const signal = AbortSignal.any([AbortSignal.timeout(limits.urlTimeoutMs), lifecycle.signal])
   let res: Response
   try {
     res = await fetchImpl(url, {signal, redirect: 'follow'})
