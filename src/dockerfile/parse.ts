@@ -170,7 +170,10 @@ export function parseDockerfile(content: string, path: string): ParsedDockerfile
     const range = ins.getRange()
     const line = range.start.line + 1
     if (!KNOWN.has(keyword)) {
-      throw new DockerfileParseError(path, `line ${line}: unknown instruction "${ins.getInstruction().slice(0, 40)}"`)
+      throw new DockerfileParseError(
+        path,
+        `line ${line}: unknown instruction ${printable(ins.getInstruction().slice(0, 40))}`,
+      )
     }
     const heredocs: Heredoc[] = []
     for (const h of getHeredocs(ins)) {
@@ -199,10 +202,22 @@ export function parseDockerfile(content: string, path: string): ParsedDockerfile
       column: f.getRange().start.character + 1,
     }))
     const rawArgs = ins.getArguments()
-    const inHeredoc = (o: number): boolean => heredocSpans.some(([s, e]) => o >= s && o < e)
-    const args: SourceWord[] = rawArgs
-      .filter((a) => !inHeredoc(offsetOf(a.getRange().start)))
-      .map((a) => ({value: a.getValue(), line: a.getRange().start.line + 1, column: a.getRange().start.character + 1}))
+    // words as BuildKit reads them: quotes removed, escapes applied, continuations joined (dockerfile-ast
+    // splits `"a b"` in two and keeps the quotes)
+    const args: SourceWord[] =
+      rawArgs.length === 0
+        ? []
+        : splitWords(
+            shellText(
+              text,
+              offsetOf(rawArgs[0].getRange().start),
+              offsetOf(range.end),
+              escape,
+              lineStarts,
+              heredocSpans,
+            ),
+            escape,
+          )
     const exec = execForm(ins, keyword)
     let shell: PositionedText | null = null
     if ((keyword === 'RUN' || keyword === 'CMD' || keyword === 'ENTRYPOINT') && exec === null && rawArgs.length > 0) {
@@ -341,8 +356,11 @@ function concatPositioned(parts: PositionedText[], separator: string): Positione
       }
     }
     out.text += p.text
-    out.lines.push(...p.lines)
-    out.columns.push(...p.columns)
+    // a loop, not push(...): a heredoc body can be longer than a call takes arguments
+    for (let k = 0; k < p.lines.length; k++) {
+      out.lines.push(p.lines[k])
+      out.columns.push(p.columns[k])
+    }
   })
   return out
 }
@@ -429,10 +447,13 @@ function lineOf(lineStarts: number[], offset: number): number {
  * Expand Dockerfile variables ($X, ${X}, ${X:-d}, ${X-d}, ${X:+a}, ${X+a}) with the values known; other
  * ${X...} modifiers yield the plain value. Unknown variables expand to '' and are listed in `unresolved`.
  */
-export function expandVariables(
-  input: string,
-  vars: ReadonlyMap<string, string | null>,
-): {value: string; unresolved: string[]} {
+/** What expansion needs of a variable table (a Map fits). */
+export interface VariableLookup {
+  has(name: string): boolean
+  get(name: string): string | null | undefined
+}
+
+export function expandVariables(input: string, vars: VariableLookup): {value: string; unresolved: string[]} {
   const unresolved: string[] = []
   let out = ''
   for (let i = 0; i < input.length; i++) {
@@ -485,4 +506,55 @@ export function expandVariables(
     i += name.length
   }
   return {value: out, unresolved}
+}
+
+/**
+ * Split instruction arguments into words the way BuildKit's shell-word processing does for FROM, COPY,
+ * ADD: blanks separate, single and double quotes group and are removed, the escape character escapes.
+ * The JSON form (`COPY ["a", "b"]`) gives its strings.
+ */
+export function splitWords(src: PositionedText, escape = '\\'): SourceWord[] {
+  const trimmed = src.text.trim()
+  if (trimmed.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(trimmed)
+      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) {
+        const at = src.text.indexOf('[')
+        return parsed.map((value) => ({value, line: src.lines[at] ?? 1, column: src.columns[at] ?? 1}))
+      }
+    } catch {
+      // not JSON: shell words
+    }
+  }
+  const words: SourceWord[] = []
+  let value = ''
+  let start = -1
+  let quote: string | null = null
+  const flush = (): void => {
+    if (start >= 0) words.push({value, line: src.lines[start], column: src.columns[start]})
+    value = ''
+    start = -1
+  }
+  for (let i = 0; i < src.text.length; i++) {
+    const ch = src.text[i]
+    if (quote === null && (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r')) {
+      flush()
+      continue
+    }
+    if (start < 0) start = i
+    if (ch === escape && quote !== "'" && i + 1 < src.text.length) {
+      value += src.text[++i]
+      continue
+    }
+    if (quote === null && (ch === '"' || ch === "'")) quote = ch
+    else if (quote === ch) quote = null
+    else value += ch
+  }
+  flush()
+  return words
+}
+
+/** A quoted, escaped form of text from the file, safe on one terminal line. */
+function printable(text: string): string {
+  return JSON.stringify(text).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

@@ -276,6 +276,8 @@ describe('schemas: real --json outputs of the built CLI', () => {
     ])
     assert.equal(gen.digest, digest)
     await jsonOf('snapshot sources', ['snapshot', 'sources', '--sde', '1704067200'])
+    const linted = await jsonOf('lint', ['lint', path.join(ROOT, 'nightly', 'fixtures', 'canary-date')], {code: 1})
+    assert.equal(linted.failed, true)
     await jsonOf('snapshot sources', ['snapshot', 'sources', '--method', 'rewrite', '-o', path.join(dir, 'src.sh')], {
       env: {REPRO_SOURCE_DATE_EPOCH: undefined, SOURCE_DATE_EPOCH: undefined},
     })
