@@ -14,7 +14,9 @@ import {
   MAX_DOCKERFILE_BYTES,
   parseDockerfile,
   type ParsedDockerfile,
+  type VariableLookup,
 } from './parse.js'
+import {parseMounts, scopeDockerfile} from './scope.js'
 
 export interface InputsOptions {
   /** --build-arg NAME=VALUE, already split */
@@ -140,30 +142,6 @@ export function splitGitSource(source: string): {url: string; ref: string | null
   return {url: source.slice(0, hash), ref: ref || null, subdir}
 }
 
-/** The `from=` of a `--mount=type=...,from=X,...` value (CSV fields, quotes allowed). */
-export function mountFrom(value: string): string | null {
-  for (const field of splitCsv(value)) {
-    const eq = field.indexOf('=')
-    if (eq > 0 && field.slice(0, eq).trim().toLowerCase() === 'from') return field.slice(eq + 1).trim()
-  }
-  return null
-}
-
-function splitCsv(value: string): string[] {
-  const out: string[] = []
-  let cur = ''
-  let quoted = false
-  for (const c of value) {
-    if (c === '"') quoted = !quoted
-    else if (c === ',' && !quoted) {
-      out.push(cur)
-      cur = ''
-    } else cur += c
-  }
-  out.push(cur)
-  return out
-}
-
 /** The sources of an ADD/COPY (all words but the last), shell or JSON form. */
 function sourcesOf(ins: DockerfileInstruction): string[] {
   const joined = ins.args.map((a) => a.value).join(' ')
@@ -202,23 +180,14 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     for (const m of text.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) selecting.add(m[1])
   }
 
-  // global scope: ARGs before the first FROM, plus BuildKit's automatic platform args
-  const globals = new Map<string, string | null>([
-    ...platformVars('BUILD', buildPlatform),
-    ...platformVars('TARGET', targetPlatform),
-  ])
+  // ARG/ENV scoping is scope.ts's (shared with lint): BuildKit's automatic platform args are values a declared
+  // `ARG TARGETARCH` takes, and FROM sees them without a declaration
+  const automatic = new Map([...platformVars('BUILD', buildPlatform), ...platformVars('TARGET', targetPlatform)])
+  const scoped = scopeDockerfile(parsed, new Map([...buildArgs, ...automatic]))
+  const globals = new Map<string, string | null>([...automatic, ...scoped.globalArgs])
   const declared = new Set<string>()
-  const values = new Map<string, string | null>()
-  for (const ins of parsed.globalInstructions) {
-    if (ins.keyword !== 'ARG') continue
-    for (const p of ins.properties) {
-      declared.add(p.name)
-      const given = buildArgs.get(p.name)
-      const def = p.value === null ? null : expandVariables(p.value, globals).value
-      globals.set(p.name, given ?? def)
-      values.set(p.name, given ?? def)
-    }
-  }
+  const values = new Map<string, string | null>(scoped.globalArgs)
+  for (const ins of parsed.instructions) if (ins.keyword === 'ARG') for (const p of ins.properties) declared.add(p.name)
 
   const stageByName = new Map<string, number>()
   const stages: StageInputs[] = []
@@ -245,13 +214,7 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     return {kind: 'image', ref}
   }
 
-  const expandIn = (
-    vars: Map<string, string | null>,
-    text: string,
-    line: number,
-    what: string,
-    strict: boolean,
-  ): string => {
+  const expandIn = (vars: VariableLookup, text: string, line: number, what: string, strict: boolean): string => {
     note(text)
     const {value, unresolved} = expandVariables(text, vars)
     if (strict && unresolved.length > 0) {
@@ -288,23 +251,15 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
     }
     stages.push(info)
 
-    // stage scope: ARGs declared in the stage (a bare ARG picks the global value), ENV, platform args
-    const stagePlatform = platform ?? targetPlatform
-    // (platform args, like global ARGs, are visible in a stage only after a bare `ARG NAME`)
-    const automatic = new Map([...platformVars('BUILD', buildPlatform), ...platformVars('TARGET', stagePlatform)])
-    const vars = new Map<string, string | null>()
-    for (const ins of stage.instructions.slice(1)) {
+    // stage scope (ARGs declared in the stage, a bare ARG picking the global value, ENV, ENV of a parent stage)
+    const stageVars = scoped.stages[stage.index].vars
+    stage.instructions.forEach((ins, at) => {
+      if (at === 0) return
+      const vars = stageVars[at]
       if (ins.keyword === 'ARG') {
         for (const p of ins.properties) {
-          declared.add(p.name)
-          const given = PLATFORM_ARGS.includes(p.name) ? automatic.get(p.name) : buildArgs.get(p.name)
-          const inherited = globals.has(p.name) ? globals.get(p.name)! : null
-          const def = p.value === null ? inherited : expandVariables(p.value, vars).value
-          vars.set(p.name, given ?? def)
-          if (!values.has(p.name) || values.get(p.name) === null) values.set(p.name, given ?? def)
+          if (!values.has(p.name) || values.get(p.name) === null) values.set(p.name, vars.get(p.name) ?? null)
         }
-      } else if (ins.keyword === 'ENV') {
-        for (const p of ins.properties) vars.set(p.name, expandVariables(p.value ?? '', vars).value)
       } else if (ins.keyword === 'COPY' || ins.keyword === 'ADD') {
         const fromFlag = ins.flags.find((f) => f.name === 'from')
         if (fromFlag?.value) {
@@ -324,15 +279,13 @@ export function dockerfileInputs(parsed: ParsedDockerfile, options: InputsOption
           }
         }
       } else if (ins.keyword === 'RUN') {
-        for (const f of ins.flags) {
-          if (f.name !== 'mount' || !f.value) continue
-          const from = mountFrom(f.value)
-          if (from === null) continue
-          const ref = expandIn(vars, from, ins.line, 'RUN --mount from', true)
-          uses.push({base: classify(ref, stage.index, ins.line), use: 'run-mount', line: ins.line})
+        for (const f of ins.flags) if (f.name === 'mount' && f.value) note(f.value)
+        for (const m of parseMounts(ins, vars)) {
+          if (m.from === null || m.from === '') continue
+          uses.push({base: classify(m.from, stage.index, ins.line), use: 'run-mount', line: ins.line})
         }
       }
-    }
+    })
     stageUses.push({stage: stage.index, uses})
     info.dependsOn = [...new Set(uses.flatMap((u) => (u.base.kind === 'stage' ? [u.base.index] : [])))].sort(
       (a, b) => a - b,

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {
-  dockerfileInputs,
-  type InputsOptions,
-  isGitSource,
-  mountFrom,
-  splitGitSource,
-} from '../../src/dockerfile/inputs.js'
+import {dockerfileInputs, type InputsOptions, isGitSource, splitGitSource} from '../../src/dockerfile/inputs.js'
 import {parseDockerfile} from '../../src/dockerfile/parse.js'
 
 const inputs = (text: string, options: InputsOptions = {}) =>
@@ -203,6 +197,11 @@ describe('dockerfileInputs: Dockerfile shapes', () => {
     assert.equal(inputs(df).urls[0].url, 'https://dl.invalid/app-3.1.tar.gz')
   })
 
+  it('21b. ENV of a parent stage is seen by a stage built FROM it', () => {
+    const df = 'FROM busybox:1 AS base\nENV V=9\nFROM base\nADD https://dl.invalid/${V}/x /x\n'
+    assert.equal(inputs(df).urls[0].url, 'https://dl.invalid/9/x')
+  })
+
   it('22. a stage naming itself or a later stage by index is an error with the line', () => {
     assert.throws(
       () => inputs('FROM busybox:1 AS a\nCOPY --from=1 / /\nFROM a\n'),
@@ -246,9 +245,8 @@ describe('dockerfileInputs helpers', () => {
     assert.equal(isGitSource('https://h/r.tar.gz'), false)
     assert.equal(isGitSource('./local.git'), false)
   })
-  it('splitGitSource and mountFrom', () => {
+  it('splitGitSource', () => {
     assert.deepEqual(splitGitSource('git://h/r.git#abc:d/e'), {url: 'git://h/r.git', ref: 'abc', subdir: 'd/e'})
-    assert.equal(mountFrom('type=bind,"from=a:b",target=/x'), 'a:b')
-    assert.equal(mountFrom('type=cache,target=/x'), null)
+    assert.deepEqual(splitGitSource('git://h/r.git'), {url: 'git://h/r.git', ref: null, subdir: null})
   })
 })
