@@ -2,7 +2,8 @@
  * The external inputs of a Dockerfile, as BuildKit's Dockerfile frontend would see them: which images
  * (FROM, COPY --from, RUN --mount from=, named contexts), which URLs and git repositories (ADD), and which
  * frontend (`# syntax=`) a build of a given target pulls, after ARG expansion with defaults and --build-arg.
- * Built on the one parser (parse.ts); pure: no network, no files.
+ * Built on the one parser (parse.ts) and its variable scoping (scope.ts, shared with lint); pure but for
+ * readDockerfile: no network.
  */
 import {readFile, stat} from 'node:fs/promises'
 
