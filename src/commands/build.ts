@@ -1,10 +1,13 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {buildFlags, buildInputFromFlags} from '../engine/cli-flags.js'
 import {build, type BuildResult} from '../engine/run.js'
 import {realExec} from '../exec.js'
+import {dockerConfigDir} from '../image/registry/credentials.js'
+import {pushBuilt, type PushResult} from '../push/index.js'
 import {renderBuild} from '../ui/build-text.js'
+import {lifecycle} from '../lifecycle.js'
 
 export default class Build extends BaseCommand<typeof Build> {
   static override summary = 'Build a container image bit-for-bit reproducibly with a pinned BuildKit.'
@@ -25,15 +28,38 @@ and writes a docker-format tarball (or an OCI archive with --format oci). The sa
     context: Args.string({description: 'build context directory', default: '.'}),
   }
 
-  static override flags = buildFlags
+  static override flags = {
+    ...buildFlags,
+    push: Flags.string({
+      description: 'then push the image to this registry reference (HOST/REPO:TAG): see `repro push`',
+      helpGroup: 'OUTPUT',
+    }),
+    'plain-http': Flags.boolean({
+      description: '--push: use http (no TLS) for the registry (default: only localhost)',
+      dependsOn: ['push'],
+      helpGroup: 'OUTPUT',
+    }),
+  }
 
-  async run(): Promise<BuildResult> {
+  async run(): Promise<BuildResult & {push?: PushResult}> {
     const {flags, args} = this
     const result = await build(buildInputFromFlags(flags, args.context, process.cwd(), process.env), {
       exec: realExec,
       logger: this.logger,
     })
     if (!this.jsonEnabled()) this.out(renderBuild(result))
+    if (flags.push && !result.dry) {
+      const push = await pushBuilt(result.outputs, {
+        ref: flags.push,
+        plainHttp: flags['plain-http'],
+        dockerConfigDir: dockerConfigDir(process.env),
+        exec: realExec,
+        logger: this.logger,
+        signal: lifecycle.signal,
+      })
+      if (!this.jsonEnabled()) this.out(push.reference)
+      return {...result, push}
+    }
     return result
   }
 }

@@ -1,11 +1,15 @@
 import {Args, Flags} from '@oclif/core'
 
+import {type AttachResult, attachAttestation} from '../attest/index.js'
+import {loadSigner} from '../attest/keys.js'
 import {BaseCommand} from '../base-command.js'
 import {buildFlags, buildInputFromFlags} from '../engine/cli-flags.js'
 import {RUNTIMES} from '../engine/types.js'
 import {realExec} from '../exec.js'
+import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
+import {lifecycle} from '../lifecycle.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -61,11 +65,23 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       dependsOn: ['attest'],
       helpGroup: 'VERIFY',
     }),
+    'sign-key': Flags.string({
+      description: '--attest: sign the Statement with this private key (PEM); the file holds a DSSE envelope',
+      dependsOn: ['attest'],
+      helpGroup: 'VERIFY',
+    }),
+    attach: Flags.string({
+      description: 'attach the signed attestation to this image (HOST/REPO:TAG) as an OCI referrer, when reproduced',
+      dependsOn: ['sign-key'],
+      helpGroup: 'VERIFY',
+    }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
   }
 
-  async run(): Promise<VerifyResult> {
+  async run(): Promise<VerifyResult & {attached?: AttachResult}> {
     const {flags, args} = this
+    // the key is read before minutes of rebuilding, so a bad one fails at once
+    const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined
     const buildInput = buildInputFromFlags(
       {...flags, output: 'image.tar', dry: false, 'no-cache': true},
       args.context,
@@ -83,11 +99,28 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
         attestTimestamps: flags['attest-timestamps'],
         outputDir: flags['output-dir'],
         version: this.config.version,
+        signer,
       },
       {exec: realExec, logger: this.logger},
     )
     if (!result.reproduced) process.exitCode = 1
     if (!this.jsonEnabled()) this.out(renderVerify(result))
+    if (flags.attach && result.attestation) {
+      if (!result.reproduced) this.logger.warn(`--attach ${flags.attach}: not attached, the image did not reproduce`)
+      else {
+        const attached = await attachAttestation({
+          file: result.attestation,
+          ref: flags.attach,
+          plainHttp: flags['plain-http'],
+          dockerConfigDir: dockerConfigDir(process.env),
+          exec: realExec,
+          logger: this.logger,
+          signal: lifecycle.signal,
+        })
+        this.logger.info(`verify: attestation ${attached.digest} attached to ${attached.subject}`)
+        return {...result, attached}
+      }
+    }
     return result
   }
 }

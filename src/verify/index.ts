@@ -9,6 +9,8 @@ import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
+import {envelopeJson, signEnvelope} from '../attest/dsse.js'
+import type {Signer} from '../attest/keys.js'
 import {NO_IGNORES} from '../diff/ignore.js'
 import {diffImages} from '../diff/index.js'
 import {resolveInput} from '../diff/inputs.js'
@@ -48,6 +50,8 @@ export interface VerifyInput {
   plainHttp?: boolean
   /** the version written into the attestation's verifier */
   version: string
+  /** sign the attestation: --attest FILE holds a DSSE envelope around the Statement */
+  signer?: Signer
 }
 
 export interface VerifyDeps {
@@ -301,7 +305,11 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
       const file = path.resolve(input.build.cwd, input.attest)
       await mkdir(path.dirname(file), {recursive: true})
       const done = lifecycle.registerPath(`${file}.partial`)
-      await writeFile(`${file}.partial`, canonicalJson(statement))
+      const text = canonicalJson(statement)
+      await writeFile(
+        `${file}.partial`,
+        input.signer ? envelopeJson(signEnvelope(Buffer.from(text), input.signer)) : text,
+      )
       await rename(`${file}.partial`, file)
       done()
       result.attestation = input.attest

@@ -801,13 +801,14 @@ export class Repository {
   }
 
   /**
-   * Upload a blob (bytes, or a file of `size` bytes): monolithic (POST, then one PUT) up to `chunkSize`,
-   * chunked (POST, PATCH per chunk with Content-Range, PUT) above it. `mountFrom` tries a cross-repository
-   * mount first. Returns what happened.
+   * Upload a blob (bytes, a file of `size` bytes, or a factory of streams of `size` bytes): monolithic (POST,
+   * then one PUT) up to `chunkSize`, chunked (POST, PATCH per chunk with Content-Range, PUT) above it; a
+   * stream factory always goes up in one PUT (a retry opens a fresh stream). `mountFrom` tries a
+   * cross-repository mount first. Returns what happened.
    */
   async uploadBlob(
     digest: string,
-    data: Buffer | {file: string; size: number},
+    data: Buffer | {file: string; size: number} | {size: number; open: () => AsyncIterable<Uint8Array>},
     options: {chunkSize?: number; mountFrom?: string; uploadUrl?: string} = {},
   ): Promise<'mounted' | 'uploaded'> {
     const size = Buffer.isBuffer(data) ? data.length : data.size
@@ -826,14 +827,16 @@ export class Repository {
     const slice = (start: number, end: number): Body =>
       Buffer.isBuffer(data)
         ? data.subarray(start, end)
-        : {size: end - start, open: () => createReadStream(data.file, {start, end: end - 1})}
+        : 'open' in data
+          ? data // only ever whole: streams are not chunked
+          : {size: end - start, open: () => createReadStream(data.file, {start, end: end - 1})}
     const withDigest = (loc: string): string => {
       const u = new URL(loc)
       u.searchParams.set('digest', digest)
       return u.toString()
     }
     let finalBody: Body | undefined = slice(0, size)
-    if (size > chunkSize) {
+    if (size > chunkSize && (Buffer.isBuffer(data) || !('open' in data))) {
       for (let start = 0; start < size; start += chunkSize) {
         const end = Math.min(size, start + chunkSize)
         const res = await this.client.request(this.subject, {
@@ -893,6 +896,28 @@ export class Repository {
     if (claimed && parseDigest(claimed)?.algorithm === (byRef?.algorithm ?? 'sha256') && claimed !== digest)
       throw new DigestMismatchError(`${this.subject}: pushed manifest ${reference}`, digest, claimed)
     return {digest, subjectHeader: res.headers.get('oci-subject') ?? undefined}
+  }
+
+  /**
+   * DELETE a manifest by digest (the registry drops the tags that point at it); false when it has none.
+   * Registries may refuse (Distribution answers 405 unless deletes are enabled): that is an error.
+   */
+  async deleteManifest(digest: string): Promise<boolean> {
+    if (!parseDigest(digest)) throw new RegistryError(`${this.subject}: invalid digest ${JSON.stringify(digest)}`)
+    const what = `DELETE manifest ${digest}`
+    const res = await this.client.request(this.subject, {
+      method: 'DELETE',
+      url: this.url(`manifests/${digest}`),
+      scopes: [repositoryScope(this.name, true).replace(/push$/, 'delete')],
+      what,
+    })
+    if (res.status === 404) {
+      await res.discard()
+      return false
+    }
+    if (res.status !== 202 && res.status !== 200) return this.fail(res, what)
+    await res.discard()
+    return true
   }
 
   /** Every tag, sorted, following the Link header's next pages (bounded pages and count). */
