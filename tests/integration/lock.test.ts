@@ -221,6 +221,10 @@ describe('repro lock (local registry, http server, git daemon)', () => {
       await lock(options({mode: 'update', names: [`${reg.host}/lib/base:1`]}), deps)
       const {lock: l} = await readLockFile(lockPath())
       assert.equal(l.images[`${reg.host}/lib/base:1`].digest, moved.index)
+      await assert.rejects(
+        lock(options({mode: 'update', names: ['nosuch:1']}), deps),
+        /--update nosuch:1: not an input of this build \(inputs: /,
+      )
       assert.equal(l.urls[`http://127.0.0.1:${httpPort}/file`].checksum, sha('first bytes\n'))
       // the CLI: exit 1 naming the URL with old -> new, then 0 after --update
       const cli = await runCli(['lock', '--check', dir])
