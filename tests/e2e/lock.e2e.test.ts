@@ -337,6 +337,26 @@ describe('repro lock on real engines', () => {
         ;(found[runtime] ??= {}).git = a.outputs[0].digest
       })
 
+      it('--locked allows a named oci-layout:// context (pinned by digest in the lock)', async () => {
+        const ctx = path.join(dir, `layout-${runtime}`)
+        await mkdir(ctx, {recursive: true})
+        await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nCOPY Dockerfile /x\n')
+        const context = `base=oci-layout://${state.images.busybox.ociLayout}`
+        const l = await repro(['lock', '--build-context', context, ctx])
+        assert.equal(l.code, 0, l.stderr)
+        assert.match(
+          await readFile(path.join(ctx, 'repro.lock.yaml'), 'utf8'),
+          /base:\n\s+pinned: "?sha256:[a-f0-9]{64}/,
+        )
+        const r = await buildJson(runtime, ctx, path.join(dir, `${runtime}-layout.tar`), [
+          '--locked',
+          '--build-context',
+          context,
+        ])
+        assert.equal(r.lock?.locked, true)
+        ;(found[runtime] ??= {}).layoutLocked = r.outputs[0].digest
+      })
+
       it('--locked with a FROM missing from the lock: exit 2 naming it, no engine started', async () => {
         const extra = `${state.registry.address}/${tag}:2`
         await writeFile(path.join(app, 'Dockerfile.two'), `FROM ${ref}\nFROM ${extra}\nCOPY hello.txt /x\n`)
