@@ -279,7 +279,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   if (locked) {
     const n = Object.keys(locked.use.inputs).length
     logger.info(
-      `- Lock: ${locked.use.path} (${locked.use.sha256}, ${n} inputs pinned${locked.use.locked ? ', --locked' : ''})`,
+      `- Lock: ${locked.use.path} (${locked.use.sha256}, ${n} input${n === 1 ? '' : 's'} pinned${locked.use.locked ? ', --locked' : ''})`,
     )
   }
   const result: BuildResult = {
