@@ -54,6 +54,10 @@ store to their registry digest. Writes repro.lock.yaml next to the Dockerfile (k
       exclusive: ['update'],
       helpGroup: 'LOCK',
     }),
+    'plain-http': Flags.boolean({
+      description: 'use http for every registry (default: only for localhost and 127.0.0.0/8)',
+      helpGroup: 'LOCK',
+    }),
     update: Flags.boolean({
       description: 're-resolve every input, or only the NAMEs given after the context',
       helpGroup: 'LOCK',
@@ -88,7 +92,7 @@ store to their registry digest. Writes repro.lock.yaml next to the Dockerfile (k
     const result = await lock(options, {
       exec: realExec,
       logger: this.logger,
-      registry: {dockerConfigDir: process.env.DOCKER_CONFIG},
+      registry: {dockerConfigDir: process.env.DOCKER_CONFIG, plainHttp: flags['plain-http'] ?? false},
     })
     if (result.mode === 'check' && result.changes.length > 0) process.exitCode = 1
     if (!this.jsonEnabled()) this.out(renderLock(result))
