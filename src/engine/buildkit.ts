@@ -8,6 +8,7 @@ import {formatCsvPairs, secretArg} from './args.js'
 import {
   type Arg,
   type BuildOptions,
+  type EngineFiles,
   execStep,
   exporterAttrs,
   type Facts,
@@ -26,6 +27,8 @@ export interface BuildctlPaths {
   dest(output: PlannedOutput): string
   buildContext(index: number, hostPath: string): string
   secretSrc(index: number, hostPath: string): string
+  /** the source policy file, as buildctl sees it */
+  policy?: string
 }
 
 const RESERVED_LOCALS = new Set(['context', 'dockerfile'])
@@ -79,6 +82,7 @@ export function buildctlBuildArgs(
   })
   if (options.noCache) args.push('--no-cache')
   args.push('--output', formatCsvPairs(exporterAttrs(options, paths.dest(out))))
+  if (paths.policy !== undefined) args.push('--source-policy-file', paths.policy)
   args.push(...options.buildkitArgs)
   return args
 }
@@ -90,7 +94,12 @@ export function redactAddr(addr: string): Arg {
 }
 
 /** The buildkit runtime: buildctl talks to an existing daemon (local socket, tcp, kube-pod://, ...). */
-export function buildkitSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
+export function buildkitSteps(
+  options: BuildOptions,
+  facts: Facts,
+  outputs: PlannedOutput[],
+  files: EngineFiles = {},
+): Step[] {
   const addr = facts.buildkitAddr ?? ''
   const paths: BuildctlPaths = {
     context: options.context,
@@ -98,6 +107,7 @@ export function buildkitSteps(options: BuildOptions, facts: Facts, outputs: Plan
     dest: (o) => o.partial,
     buildContext: (_i, p) => p,
     secretSrc: (_i, p) => p,
+    policy: files.policy,
   }
   return outputs.map((o) =>
     execStep(

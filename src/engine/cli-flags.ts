@@ -84,6 +84,16 @@ export const buildFlags = {
     multipleNonGreedy: true,
     helpGroup: 'BUILD',
   }),
+  // lock (src/lock)
+  lock: Flags.string({
+    description: 'lock file to follow (default: repro.lock.yaml next to the Dockerfile, when there is one)',
+    helpGroup: 'LOCK',
+  }),
+  locked: Flags.boolean({
+    description:
+      'like npm ci: deny every remote source the lock does not list, and fail before building when it does not cover the Dockerfile',
+    helpGroup: 'LOCK',
+  }),
   // output
   output: Flags.string({char: 'o', description: 'output tarball', default: './image.tar', helpGroup: 'OUTPUT'}),
   format: Flags.string({
@@ -160,6 +170,8 @@ export interface BuildFlagValues {
   tag?: string[]
   annotation?: string[]
   hashfile?: string[]
+  lock?: string
+  locked?: boolean
   'snapshot-sources'?: boolean
   provider?: string[]
   'pkg-cache'?: string
@@ -198,6 +210,8 @@ export function buildInputFromFlags(
     sdeFromGit: flags['sde-from-git'],
     dry: flags.dry ?? false, // oclif leaves an unset boolean flag undefined, and --json would drop the field
     hashfiles: flags.hashfile ?? [],
+    lock: flags.lock,
+    locked: flags.locked ?? false,
     snapshotSources: flags['snapshot-sources'] ?? false,
     providers: flags.provider,
     pkgCache: flags['pkg-cache'],

@@ -5,7 +5,9 @@ import {formatCsvPairs} from './args.js'
 import {secretArg} from './buildkit.js'
 import {
   type Arg,
+  BUILDKITD_CONFIG,
   type BuildOptions,
+  type EngineFiles,
   execStep,
   exporterAttrs,
   type Facts,
@@ -15,7 +17,8 @@ import {
 
 /** One builder per BuildKit image, reused across builds (its cache lives in the builder's state volume). */
 export function builderName(image: string): string {
-  return `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
+  // the buildkitd.toml and host networking are part of the identity: a changed config makes another builder
+  return `repro-${createHash('sha256').update(`${image}\n${BUILDKITD_CONFIG}\nnetwork=host`).digest('hex').slice(0, 12)}`
 }
 
 /** buildx's message when `create --name NAME` finds the name taken */
@@ -61,7 +64,12 @@ export function parseBuildxInstance(text: string): BuilderFound | undefined {
   }
 }
 
-export function dockerSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
+export function dockerSteps(
+  options: BuildOptions,
+  facts: Facts,
+  outputs: PlannedOutput[],
+  files: EngineFiles = {},
+): Step[] {
   const name = facts.builder?.name ?? builderName(options.buildkitImage)
   const steps: Step[] = []
   const recreate = builderNeedsRecreate(options, facts)
@@ -79,6 +87,10 @@ export function dockerSteps(options: BuildOptions, facts: Facts, outputs: Planne
           'docker-container',
           '--driver-opt',
           `image=${options.buildkitImage}`,
+          // host networking: the builder reaches what the lock names on 127.0.0.1 (a local registry, servers)
+          '--driver-opt',
+          'network=host',
+          ...(files.buildkitdConfig ? ['--buildkitd-config', files.buildkitdConfig] : []),
           '--bootstrap',
         ],
         'create the builder with the pinned BuildKit',
@@ -122,7 +134,12 @@ export function dockerSteps(options: BuildOptions, facts: Facts, outputs: Planne
       ...options.buildxArgs,
       options.context,
     )
-    steps.push(execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx`))
+    steps.push(
+      execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx`, {
+        // buildx reads the source policy from this variable (buildx >= 0.10, BuildKit >= 0.11)
+        ...(files.policy ? {env: {EXPERIMENTAL_BUILDKIT_SOURCE_POLICY: files.policy}} : {}),
+      }),
+    )
   }
   return steps
 }

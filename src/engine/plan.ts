@@ -12,7 +12,15 @@ import {type BuildContext, perPlatformOutput, partialPath, privateOutDir} from '
 import {builderNeedsRecreate, dockerSteps} from './docker.js'
 import {podmanSteps} from './podman.js'
 import {buildkitSteps} from './buildkit.js'
-import type {BuildOptions, Facts, Plan, PlannedOutput, Step} from './types.js'
+import {
+  BUILDKITD_CONFIG,
+  type BuildOptions,
+  type EngineFiles,
+  type Facts,
+  type Plan,
+  type PlannedOutput,
+  type Step,
+} from './types.js'
 
 export * from './types.js'
 
@@ -52,25 +60,62 @@ export function buildPlan(options: BuildOptions, facts: Facts, runId = String(pr
       })
     }
   }
+  // files the engine reads, beside the destination: the lock's source policy, the builder's buildkitd.toml
+  const files: EngineFiles = {}
+  if (options.sourcePolicy !== undefined) {
+    files.policy = sideFile(options.output, runId, 'policy.json')
+    steps.push({
+      kind: 'write',
+      path: files.policy,
+      content: options.sourcePolicy,
+      why: 'the source policy of the lock file',
+    })
+  }
+  const createsBuilder = facts.runtime === 'docker' && (!facts.builder?.exists || builderNeedsRecreate(options, facts))
+  if (facts.runtime === 'podman' || createsBuilder) {
+    files.buildkitdConfig = sideFile(options.output, runId, 'buildkitd.toml')
+    steps.push({
+      kind: 'write',
+      path: files.buildkitdConfig,
+      content: BUILDKITD_CONFIG,
+      why: 'the buildkitd.toml of the builder',
+    })
+  }
   const engine =
     facts.runtime === 'docker'
-      ? dockerSteps(options, facts, outputs)
+      ? dockerSteps(options, facts, outputs, files)
       : facts.runtime === 'podman'
-        ? podmanSteps(options, facts, outputs, runId)
-        : buildkitSteps(options, facts, outputs)
+        ? podmanSteps(options, facts, outputs, runId, files)
+        : buildkitSteps(options, facts, outputs, files)
   steps.push(...engine)
   for (const o of outputs)
     steps.push({kind: 'rename', from: o.partial, to: o.path, why: 'publish the finished tarball'})
   for (const o of outputs)
     if (o.outDir) steps.push({kind: 'remove', path: o.outDir, why: 'remove the private output directory'})
+  for (const f of [files.policy, files.buildkitdConfig])
+    if (f) steps.push({kind: 'remove', path: f, why: 'remove a file only the engine needed'})
   return {runtime: facts.runtime, steps, outputs}
+}
+
+/** `.NAME.repro-RUNID-WHAT` beside the destination: a file the engine reads during one run. */
+export function sideFile(output: string, runId: string, what: string): string {
+  return path.join(path.dirname(output), `.${path.basename(output)}.repro-${runId}-${what}`)
 }
 
 /** The shell form of one step, as --dry prints it. */
 export function stepText(step: Step): string {
   switch (step.kind) {
     case 'exec':
-      return shellJoin(step.display)
+      // `NAME=VALUE command`: an assignment the shell applies to this command only
+      return [
+        ...Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellJoin([v])}`),
+        shellJoin(step.display),
+      ].join(' ')
+    case 'write': {
+      // one line per command: printf repeats its format for each line of the content
+      const lines = (step.content.endsWith('\n') ? step.content.slice(0, -1) : step.content).split('\n')
+      return `printf '%s\\n' ${shellJoin(lines)} > ${shellJoin([step.path])}`
+    }
     case 'mkdir':
       return shellJoin(step.private ? ['mkdir', '-m', '700', step.path] : ['mkdir', '-p', step.path])
     case 'remove':

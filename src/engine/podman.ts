@@ -7,7 +7,15 @@ import {createHash} from 'node:crypto'
 import path from 'node:path'
 
 import {buildctlBuildArgs, type BuildctlPaths} from './buildkit.js'
-import {type Arg, type BuildOptions, execStep, type Facts, type PlannedOutput, type Step} from './types.js'
+import {
+  type Arg,
+  type BuildOptions,
+  type EngineFiles,
+  execStep,
+  type Facts,
+  type PlannedOutput,
+  type Step,
+} from './types.js'
 
 const IN = '/tmp/repro'
 
@@ -30,7 +38,13 @@ export function buildContainerName(output: string, runId: string): string {
 /** podman 4.3's `volume create` has no --ignore; this is its message for a name taken by a concurrent creator */
 export const VOLUME_EXISTS = 'already exists'
 
-export function podmanSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[], runId: string): Step[] {
+export function podmanSteps(
+  options: BuildOptions,
+  facts: Facts,
+  outputs: PlannedOutput[],
+  runId: string,
+  files: EngineFiles = {},
+): Step[] {
   const dockerfileDir = path.dirname(options.dockerfile)
   const sameDir = dockerfileDir === options.context
   const paths: BuildctlPaths = {
@@ -39,6 +53,7 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
     dest: (o) => `${IN}/output/${path.basename(o.partial)}`,
     buildContext: (i) => `${IN}/contexts/${i}`,
     secretSrc: (i) => `${IN}/secrets/${i}`,
+    policy: files.policy === undefined ? undefined : `${IN}/policy.json`,
   }
   const image = qualifyImage(options.buildkitImage)
   const steps: Step[] = []
@@ -74,6 +89,13 @@ export function podmanSteps(options: BuildOptions, facts: Facts, outputs: Planne
       const state = options.rootless ? '/home/user/.local/share/buildkit' : '/var/lib/buildkit'
       args.push('-v', `${cacheVolumeName(image)}:${state}`)
     }
+    // host networking: BuildKit reaches what the lock names on 127.0.0.1 (a local registry, servers)
+    args.push('--network', 'host')
+    if (files.buildkitdConfig) {
+      const config = options.rootless ? '/home/user/.config/buildkit/buildkitd.toml' : '/etc/buildkit/buildkitd.toml'
+      args.push('-v', `${files.buildkitdConfig}:${config}:ro`)
+    }
+    if (files.policy) args.push('-v', `${files.policy}:${IN}/policy.json:ro`)
     args.push('-v', `${options.context}:${IN}/context:ro`)
     if (!sameDir) args.push('-v', `${dockerfileDir}:${IN}/dockerfile:ro`)
     // the run's private directory next to the destination, never the destination's parent

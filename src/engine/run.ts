@@ -6,7 +6,7 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {chmod, mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
+import {chmod, mkdir, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {lock} from 'proper-lockfile'
@@ -14,6 +14,7 @@ import {lock} from 'proper-lockfile'
 import {EngineFailedError, EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {resolveHermetic} from '../hermetic/inject.js'
+import {explainLockFailure, type LockUse, lockForBuild} from '../lock/build.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
 import {lifecycle, processAlive} from '../lifecycle.js'
@@ -62,6 +63,10 @@ export interface BuildInput {
   datetime?: string
   sdeFromGit: boolean
   dry: boolean
+  /** --lock FILE: the lock file (default: repro.lock.yaml next to the Dockerfile, when there is one) */
+  lock?: string
+  /** --locked: deny every remote source the lock does not list; fail before the build when it does not cover the Dockerfile */
+  locked?: boolean
   /** --hashfile: packages to stage as the repro-pkgs build context */
   hashfiles?: string[]
   /** --snapshot-sources: stage the snapshot sources script as the repro-snapshot build context */
@@ -107,6 +112,8 @@ export interface BuildResult {
   commands: string[]
   outputs: BuildOutput[]
   warnings: string[]
+  /** the lock file the build followed (src/lock): its path, sha256 and every pinned input */
+  lock?: LockUse
 }
 
 export interface BuildDeps {
@@ -225,6 +232,19 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   const runtime = parseRuntime(input.runtime)
   const sde = await resolveSde(input, exec)
   const options = await resolveOptions(input, sde)
+  // the lock first: a --locked build that the lock does not cover fails before anything is fetched or started
+  const locked = await lockForBuild({
+    context: options.context,
+    dockerfile: options.dockerfile,
+    lockFile: input.lock === undefined ? undefined : path.resolve(input.cwd, input.lock),
+    locked: input.locked ?? false,
+    buildArgs: options.buildArgs,
+    platforms: options.platforms,
+    target: options.target,
+    buildContexts: input.buildContexts,
+    sde: sde.epoch,
+  })
+  if (locked) options.sourcePolicy = locked.policyText
   const hermetic = await resolveHermetic({
     cwd: input.cwd,
     hashfiles: input.hashfiles ?? [],
@@ -256,6 +276,12 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   for (const a of facts.assumptions) logger.warn(a)
   for (const w of hermetic.warnings) logger.warn(w)
   for (const line of summaryLines(options, facts, plan)) logger.info(line)
+  if (locked) {
+    const n = Object.keys(locked.use.inputs).length
+    logger.info(
+      `- Lock: ${locked.use.path} (${locked.use.sha256}, ${n} input${n === 1 ? '' : 's'} pinned${locked.use.locked ? ', --locked' : ''})`,
+    )
+  }
   const result: BuildResult = {
     dry: input.dry,
     runtime: facts.runtime,
@@ -268,9 +294,17 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     commands: plan.steps.map((s) => stepText(s)),
     outputs: plan.outputs.map((o) => ({path: o.path, platform: o.platform, format: options.format})),
     warnings: [...facts.assumptions, ...hermetic.warnings],
+    ...(locked ? {lock: locked.use} : {}),
+  }
+  if (locked && facts.runtime !== 'buildkit' && locked.lock.buildkit.image !== options.buildkitImage) {
+    const w = `${locked.use.path} was made for BuildKit ${locked.lock.buildkit.image}; this build runs ${options.buildkitImage}`
+    logger.warn(w)
+    result.warnings.push(w)
   }
   if (input.dry) return result
-  const read = await executePlan(plan, exec, logger)
+  const read = await executePlan(plan, exec, logger).catch((error: unknown) => {
+    throw (locked && explainLockFailure(error, locked)) || error
+  })
   result.outputs = result.outputs.map((o) => ({...o, ...read.get(o.path)}))
   return result
 }
@@ -297,7 +331,10 @@ export async function executePlan(
     await mkdir(step.path, {recursive: true})
   }
   const unlock = await lockOutputs(plan)
-  const leftovers = plan.outputs.map((o) => o.outDir ?? o.partial)
+  const leftovers = [
+    ...plan.outputs.map((o) => o.outDir ?? o.partial),
+    ...plan.steps.flatMap((s) => (s.kind === 'write' ? [s.path] : [])),
+  ]
   const release = leftovers.map((p) => lifecycle.registerPath(p))
   // staged contexts stay marked in use (cache clean keeps them) until the engine is done with them
   const stagesInUse: Array<() => Promise<void>> = []
@@ -313,6 +350,8 @@ export async function executePlan(
         await rm(step.path, {recursive: true, force: true})
       } else if (step.kind === 'stage') {
         stagesInUse.push(await executeStage(step.stage, logger))
+      } else if (step.kind === 'write') {
+        await writeFile(step.path, step.content, {mode: 0o644})
       } else {
         read.set(step.to, await inspectTarball(step.from))
         // engines create the file 0666 (buildctl) or as another user (podman): make it an ordinary file
@@ -441,6 +480,7 @@ async function runCommand(step: ExecStep, exec: Exec, logger: Logger): Promise<v
       display,
       onOutput: (c) => logger.stream(c),
       reject: step.tolerate === undefined,
+      env: step.env,
     })
     if (r.exitCode !== 0) {
       if (step.tolerate !== undefined && !r.notFound && new RegExp(step.tolerate).test(r.stderr)) {

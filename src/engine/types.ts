@@ -37,6 +37,27 @@ export interface BuildOptions {
   sde: Sde
   /** build contexts staged before the engine runs (--hashfile, --snapshot-sources) */
   stages?: Stage[]
+  /** a BuildKit source policy (JSON) the build must follow: from repro.lock.yaml (src/lock) */
+  sourcePolicy?: string
+}
+
+/**
+ * buildkitd.toml of the BuildKit repro runs (docker-container builder, podman container): the local registry
+ * (the one the lock names in tests and CI) spoken to over plain http. Part of the builder's identity.
+ */
+export const BUILDKITD_CONFIG = [
+  '[registry."127.0.0.1:5000"]',
+  '  http = true',
+  '[registry."localhost:5000"]',
+  '  http = true',
+  '',
+].join('\n')
+
+/** Files a plan writes for the engine (paths on the host). */
+export interface EngineFiles {
+  /** the source policy JSON */
+  policy?: string
+  buildkitdConfig?: string
 }
 
 /** What probing the machine found (or, with --dry and no engine, assumed). */
@@ -82,6 +103,8 @@ export interface ExecStep {
    * (buildkitd.lock), so a concurrent build takes the next free slot volume (NAME-1, NAME-2, ...) instead.
    */
   cacheVolume?: string
+  /** environment variables for this step (printed by --dry as `NAME=VALUE command`) */
+  env?: Record<string, string>
   /**
    * a failure whose stderr matches this pattern is success: the thing exists already (a concurrent build
    * created the same builder or volume first)
@@ -96,6 +119,8 @@ export type Step =
   | {kind: 'remove'; path: string; why: string}
   | {kind: 'rename'; from: string; to: string; why: string}
   | {kind: 'stage'; stage: Stage; why: string}
+  /** a small file the engine reads (source policy, buildkitd.toml), removed at the end or on failure */
+  | {kind: 'write'; path: string; content: string; why: string}
 
 export interface PlannedOutput {
   path: string
@@ -123,7 +148,7 @@ export const REDACTED = '<redacted>'
 export function execStep(
   args: Arg[],
   why: string,
-  extra: Pick<ExecStep, 'cacheVolume' | 'container' | 'tolerate'> = {},
+  extra: Pick<ExecStep, 'cacheVolume' | 'container' | 'env' | 'tolerate'> = {},
 ): ExecStep {
   return {
     kind: 'exec',

@@ -40,6 +40,8 @@ export interface VerificationInputs {
    */
   buildkit: {image: string | null; imageDigest: string | null; imageId: string | null; version: string | null}
   runtimes: RuntimeVersion[]
+  /** the lock file the build followed (path relative to the context): its sha256 and every pinned input */
+  lock: {path: string; sha256: string; locked: boolean; inputs: Record<string, string>} | null
 }
 
 export interface VerificationPredicate {

@@ -396,7 +396,13 @@ export async function collectInputs(
     hashFiles,
     buildkit: {image, imageDigest, imageId, version: first.buildkitVersion ?? null},
     runtimes,
+    lock: first.lock ? {...first.lock, path: relativeOrBase(context, first.lock.path)} : null,
   }
+}
+
+function relativeOrBase(context: string, file: string): string {
+  const rel = path.relative(context, file)
+  return rel.startsWith('..') ? path.basename(file) : rel
 }
 
 async function findHashFiles(context: string): Promise<string[]> {

@@ -51,13 +51,17 @@ describe('repro build (CLI, no engine installed)', () => {
   it('--dry prints the commands on stdout, assumptions and the summary on stderr, and writes nothing', async () => {
     const r = await repro(['--source-date-epoch', '0', '--dry', '-o', 'dist/image.tar', 'app'])
     assert.equal(r.code, 0, r.stderr)
+    // the buildkitd.toml beside the output is named after the run (the child's pid)
+    const config = `${dir}/dist/.image.tar.repro-PID-buildkitd.toml`
     assert.equal(
-      r.stdout,
+      r.stdout.replace(/repro-\d+-buildkitd/g, 'repro-PID-buildkitd'),
       [
         `mkdir -p ${dir}/dist`,
-        `docker buildx create --name repro-c10c9dba351c --driver docker-container --driver-opt image=${IMAGE} --bootstrap`,
-        `docker buildx build --builder repro-c10c9dba351c --file ${dir}/app/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/dist/.image.tar.repro-partial,rewrite-timestamp=true ${dir}/app`,
+        `printf '%s\\n' '[registry."127.0.0.1:5000"]' '  http = true' '[registry."localhost:5000"]' '  http = true' > ${config}`,
+        `docker buildx create --name repro-add30976f7cb --driver docker-container --driver-opt image=${IMAGE} --driver-opt network=host --buildkitd-config ${config} --bootstrap`,
+        `docker buildx build --builder repro-add30976f7cb --file ${dir}/app/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/dist/.image.tar.repro-partial,rewrite-timestamp=true ${dir}/app`,
         `mv -f ${dir}/dist/.image.tar.repro-partial ${dir}/dist/image.tar`,
+        `rm -rf ${config}`,
         '',
       ].join('\n'),
     )
@@ -96,11 +100,12 @@ describe('repro build (CLI, no engine installed)', () => {
       res.outputs.map((o: {path: string}) => o.path),
       [`${dir}/image-linux-amd64.tar`, `${dir}/image-linux-arm64.tar`],
     )
-    // two private output dirs, the cache volume, two runs, two renames, two private dirs removed
-    assert.equal(res.commands.length, 9)
+    // two private output dirs, the buildkitd.toml, the cache volume, two runs, two renames, two private dirs
+    // and the buildkitd.toml removed
+    assert.equal(res.commands.length, 11)
     assert.match(
       res.commands.find((c: string) => c.startsWith('podman run')),
-      /^podman run --rm --name repro-build-\d+-[0-9a-f]{12} --privileged .* --opt build-arg:SOURCE_DATE_EPOCH=1700000000 --opt build-arg:A=1 --opt build-arg:B=2 --opt platform=linux\/amd64 /,
+      /^podman run --rm --name repro-build-\d+-[0-9a-f]{12} --privileged .*--network host .* --opt build-arg:SOURCE_DATE_EPOCH=1700000000 --opt build-arg:A=1 --opt build-arg:B=2 --opt platform=linux\/amd64 /,
     )
   })
 

@@ -291,6 +291,16 @@ describe('schemas: real --json outputs of the built CLI', () => {
     })
   })
 
+  it('lock and lock --check (a Dockerfile with no remote input)', async () => {
+    const ctx = path.join(dir, 'lock-ctx')
+    await mkdir(ctx, {recursive: true})
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
+    const written = await jsonOf('lock', ['lock', '--sde', '0', ctx])
+    assert.equal(written.written, true)
+    const checked = await jsonOf('lock', ['lock', '--check', ctx])
+    assert.deepEqual(checked.changes, [])
+  })
+
   it('build --dry with no engine installed, every runtime', async () => {
     const ctx = path.join(dir, 'ctx')
     await mkdir(ctx, {recursive: true})

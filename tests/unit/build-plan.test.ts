@@ -80,24 +80,32 @@ const argvOf = (o: BuildOptions, f: Facts) =>
           ? ['stage', s.stage.dir]
           : s.kind === 'remove'
             ? ['rm', s.path]
-            : ['mv', s.from, s.to],
+            : s.kind === 'write'
+              ? ['write', s.path]
+              : ['mv', s.from, s.to],
   )
 
 describe('docker plan', () => {
-  const builder = {name: 'repro-c10c9dba351c', exists: false}
+  const builder = {name: 'repro-add30976f7cb', exists: false}
   it('creates the builder with the pinned image, then builds into a partial file and renames it', () => {
-    assert.equal(builderName(DEFAULT_BUILDKIT_IMAGE), 'repro-c10c9dba351c')
+    assert.equal(builderName(DEFAULT_BUILDKIT_IMAGE), 'repro-add30976f7cb')
+    const config = `/out/.image.tar.repro-${RUN}-buildkitd.toml`
     assert.deepEqual(argvOf(options(), facts({builder})), [
+      ['write', config],
       [
         'docker',
         'buildx',
         'create',
         '--name',
-        'repro-c10c9dba351c',
+        'repro-add30976f7cb',
         '--driver',
         'docker-container',
         '--driver-opt',
         `image=${DEFAULT_BUILDKIT_IMAGE}`,
+        '--driver-opt',
+        'network=host',
+        '--buildkitd-config',
+        config,
         '--bootstrap',
       ],
       [
@@ -105,7 +113,7 @@ describe('docker plan', () => {
         'buildx',
         'build',
         '--builder',
-        'repro-c10c9dba351c',
+        'repro-add30976f7cb',
         '--file',
         '/src/app/Dockerfile',
         '--build-arg',
@@ -119,6 +127,7 @@ describe('docker plan', () => {
         '/src/app',
       ],
       ['mv', '/out/.image.tar.repro-partial', '/out/image.tar'],
+      ['rm', config],
     ])
   })
   it('reuses an existing builder running the same image', () => {
@@ -133,8 +142,9 @@ describe('docker plan', () => {
         builder: {...builder, exists: true, image: 'moby/buildkit:latest', stale: 'it runs moby/buildkit:latest'},
       }),
     )
-    assert.deepEqual(argv[0], ['docker', 'buildx', 'rm', 'repro-c10c9dba351c'])
-    assert.deepEqual(argv[1].slice(0, 3), ['docker', 'buildx', 'create'])
+    assert.deepEqual(argv[0], ['write', `/out/.image.tar.repro-${RUN}-buildkitd.toml`])
+    assert.deepEqual(argv[1], ['docker', 'buildx', 'rm', 'repro-add30976f7cb'])
+    assert.deepEqual(argv[2].slice(0, 3), ['docker', 'buildx', 'create'])
   })
   it('passes every build flag', () => {
     const o = options({
@@ -160,7 +170,7 @@ describe('docker plan', () => {
     assert.equal(
       planText(plan),
       [
-        `docker buildx build --builder repro-c10c9dba351c --file /src/Dockerfile.prod --build-arg SOURCE_DATE_EPOCH=0 --build-arg A=1 --build-arg 'B=x y' --platform linux/arm64 --target final --build-context extra=/src/extra --build-context base=oci-layout:///layouts/busybox@${DIGEST} --build-context img=docker-image://busybox --secret id=tok,src=/home/me/token --no-cache --provenance false --sbom false --output 'type=docker,dest=/out/.image.tar.repro-partial,rewrite-timestamp=true,"name=app:1,app:latest","annotation.org.example=a,b"' --network host /src/app`,
+        `docker buildx build --builder repro-add30976f7cb --file /src/Dockerfile.prod --build-arg SOURCE_DATE_EPOCH=0 --build-arg A=1 --build-arg 'B=x y' --platform linux/arm64 --target final --build-context extra=/src/extra --build-context base=oci-layout:///layouts/busybox@${DIGEST} --build-context img=docker-image://busybox --secret id=tok,src=/home/me/token --no-cache --provenance false --sbom false --output 'type=docker,dest=/out/.image.tar.repro-partial,rewrite-timestamp=true,"name=app:1,app:latest","annotation.org.example=a,b"' --network host /src/app`,
         'mv -f /out/.image.tar.repro-partial /out/image.tar',
         '',
       ].join('\n'),
@@ -222,10 +232,12 @@ describe('podman plan', () => {
     assert.equal(
       planText(buildPlan(options(), facts({runtime: 'podman'}), RUN)),
       `mkdir -m 700 /out/.image.tar.repro-out-${RUN}
+printf '%s\\n' '[registry."127.0.0.1:5000"]' '  http = true' '[registry."localhost:5000"]' '  http = true' > /out/.image.tar.repro-${RUN}-buildkitd.toml
 podman volume create repro-buildkit-0097b7e93e8b
-podman run --rm --name ${container} --privileged -v repro-buildkit-0097b7e93e8b:/var/lib/buildkit -v /src/app:/tmp/repro/context:ro -v /out/.image.tar.repro-out-${RUN}:/tmp/repro/output --entrypoint buildctl-daemonless.sh docker.io/${DEFAULT_BUILDKIT_IMAGE} build --frontend dockerfile.v0 --local context=/tmp/repro/context --local dockerfile=/tmp/repro/context --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --output type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true
+podman run --rm --name ${container} --privileged -v repro-buildkit-0097b7e93e8b:/var/lib/buildkit --network host -v /out/.image.tar.repro-${RUN}-buildkitd.toml:/etc/buildkit/buildkitd.toml:ro -v /src/app:/tmp/repro/context:ro -v /out/.image.tar.repro-out-${RUN}:/tmp/repro/output --entrypoint buildctl-daemonless.sh docker.io/${DEFAULT_BUILDKIT_IMAGE} build --frontend dockerfile.v0 --local context=/tmp/repro/context --local dockerfile=/tmp/repro/context --opt filename=Dockerfile --opt build-arg:SOURCE_DATE_EPOCH=0 --output type=docker,dest=/tmp/repro/output/.image.tar.repro-partial,rewrite-timestamp=true
 mv -f /out/.image.tar.repro-out-${RUN}/.image.tar.repro-partial /out/image.tar
 rm -rf /out/.image.tar.repro-out-${RUN}
+rm -rf /out/.image.tar.repro-${RUN}-buildkitd.toml
 `,
     )
   })
@@ -257,7 +269,7 @@ rm -rf /out/.image.tar.repro-out-${RUN}
       noCache: true,
       dockerfile: '/src/docker/Dockerfile.x',
     })
-    assert.deepEqual(argvOf(o, facts({runtime: 'podman', podmanRootless: true}))[1], [
+    assert.deepEqual(argvOf(o, facts({runtime: 'podman', podmanRootless: true}))[2], [
       'podman',
       'run',
       '--rm',
@@ -273,6 +285,10 @@ rm -rf /out/.image.tar.repro-out-${RUN}
       '/dev/fuse',
       '-e',
       'BUILDKITD_FLAGS=--oci-worker-no-process-sandbox',
+      '--network',
+      'host',
+      '-v',
+      `/out/.image.tar.repro-${RUN}-buildkitd.toml:/home/user/.config/buildkit/buildkitd.toml:ro`,
       '-v',
       '/src/app:/tmp/repro/context:ro',
       '-v',
@@ -445,7 +461,7 @@ describe('builder reuse', () => {
     try {
       await mkdir(path.join(dir, 'buildx/instances'), {recursive: true})
       await writeFile(
-        path.join(dir, 'buildx/instances/repro-c10c9dba351c'),
+        path.join(dir, 'buildx/instances/repro-add30976f7cb'),
         JSON.stringify({Driver: 'docker-container', Nodes: [{Endpoint: 'unix:///d.sock', DriverOpts: {image}}]}),
       )
       const exec = fakeExec((argv) =>
@@ -569,7 +585,7 @@ describe('probe', () => {
     assert.deepEqual(exec.calls, [
       ['docker', 'version', '--format', '{{.Server.Version}}'],
       ['docker', 'buildx', 'version'],
-      ['docker', 'buildx', 'inspect', 'repro-c10c9dba351c'],
+      ['docker', 'buildx', 'inspect', 'repro-add30976f7cb'],
     ])
   })
   it('refuses an old BuildKit image by its tag', async () => {
@@ -622,7 +638,7 @@ describe('probe', () => {
         v: '20.10.24',
         bx: 'v0.19.3',
         b: {
-          name: 'repro-c10c9dba351c',
+          name: 'repro-add30976f7cb',
           exists: true,
           image: DEFAULT_BUILDKIT_IMAGE,
           buildkitVersion: 'v0.32.2',
@@ -727,9 +743,11 @@ describe('files', () => {
     const r = await build(input, {exec, logger: silentLogger})
     assert.deepEqual(r.commands, [
       `mkdir -p ${dir}/out`,
-      `docker buildx create --name repro-c10c9dba351c --driver docker-container --driver-opt image=${DEFAULT_BUILDKIT_IMAGE} --bootstrap`,
-      `docker buildx build --builder repro-c10c9dba351c --file ${ctx}/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/out/.image.tar.repro-partial,rewrite-timestamp=true ${ctx}`,
+      `printf '%s\\n' '[registry."127.0.0.1:5000"]' '  http = true' '[registry."localhost:5000"]' '  http = true' > ${dir}/out/.image.tar.repro-${process.pid}-buildkitd.toml`,
+      `docker buildx create --name repro-add30976f7cb --driver docker-container --driver-opt image=${DEFAULT_BUILDKIT_IMAGE} --driver-opt network=host --buildkitd-config ${dir}/out/.image.tar.repro-${process.pid}-buildkitd.toml --bootstrap`,
+      `docker buildx build --builder repro-add30976f7cb --file ${ctx}/Dockerfile --build-arg SOURCE_DATE_EPOCH=0 --provenance false --sbom false --output type=docker,dest=${dir}/out/.image.tar.repro-partial,rewrite-timestamp=true ${ctx}`,
       `mv -f ${dir}/out/.image.tar.repro-partial ${dir}/out/image.tar`,
+      `rm -rf ${dir}/out/.image.tar.repro-${process.pid}-buildkitd.toml`,
     ])
     assert.ok(
       exec.calls.every((c) => c.includes('version')),

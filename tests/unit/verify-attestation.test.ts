@@ -36,6 +36,12 @@ function predicate(overrides: Partial<VerificationPredicate> = {}): Verification
         version: 'v0.32.2',
       },
       runtimes: [{runtime: 'docker', version: '20.10.24', buildkitVersion: 'v0.32.2'}],
+      lock: {
+        path: 'repro.lock.yaml',
+        sha256: `sha256:${'6'.repeat(64)}`,
+        locked: true,
+        inputs: {'images/127.0.0.1:5000/base:1': `sha256:${'7'.repeat(64)}`},
+      },
     },
     rebuilds: [
       {runtime: 'docker', attempt: 1, digest: `sha256:${HEX}`, archiveSha256: 'sha256:x'},
