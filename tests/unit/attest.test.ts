@@ -164,7 +164,7 @@ describe('DSSE', () => {
         withField('signatures', [{...signEnvelope(statement, signerOf('ecdsa-p256')).signatures[0], keyid: s.keyid}]),
       ],
     ]
-    const t0 = Date.now()
+    const t0 = Date.now() // a hang guard (30 s), not a speed goal: the unit files run side by side on 2 loaded cores
     const heap0 = process.memoryUsage().heapUsed
     for (const [what, input] of malformed) {
       assert.throws(
@@ -180,7 +180,7 @@ describe('DSSE', () => {
     for (const [what, input] of forged)
       assert.equal(verifyEnvelope(parseEnvelope(input, FILE), verifierOf(s)).valid, false, what)
     assert.ok(malformed.length > 100, `${malformed.length} malformed cases`)
-    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
+    assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`)
     assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 1024 * 1024, 'heap bounded')
   })
 
