@@ -58,7 +58,7 @@ export function inferSde(img: ImageInfo): {sde?: number; source?: string} {
     const times = history
       .map((h) => epochOf((h as {created?: string})?.created))
       .filter((t): t is number => t !== undefined)
-    if (times.length > 0) return {sde: Math.max(...times), source: 'the history created times'}
+    if (times.length > 0) return {sde: times.reduce((m, t) => Math.max(m, t)), source: 'the history created times'}
   }
   return {}
 }

@@ -3,8 +3,7 @@
  * The executor runs exactly the steps of the plan; the engine writes a partial file next to the destination,
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
-import {createHash} from 'node:crypto'
-import {createReadStream, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -13,6 +12,7 @@ import type {Exec} from '../exec.js'
 import {resolveHermetic} from '../hermetic/inject.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import {fileDigest} from '../image/digest.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
 import {checkKeyValue, parseBuildContext, parseSecret, splitArgs, splitPlatforms} from './args.js'
@@ -331,8 +331,5 @@ export async function inspectTarball(file: string): Promise<Omit<BuildOutput, 'f
   }
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
-  return `sha256:${hash.digest('hex')}`
-}
+/** `sha256:<hex>` of a file (the image core's one file hasher). */
+export const sha256File = (file: string): Promise<string> => fileDigest(file)

@@ -83,6 +83,8 @@ export interface ImageReport {
   } | null
   platform: string
   repoTags: string[]
+  /** every name of the image: manifest.json RepoTags and the index.json names of its descriptors */
+  tags: string[]
 }
 
 export interface ExpectedDigestReport {
@@ -176,6 +178,7 @@ function imageReport(img: ImageInfo, contents: boolean): ImageReport {
       : null,
     platform: img.platform,
     repoTags: img.repoTags,
+    tags: img.tags,
   }
 }
 

@@ -4,12 +4,12 @@
  *   metadata/sha256/<hex>   JSON {"basename": ...} so a blob can be exported under its file name
  *   tmp/                    partial downloads (same filesystem as blobs/, so the rename is atomic)
  */
-import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream} from 'node:fs'
+import {randomBytes} from 'node:crypto'
 import {copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
 import {DigestMismatchError, ReproError} from '../errors.js'
+import {sha256File} from '../image/digest.js'
 import {parsePackageFileName} from './filename.js'
 
 export class CacheError extends ReproError {
@@ -123,11 +123,7 @@ export class PackageCache {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('hex')
-}
+export {sha256File}
 
 export interface ExportResult {
   dir: string

@@ -2,16 +2,77 @@ import type {AnalyzeResult, DescriptorReport, ImageReport, IndexReport} from '..
 
 const TRUNCATE_AT = 400
 
+type Frame =
+  | {kind: 'array'; items: unknown[]; i: number}
+  | {kind: 'object'; keys: string[]; obj: Record<string, unknown>; i: number}
+
+/**
+ * Compact JSON of `value` written with an explicit stack (never recursing on nesting): the first `limit`
+ * characters, and the length of the whole text.
+ */
+export function jsonPreview(value: unknown, limit: number): {text: string; total: number} {
+  const parts: string[] = []
+  let kept = 0
+  let total = 0
+  const emit = (s: string): void => {
+    total += s.length
+    if (kept < limit) {
+      const piece = s.length <= limit - kept ? s : s.slice(0, limit - kept)
+      parts.push(piece)
+      kept += piece.length
+    }
+  }
+  const stack: Frame[] = []
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      emit('[')
+      stack.push({kind: 'array', items: v, i: 0})
+    } else if (v !== null && typeof v === 'object') {
+      emit('{')
+      const obj = v as Record<string, unknown>
+      stack.push({kind: 'object', obj, keys: Object.keys(obj).filter((k) => obj[k] !== undefined), i: 0})
+    } else emit(JSON.stringify(v) ?? 'null')
+  }
+  visit(value)
+  while (stack.length > 0) {
+    const f = stack.at(-1)!
+    if (f.kind === 'array') {
+      if (f.i >= f.items.length) {
+        emit(']')
+        stack.pop()
+        continue
+      }
+      if (f.i > 0) emit(',')
+      visit(f.items[f.i++])
+    } else {
+      if (f.i >= f.keys.length) {
+        emit('}')
+        stack.pop()
+        continue
+      }
+      const k = f.keys[f.i++]
+      emit(`${f.i > 1 ? ',' : ''}${JSON.stringify(k)}:`)
+      visit(f.obj[k])
+    }
+  }
+  return {text: parts.join(''), total}
+}
+
 export function truncateContents(value: unknown, showAll: boolean): string {
-  const text = JSON.stringify(value)
+  const {text, total} = jsonPreview(value, showAll ? Number.POSITIVE_INFINITY : TRUNCATE_AT)
+  if (total <= text.length) return text
+  return `${text}  [... ${total - text.length} characters omitted. Pass --show-contents to print them in their entirety]`
+}
+
+function truncateText(text: string, showAll: boolean): string {
   if (showAll || text.length <= TRUNCATE_AT) return text
   return `${text.slice(0, TRUNCATE_AT)}  [... ${text.length - TRUNCATE_AT} characters omitted. Pass --show-contents to print them in their entirety]`
 }
 
-function annotationLines(annotations: Record<string, string>, indent: string): string[] {
+function annotationLines(annotations: Record<string, string>, indent: string, showAll = false): string[] {
   const keys = Object.keys(annotations).sort()
   if (keys.length === 0) return [`${indent}(none)`]
-  return keys.map((k) => `${indent}${k}: ${annotations[k]}`)
+  return keys.map((k) => `${indent}${truncateText(k, showAll)}: ${truncateText(annotations[k], showAll)}`)
 }
 
 function descriptorLine(d: DescriptorReport): string {
@@ -72,7 +133,7 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
     `    Created: ${img.config.created ?? '-'}`,
     `    History: ${img.config.historyCount} entries`,
   )
-  if (img.repoTags.length > 0) out.push(`    Repo tags: ${img.repoTags.join(', ')}`)
+  if (img.tags.length > 0) out.push(`    Tags: ${img.tags.join(', ')}`)
   if (img.config.contents !== undefined) out.push(`    Contents: ${truncateContents(img.config.contents, showAll)}`)
   out.push(`  Layers (${img.layers.length}):`)
   for (const [i, l] of img.layers.entries()) {

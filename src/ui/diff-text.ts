@@ -47,7 +47,8 @@ function table(events: DiffEvent[], o: RenderOptions): string[] {
   const max = o.maxValue ?? 50
   const rows = events.map((e) => [where(e), e.field, shorten(e.a, max), shorten(e.b, max), e.cause])
   const head = ['WHERE', 'FIELD', 'A', 'B', 'CAUSE']
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]].length)))
+  // a reduce, not Math.max(...rows): spreading 100,000+ rows overflows the stack
+  const widths = head.map((h, i) => rows.reduce((w, r) => Math.max(w, [...r[i]].length), h.length))
   const colors: Array<keyof typeof ANSI | undefined> = [undefined, undefined, 'red', 'green', 'dim']
   const line = (r: string[], header: boolean): string =>
     r

@@ -284,15 +284,19 @@ describe('bad input: one line, exit 2, nothing written', () => {
       for (const d of img.layerDigests) {
         const p = path.join(root, blob(d))
         const b = await readFile(p)
-        b[b.length - 9] ^= 0xff // inside the gzip trailer's CRC: same size, different bytes
+        b[b.length - 9] ^= 0xff // the last byte of the deflate data: same size, different bytes
         await writeFile(p, b)
       }
     })
     // without --verify it is fine: layers are not read
     assert.equal((await runCli(['analyze', f])).code, 0)
-    await expectBad(f, /2 blob check\(s\) failed/, '--verify')
+    // each layer fails twice: its digest, and its bytes no longer decompress
+    await expectBad(f, /4 blob check\(s\) failed/, '--verify')
     const r = await runCli(['analyze', f, '--verify'])
-    for (const d of img.layerDigests) assert.match(r.stdout, new RegExp(`${blob(d)}: digest expected ${d}`))
+    for (const d of img.layerDigests) {
+      assert.match(r.stdout, new RegExp(`${blob(d)}: digest expected ${d}`))
+      assert.match(r.stdout, new RegExp(`${blob(d)}: diffId expected a gzip stream, got does not decompress`))
+    }
   })
 
   test('a digest that points outside blobs/', async () => {
