@@ -326,10 +326,10 @@ class StreamTarSource implements ImageSource {
         if (!requested || e.type !== 'file') return undefined
         const streams = requested.map(() => new PassThrough({highWaterMark: 1024 * 1024}))
         requested.forEach((n, i) => {
-          const p = handler(n, streams[i]).catch((error) => {
-            failure ??= error
-            streams[i].resume() // keep the pass flowing
-          })
+          const p = handler(n, streams[i])
+            .catch((error) => void (failure ??= error))
+            // a handler that stopped reading (or failed): discard the rest, keep the pass flowing
+            .finally(() => streams[i].resume())
           running.push(p)
         })
         return {

@@ -17,7 +17,7 @@ import {after, describe, test} from 'node:test'
 import {readImageArchive, topImageDigest} from '../../src/image/archive.js'
 import {analyzeImage} from '../../src/image/analyze.js'
 import {digestOf, fileDigest, matchesDigest, parseDigest, requireDigest, sha256File} from '../../src/image/digest.js'
-import {ArchiveLimitError, InflateGuard, jsonDepthExceeds, LIMITS} from '../../src/image/limits.js'
+import {ArchiveLimitError, InflateGuard, jsonDepthExceeds, LIMITS, WorkBudget} from '../../src/image/limits.js'
 import {openSource} from '../../src/image/source.js'
 import {indexTarFile, readTarBuffer, type TarEntry, TarEntryParser} from '../../src/image/tar.js'
 import {verifyImageArchive} from '../../src/image/verify.js'
@@ -261,6 +261,84 @@ describe('one tar parser', () => {
   })
 })
 
+describe('compressed sources', () => {
+  test('a zstd-compressed archive with a zstd layer reads and verifies (zlib or the zstd program)', async () => {
+    const layerTar = Buffer.from(execFileSync('cat', [pyTar([{name: 'z', data: 'zstd layer'}])]))
+    const layerZst = execFileSync('zstd', ['-q', '-c'], {input: layerTar})
+    const layer = blob(layerZst)
+    const config = blob(
+      JSON.stringify({architecture: 'amd64', os: 'linux', rootfs: {type: 'layers', diff_ids: [sha(layerTar)]}}),
+    )
+    const manifest = blob(
+      JSON.stringify({
+        schemaVersion: 2,
+        config: {mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size},
+        layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: layer.digest, size: layer.size}],
+      }),
+    )
+    const index = {
+      schemaVersion: 2,
+      manifests: [
+        {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifest.digest, size: manifest.size},
+      ],
+    }
+    const tar = pyTar([{name: 'index.json', data: JSON.stringify(index)}, manifest.member, config.member, layer.member])
+    const zst = `${tar}.zst`
+    execFileSync('zstd', ['-q', tar, '-o', zst])
+    const r = await analyzeImage(zst, {verify: true})
+    assert.equal(r.source, 'tar+zstd')
+    assert.equal(r.images[0].layers[0].compression, 'zstd')
+    assert.equal(r.verification?.ok, true, JSON.stringify(r.verification))
+    assert.equal(r.imageDigest, manifest.digest)
+  })
+
+  test('streaming a compressed archive: several entries, duplicates (the later wins) and two names for one entry', async () => {
+    const file = pyTar(
+      [
+        {name: 'a', data: 'first a'},
+        {name: 'b', data: 'b'.repeat(300_000)},
+        {name: 'a', data: 'second a'},
+        {name: 'c', type: 'symlink', linkname: 'b'},
+      ],
+      {gzip: true},
+    )
+    const source = await openSource(file)
+    try {
+      const got = new Map<string, string>()
+      await source.streamEntries(['a', 'b', 'c'], async (name, stream) => {
+        const chunks: Buffer[] = []
+        for await (const c of stream) chunks.push(c)
+        got.set(name, Buffer.concat(chunks).toString())
+      })
+      assert.equal(got.get('a'), 'second a')
+      assert.equal(got.get('b')?.length, 300_000)
+      assert.equal(got.get('c'), got.get('b'))
+      // a handler that stops reading early does not stall the pass
+      await source.streamEntries(['b', 'a'], async (name, stream) => {
+        if (name === 'b') return
+        for await (const c of stream) assert.equal(c.toString(), 'second a')
+      })
+    } finally {
+      await source.close()
+    }
+  })
+
+  test('a truncated gzip archive and a gzip stream of garbage: one line naming the file', async () => {
+    const good = pyTar(ociImage().members, {gzip: true})
+    const bytes = Buffer.from(execFileSync('cat', [good]))
+    const cut = path.join(dir, 'cut.tar.gz')
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)))
+    await rejects(
+      readImageArchive(cut),
+      'E_INVALID_ARCHIVE',
+      /cut\.tar\.gz: corrupt gzip stream: unexpected end of file/,
+    )
+    const garbage = path.join(dir, 'garbage.tar.gz')
+    writeFileSync(garbage, gzipSync(Buffer.from('no tar here '.repeat(100))))
+    await rejects(readImageArchive(garbage), 'E_INVALID_ARCHIVE', /garbage\.tar\.gz: not a valid tar inside gzip/)
+  })
+})
+
 describe('walker', () => {
   test('one manifest listed under two names is one image with both tags and one digest', async () => {
     const img = ociImage({names: ['docker.io/library/app:1', 'docker.io/library/app:latest']})
@@ -495,6 +573,18 @@ with gzip.open(sys.argv[1], 'wb', compresslevel=1) as g:
     const t0 = performance.now()
     await rejects(readImageArchive(file), 'E_ARCHIVE_LIMIT', /bomb\.tar\.gz: .*\(limit maxCompressionRatio = 200\)/)
     assert.ok(performance.now() - t0 < 5000)
+  })
+
+  test('the work budget counts descriptors and documents across the archive', () => {
+    const b = new WorkBudget('x.tar')
+    b.descriptorsRead(LIMITS.maxDescriptors, 'index.json')
+    assert.throws(
+      () => b.descriptorsRead(1, 'blobs/sha256/ab'),
+      /x\.tar: too many descriptors \(at blobs\/sha256\/ab\) \(limit maxDescriptors = 100000\)/,
+    )
+    const c = new WorkBudget('y.tar')
+    for (let i = 0; i < LIMITS.maxDocuments; i++) c.documentRead('m')
+    assert.throws(() => c.documentRead('m'), /limit maxDocuments/)
   })
 
   test('JSON depth is measured without recursion, strings ignored', () => {
