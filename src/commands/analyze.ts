@@ -25,7 +25,7 @@ export class VerificationFailedError extends ReproError {
 export default class Analyze extends BaseCommand<typeof Analyze> {
   static override summary = 'Show and check what an image archive or OCI layout holds.'
   static override description =
-    'Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip-compressed tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes the same time for any layer size.'
+    'Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip- or zstd-compressed tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes the same time for any layer size.'
 
   static override examples = [
     '<%= config.bin %> analyze image.tar',
@@ -34,7 +34,7 @@ export default class Analyze extends BaseCommand<typeof Analyze> {
   ]
 
   static override args = {
-    image: Args.string({description: 'image archive (.tar, .tar.gz) or OCI layout directory', required: true}),
+    image: Args.string({description: 'image archive (.tar, .tar.gz, .tar.zst) or OCI layout directory', required: true}),
   }
 
   static override flags = {
