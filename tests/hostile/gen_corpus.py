@@ -175,7 +175,7 @@ def dotslash(e):
     return e
 
 
-def cat_truncate(c, per_base=40, per_gz=30, per_dir=10):
+def cat_truncate(c, per_base=30, per_gz=20, per_dir=10):
     for fmt in BUILDERS:
         data = tar_bytes(BUILDERS[fmt]())
         members = tar_members(data)
@@ -251,6 +251,15 @@ def json_entries(fmt):
     return out, entries
 
 
+def parses(data):
+    """Whether JSON text parses, invalid UTF-8 read as U+FFFD (what Node's and Go's decoders do)."""
+    try:
+        json.loads(data.decode('utf-8', 'replace'))
+        return True
+    except ValueError:
+        return False
+
+
 def cat_json_flip(c, per_base=25, per_dir=20):
     for fmt in BUILDERS:
         jents, entries = json_entries(fmt)
@@ -270,11 +279,7 @@ def cat_json_flip(c, per_base=25, per_dir=20):
             elif fmt == 'docker-archive' and name.endswith('.json') and '/' not in name and name != 'manifest.json':
                 expect = 'verifyReject'  # the legacy config is named by its sha256
             elif name == primary:
-                try:
-                    json.loads(flipped.decode('utf-8'))
-                    expect = 'any'
-                except (UnicodeDecodeError, ValueError):
-                    expect = 'readError'
+                expect = 'any' if parses(flipped) else 'readError'
             else:
                 expect = 'any'
             c.add('json-flip', f'{fmt}-{i:02d}-{name.replace("/", "_")[-24:]}-{pos}-x{mask:02x}', 'tar', bytes(b),
@@ -292,11 +297,7 @@ def cat_json_flip(c, per_base=25, per_dir=20):
         if addressed:
             expect = 'readError'
         elif name == 'index.json':
-            try:
-                json.loads(bytes(b).decode('utf-8'))
-                expect = 'any'
-            except (UnicodeDecodeError, ValueError):
-                expect = 'readError'
+            expect = 'any' if parses(bytes(b)) else 'readError'
         else:
             expect = 'any'
         c.add('json-flip', f'oci-dir-{i:02d}-{name.replace("/", "_")[-24:]}-{pos}-x{mask:02x}', 'dir', ents,
@@ -391,9 +392,9 @@ def cat_wrong_types(c):
         hooks = type_hooks(target, path, value)
         label = f'{n:03d}-{target}.{".".join(str(p) for p in path) or "TOP"}={vname(value)}'
         if target in ('config',):
-            plans = [('oci', 'tar'), ('oci', 'dir'), ('oci', 'tar.gz'), ('docker-exporter', 'tar'), ('docker-archive', 'tar'), ('multi', 'tar')]
+            plans = [('oci', 'tar'), ('oci', 'dir'), ('docker-archive', 'tar'), ('multi', 'tar.gz')]
         elif target == 'manifest':
-            plans = [('oci', 'tar'), ('oci', 'dir'), ('oci', 'tar.gz'), ('docker-exporter', 'tar'), ('multi', 'tar')]
+            plans = [('oci', 'tar'), ('oci', 'dir'), ('docker-exporter', 'tar.gz')]
         elif target in ('index', 'layout'):
             plans = [('oci', 'tar'), ('oci', 'dir'), ('docker-save-oci', 'tar')]
         elif target == 'nested':
@@ -530,7 +531,7 @@ def cat_digests(c):
             rec['digest'] = d
             rec['path'] = p
         for kind, hooks in (('layer', {'layers': lay}), ('config', {'config_rec': cfg}), ('manifest', {'manifest_rec': man})):
-            for fmt, form in (('oci', 'tar'), ('oci', 'dir'), ('oci', 'tar.gz'), ('docker-exporter', 'tar')):
+            for fmt, form in (('oci', 'tar'), ('oci', 'dir'), ('docker-exporter', 'tar.gz')):
                 c.add('digest-alg', f'{fmt}-{form}-{kind}-{label}', form, BUILDERS[fmt](hooks), base_of(fmt, form), 'verifyReject')
         c.add('digest-alg', f'multi-tar-nested-{label}', 'tar', build_multi({'nested_rec': nest}), 'multi.tar', 'verifyReject')
 

@@ -1,0 +1,282 @@
+/**
+ * The hostile-archive corpus (issue 11): >= 1,000 generated variants of valid archives written by Python's
+ * tarfile (tests/hostile/gen_corpus.py), run against repro's image core in-process (worker threads) and, for
+ * the heavy ones (bombs, deep nesting, fan-out, huge strings, FIFOs and /dev/zero), in one child process
+ * each; plus a sample through the real CLI.
+ *
+ * For every variant and every operation (analyze, analyze --verify, diff against its valid base): the outcome
+ * is success, a negative verdict, or a ReproError with exit code 2 whose message is one line naming the input;
+ * never a crash or a stack trace; under 5 s; peak RSS under 300 MB (heavy variants, measured per process);
+ * nothing written outside the declared output. Each variant also says what a correct reader must do with it
+ * (accept, refuse on read, refuse on --verify, or any documented outcome): see gen_corpus.py.
+ *
+ * Run: node --import tsx --test tests/hostile/corpus.test.ts (after `npm run build` for the CLI sample).
+ * REPRO_CORPUS_SEED=N picks another seed.
+ */
+import assert from 'node:assert/strict'
+import {mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {runCli} from '../support/cli.js'
+import {
+  type Corpus,
+  generateCorpus,
+  judge,
+  OP_LIMIT_MS,
+  type Op,
+  pool,
+  RSS_LIMIT,
+  runInChildren,
+  runInWorkers,
+  snapshotTree,
+  type Variant,
+  type VariantResult,
+} from '../support/hostile-corpus.js'
+
+const SEED = Number(process.env.REPRO_CORPUS_SEED ?? 11)
+const CATEGORIES = [
+  'base',
+  'truncate',
+  'header-flip',
+  'json-flip',
+  'wrong-type',
+  'tar-size',
+  'descriptor-size',
+  'digest-alg',
+  'traversal',
+  'link-out',
+  'duplicate',
+  'special',
+  'gzip-bomb',
+  'nesting',
+  'fan-out',
+  'cycle',
+  'huge-string',
+]
+const OPS: Op[] = ['analyze', 'verify', 'diff']
+
+describe('hostile archive corpus', () => {
+  let sandbox: string
+  let corpusDir: string
+  let corpus: Corpus
+  let before_: Map<string, string>
+  const results = new Map<string, VariantResult>()
+  const cliStats: Array<{code: number | null; ms: number; name: string}> = []
+  const origCwd = process.cwd()
+  let genMs = 0
+  let runMs = 0
+  let lightMs = 0
+
+  before(async () => {
+    sandbox = mkdtempSync(path.join(tmpdir(), 'repro-hostile-'))
+    corpusDir = path.join(sandbox, 'corpus')
+    for (const d of ['cwd', 'tmp-0', 'tmp-1', 'cli-cwd', 'cli-tmp']) mkdirSync(path.join(sandbox, d))
+    const t0 = performance.now()
+    corpus = generateCorpus(corpusDir, SEED)
+    genMs = performance.now() - t0
+    before_ = snapshotTree(corpusDir)
+    // the core runs with the sandbox as working directory and TMPDIR: anything it writes shows up there
+    process.chdir(path.join(sandbox, 'cwd'))
+    const t1 = performance.now()
+    const light = corpus.variants.filter((v) => !v.heavy)
+    const heavy = corpus.variants.filter((v) => v.heavy)
+    // diff reads through the same core: every heavy variant and every third light one is also diffed
+    const diffed = new Set(light.filter((_, i) => i % 3 === 0).map((v) => v.name))
+    const opsOf = (v: Variant): Op[] => (v.heavy || diffed.has(v.name) ? OPS : ['analyze', 'verify'])
+    for (const r of await runInWorkers(light, opsOf, [path.join(sandbox, 'tmp-0'), path.join(sandbox, 'tmp-1')]))
+      results.set(r.name, r)
+    lightMs = performance.now() - t1
+    const tmps = [path.join(sandbox, 'tmp-0'), path.join(sandbox, 'tmp-1')]
+    for (const r of await runInChildren(heavy, opsOf, tmps, path.join(sandbox, 'cwd'))) results.set(r.name, r)
+    // a peak over the bound is measured again in a fresh process, so what earlier variants left cannot count
+    const over = heavy.filter((v) => (results.get(v.name)!.peakRss ?? 0) > RSS_LIMIT)
+    for (const v of over) {
+      const [r] = await runInChildren([v], opsOf, [tmps[0]], path.join(sandbox, 'cwd'))
+      r.remeasured = true
+      results.set(v.name, r)
+    }
+    runMs = performance.now() - t1
+  })
+
+  after(() => {
+    process.chdir(origCwd)
+    if (sandbox) rmSync(sandbox, {force: true, recursive: true})
+  })
+
+  it(`generates >= 1,000 variants over every category, deterministically from seed ${SEED}`, (t) => {
+    const counts: Record<string, number> = {}
+    for (const v of corpus.variants) counts[v.category] = (counts[v.category] ?? 0) + 1
+    t.diagnostic(
+      `corpus: ${corpus.variants.length} variants in ${(genMs / 1000).toFixed(1)} s: ${JSON.stringify(counts)}`,
+    )
+    assert.ok(corpus.variants.length >= 1000, `only ${corpus.variants.length} variants`)
+    assert.deepEqual(Object.keys(counts).sort(), [...CATEGORIES].sort())
+    assert.ok(
+      corpus.variants.some((v) => v.form === 'dir' && v.category !== 'base'),
+      'layout directories are in the corpus',
+    )
+    assert.equal(new Set(corpus.variants.map((v) => v.name)).size, corpus.variants.length, 'variant names are unique')
+    for (const v of corpus.variants) assert.ok(results.has(v.name), `${v.name} was not run`)
+  })
+
+  for (const category of CATEGORIES) {
+    it(`${category}: every variant ends as documented, within ${OP_LIMIT_MS} ms and ${RSS_LIMIT / 2 ** 20} MB`, (t) => {
+      const vs = corpus.variants.filter((v) => v.category === category)
+      assert.ok(vs.length > 0)
+      const failures: string[] = []
+      for (const v of vs) {
+        const problems = judge(v, results.get(v.name)!)
+        if (problems.length > 0) failures.push(`${v.name} [${v.expect}] ${v.note}\n    ${problems.join('\n    ')}`)
+      }
+      const heavy = vs.filter((v) => v.heavy).map((v) => results.get(v.name)!)
+      if (heavy.length > 0) {
+        const peak = heavy.reduce((a, r) => ((r.peakRss ?? 0) > (a.peakRss ?? 0) ? r : a))
+        t.diagnostic(`${category}: peak RSS ${((peak.peakRss ?? 0) / 2 ** 20).toFixed(0)} MB (${peak.name})`)
+      }
+      t.diagnostic(`${category}: ${vs.length} variants, ${failures.length} wrong`)
+      assert.equal(
+        failures.length,
+        0,
+        `${failures.length} of ${vs.length} ${category} variants end wrongly:\n${failures.slice(0, 40).join('\n')}`,
+      )
+    })
+  }
+
+  it('leaves the corpus untouched and writes nothing to the working directory', () => {
+    assert.deepEqual(readdirSync(path.join(sandbox, 'cwd')), [])
+    for (const d of ['tmp-0', 'tmp-1']) assert.deepEqual(readdirSync(path.join(sandbox, d)), [])
+    const now = snapshotTree(corpusDir)
+    const changed = [...new Set([...before_.keys(), ...now.keys()])].filter((k) => before_.get(k) !== now.get(k))
+    assert.deepEqual(changed, [], 'files in the corpus changed')
+  })
+
+  it('summary: exit-code histogram, slowest variant, peak RSS', (t) => {
+    const hist: Record<string, number> = {}
+    let slowest = {ms: 0, name: '', op: ''}
+    let peak = {name: '', rss: 0, start: 0}
+    for (const r of results.values()) {
+      for (const o of r.ops) {
+        const k = `${o.op} ${o.exit ?? o.kind}`
+        hist[k] = (hist[k] ?? 0) + 1
+        if (o.ms > slowest.ms) slowest = {ms: o.ms, name: r.name, op: o.op}
+      }
+      if ((r.peakRss ?? 0) > peak.rss) peak = {name: r.name, rss: r.peakRss!, start: r.rssAtStart ?? 0}
+    }
+    t.diagnostic(`exit codes per operation: ${JSON.stringify(Object.fromEntries(Object.entries(hist).sort()))}`)
+    t.diagnostic(`slowest: ${slowest.name} (${slowest.op}) ${slowest.ms} ms`)
+    t.diagnostic(
+      `peak RSS of a heavy variant: ${(peak.rss / 2 ** 20).toFixed(0)} MB (${peak.name}; its process held ${(peak.start / 2 ** 20).toFixed(0)} MB when it started)`,
+    )
+    const ops = [...results.values()].reduce((n, r) => n + r.ops.length, 0)
+    t.diagnostic(
+      `run: ${(runMs / 1000).toFixed(1)} s for ${results.size} variants, ${ops} operations (light in worker threads ${(lightMs / 1000).toFixed(1)} s, heavy in child processes ${((runMs - lightMs) / 1000).toFixed(1)} s)`,
+    )
+    assert.equal(results.size, corpus.variants.length)
+  })
+
+  it('a sample of ~30 variants through the real CLI: documented exit code, one line naming the file, nothing written', async (t) => {
+    const sample = cliSample(corpus.variants)
+    const cliCwd = path.join(sandbox, 'cli-cwd')
+    const cliTmp = path.join(sandbox, 'cli-tmp')
+    const runs = sample.flatMap((v, i) => [
+      {args: ['analyze', '--verify', v.path], v},
+      {
+        args: [
+          ['analyze', v.path],
+          ['analyze', '--json', v.path],
+          ['diff', v.base, v.path],
+        ][i % 3],
+        v,
+      },
+    ])
+    const failures: string[] = []
+    await pool(runs, 2, async ({args, v}) => {
+      const t0 = performance.now()
+      const r = await runCli(args, {cwd: cliCwd, env: {TMPDIR: cliTmp}, timeoutMs: 60_000})
+      const ms = Math.round(performance.now() - t0)
+      cliStats.push({code: r.code, ms, name: `${v.name}: ${args.slice(0, -1).join(' ')}`})
+      const p = cliProblems(v, args, r.code, r.stdout, r.stderr, ms)
+      const written = [...readdirSync(cliCwd), ...readdirSync(cliTmp)]
+      if (written.length > 0) p.push(`wrote ${written.join(', ')}`)
+      for (const f of readdirSync(cliTmp)) rmSync(path.join(cliTmp, f), {force: true, recursive: true})
+      if (p.length > 0) failures.push(`repro ${args.join(' ')}\n    ${p.join('\n    ')}`)
+    })
+    const hist: Record<string, number> = {}
+    for (const s of cliStats) hist[String(s.code)] = (hist[String(s.code)] ?? 0) + 1
+    const slow = cliStats.reduce((a, s) => (s.ms > a.ms ? s : a))
+    t.diagnostic(`CLI: ${cliStats.length} runs over ${sample.length} variants, exit codes ${JSON.stringify(hist)}`)
+    t.diagnostic(`CLI slowest: ${slow.name} ${slow.ms} ms`)
+    assert.ok(sample.length >= 30, `sample of ${sample.length}`)
+    assert.equal(failures.length, 0, `${failures.length} CLI runs end wrongly:\n${failures.slice(0, 30).join('\n')}`)
+  })
+})
+
+/** ~2 variants per category (evenly spread by name) and the heaviest cases of the issue. */
+function cliSample(variants: Variant[]): Variant[] {
+  const forced = [
+    'huge-string--oci-tar-config-label-10mb',
+    'gzip-bomb--oci-tar-layer-10gib',
+    'gzip-bomb--oci-tgz-filler-first',
+    'nesting--oci-tar-config-objects-100000',
+    'nesting--oci-tar-chain-300-wide-300',
+    'fan-out--oci-tar-index-20000',
+    'special--oci-dir-layer0-fifo',
+    'digest-alg--oci-tar-layer-sha512-arbitrary',
+    'wrong-type--oci-tar-000-config.rootfs.diff_ids=42',
+  ]
+  const byName = new Map(variants.map((v) => [v.name, v]))
+  const out = new Map<string, Variant>()
+  for (const n of forced) {
+    const v = byName.get(n)
+    assert.ok(v, `the CLI sample names ${n}, which the corpus no longer has`)
+    out.set(n, v)
+  }
+  const cats = [...new Set(variants.map((v) => v.category))]
+  for (const c of cats) {
+    const vs = variants.filter((v) => v.category === c).sort((a, b) => a.name.localeCompare(b.name))
+    const picks =
+      vs.length >= 100 ? [Math.floor(vs.length / 2), Math.floor(vs.length / 5)] : [Math.floor(vs.length / 2)]
+    for (const i of picks) out.set(vs[i].name, vs[i])
+  }
+  return [...out.values()]
+}
+
+function cliProblems(
+  v: Variant,
+  args: string[],
+  code: number | null,
+  stdout: string,
+  stderr: string,
+  ms: number,
+): string[] {
+  const p: string[] = []
+  const json = args.includes('--json')
+  if (code === null || ![0, 1, 2].includes(code)) p.push(`exit code ${code}`)
+  if (/^\s+at .+\(?.+:\d+:\d+\)?$/m.test(stderr + stdout)) p.push(`stack trace: ${stderr.slice(0, 300)}`)
+  if (/Maximum call stack|RangeError|--debug for a stack trace|E_INTERNAL/.test(stderr + stdout.slice(0, 4096)))
+    p.push(`internal error: ${(stderr || stdout).slice(0, 300)}`)
+  if (json) {
+    try {
+      const doc = JSON.parse(stdout) as {error?: {exitCode: number; message: string}}
+      if (code === 2 && !doc.error) p.push('exit 2 without an error document')
+      if (doc.error && !doc.error.message.includes(v.path))
+        p.push(`error does not name the input: ${doc.error.message}`)
+    } catch (error) {
+      p.push(`--json output does not parse (${(error as Error).message}): ${stdout.slice(0, 200)}`)
+    }
+  } else if (code === 2) {
+    const errors = stderr.split('\n').filter((l) => l.startsWith('Error:'))
+    if (errors.length !== 1) p.push(`expected one error line, got ${errors.length}: ${stderr.slice(0, 300)}`)
+    else if (!errors[0].includes(v.path)) p.push(`error does not name the input: ${errors[0].slice(0, 300)}`)
+  }
+  if (v.expect === 'readError' && args[0] === 'analyze' && code !== 2)
+    p.push(`expected exit 2 (unreadable), got ${code}`)
+  if (v.expect === 'verifyReject' && args.includes('--verify') && code === 0)
+    p.push('verified (exit 0) a variant that must not verify')
+  if (v.expect === 'accept' && args[0] === 'analyze' && code !== 0)
+    p.push(`expected exit 0, got ${code}: ${stderr.slice(0, 200)}`)
+  if (ms > 2 * OP_LIMIT_MS) p.push(`took ${ms} ms`)
+  return p
+}
