@@ -14,7 +14,7 @@
  * REPRO_CORPUS_SEED=N picks another seed.
  */
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -121,6 +121,29 @@ describe('hostile archive corpus', () => {
     for (const v of corpus.variants) assert.ok(results.has(v.name), `${v.name} was not run`)
   })
 
+  it('is deterministic: the seeded categories regenerate byte for byte', (t) => {
+    const again = path.join(sandbox, 'again')
+    const seeded = ['truncate', 'header-flip', 'json-flip', 'special']
+    const second = generateCorpus(again, SEED, seeded)
+    const first = corpus.variants.filter((v) => seeded.includes(v.category))
+    assert.deepEqual(
+      second.variants.map((v) => v.name),
+      first.map((v) => v.name),
+    )
+    let compared = 0
+    for (const [i, v] of first.entries()) {
+      if (v.form === 'dir' || !statSync(v.path, {throwIfNoEntry: false})?.isFile()) continue
+      assert.ok(
+        readFileSync(v.path).equals(readFileSync(second.variants[i].path)),
+        `${v.name} differs between two runs`,
+      )
+      compared++
+    }
+    t.diagnostic(`${compared} variant files identical across two generator runs with seed ${SEED}`)
+    assert.ok(compared > 400)
+    rmSync(again, {force: true, recursive: true})
+  })
+
   for (const category of CATEGORIES) {
     it(`${category}: every variant ends as documented, within ${OP_LIMIT_MS} ms and ${RSS_LIMIT / 2 ** 20} MB`, (t) => {
       const vs = corpus.variants.filter((v) => v.category === category)
@@ -191,6 +214,16 @@ describe('hostile archive corpus', () => {
         v,
       },
     ])
+    // the issue's crashes: --json with a 10 MB label, --verify --json on a gzip bomb, diff of 100,000 nested objects
+    const byName = new Map(sample.map((v) => [v.name, v]))
+    const label = byName.get('huge-string--oci-tar-config-label-10mb')!
+    const bomb = byName.get('gzip-bomb--oci-tar-layer-10gib')!
+    const deep = byName.get('nesting--oci-tar-config-objects-100000')!
+    runs.push(
+      {args: ['analyze', '--json', label.path], v: label},
+      {args: ['analyze', '--verify', '--json', bomb.path], v: bomb},
+      {args: ['diff', '--json', deep.base, deep.path], v: deep},
+    )
     const failures: string[] = []
     await pool(runs, 2, async ({args, v}) => {
       const t0 = performance.now()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The hostile image-archive corpus: >= 1,000 variants of the base fixtures of make_base.py, deterministic
 for a seed (random.Random(seed) drives every random choice; the same seed and output directory give the same
-bytes). Usage: gen_corpus.py OUTDIR [--seed N]. Writes OUTDIR/base/*, OUTDIR/v/*, OUTDIR/outside/* and
+bytes). Usage: gen_corpus.py OUTDIR [--seed N] [--only CATEGORY,...]. Writes OUTDIR/base/*, OUTDIR/v/*, OUTDIR/outside/* and
 OUTDIR/corpus.json, the list the tests read:
 
   {"seed": N, "bases": {...}, "variants": [{"name", "category", "path", "base", "expect", "heavy", "note"}]}
@@ -185,6 +185,13 @@ def cat_truncate(c, per_base=30, per_gz=20, per_dir=10):
             expect = 'verifyReject' if cut < data_end else 'any'
             c.add('truncate', f'{fmt}-tar-{i:02d}-at-{cut}', 'tar', data[:cut], base_of(fmt, 'tar'), expect,
                   note=f'cut at byte {cut} of {len(data)} (data ends at {data_end})')
+        # not left to chance: cuts inside the last member, which the image itself may not need
+        name, off, doff, size = max(members, key=lambda m: m[1])
+        for label, cut in (('last-header', off + 100), ('last-data', doff + max(size // 2, 1) if size else doff),
+                           ('end-blocks', data_end + (512 - data_end % 512) % 512 + 512)):
+            expect = 'verifyReject' if cut < data_end else 'any'
+            c.add('truncate', f'{fmt}-tar-{label}-at-{cut}', 'tar', data[:cut], base_of(fmt, 'tar'), expect,
+                  note=f'cut at byte {cut} of {len(data)}: {label} of {name}')
     for fmt in ('oci', 'docker-archive', 'multi', 'docker-exporter'):
         data = tar_bytes(BUILDERS[fmt]())
         members = tar_members(data)
@@ -1007,14 +1014,20 @@ def main():
         sys.exit(2)
     out = os.path.abspath(args[0])
     seed = int(args[args.index('--seed') + 1]) if '--seed' in args else 11
+    only = set(args[args.index('--only') + 1].split(',')) if '--only' in args else None
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
     bases = write_bases(out)
     c = Corpus(out, seed)
-    for fn in (cat_base, cat_truncate, cat_header_flip, cat_json_flip, cat_wrong_types, cat_sizes, cat_digests, cat_traversal,
-               cat_links, cat_duplicates, cat_special, cat_bombs, cat_nesting, cat_fanout, cat_cycles, cat_huge):
-        fn(c)
+    steps = {'base': cat_base, 'truncate': cat_truncate, 'header-flip': cat_header_flip, 'json-flip': cat_json_flip,
+             'wrong-type': cat_wrong_types, 'tar-size': cat_sizes, 'digest-alg': cat_digests, 'traversal': cat_traversal,
+             'link-out': cat_links, 'duplicate': cat_duplicates, 'special': cat_special, 'gzip-bomb': cat_bombs,
+             'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge}
+    for name, fn in steps.items():
+        if only is None or name in only:
+            c.rng = random.Random(f'{seed}:{name}')  # per category: --only gives the same bytes as a full run
+            fn(c)
     for v in c.variants:
         v['base'] = bases[v['base']]
     with open(os.path.join(out, 'corpus.json'), 'w') as f:

@@ -34,8 +34,10 @@ export interface Corpus {
   variants: Variant[]
 }
 
-export function generateCorpus(outDir: string, seed: number): Corpus {
-  const r = spawnSync('python3', [path.join(ROOT, 'tests/hostile/gen_corpus.py'), outDir, '--seed', String(seed)], {
+export function generateCorpus(outDir: string, seed: number, only?: string[]): Corpus {
+  const args = [path.join(ROOT, 'tests/hostile/gen_corpus.py'), outDir, '--seed', String(seed)]
+  if (only) args.push('--only', only.join(','))
+  const r = spawnSync('python3', args, {
     encoding: 'utf8',
     maxBuffer: 16 * 1024 * 1024,
   })
