@@ -37,7 +37,19 @@ export async function scanLayers(
     [...byPath.keys()],
     async (path, stream) => {
       const list = byPath.get(path)!
-      const parsers = list.map((j) => new TarEntryParser(j.options))
+      // jobs that only collect entries share one parser: an image that lists one blob 10,000 times parses it once
+      const plain = list.filter((j) => !j.options.tap && !j.options.keepContent && j.options.hash !== false)
+      const own = list.filter((j) => !plain.includes(j))
+      const parsers = own.map((j) => new TarEntryParser(j.options))
+      if (plain.length > 0)
+        parsers.push(
+          new TarEntryParser({
+            layer: plain[0].options.layer,
+            onEntry: (e) => {
+              for (const j of plain) j.options.onEntry(j === plain[0] ? e : {...e, layer: j.options.layer})
+            },
+          }),
+        )
       const what = `${archivePath}: layer ${path}`
       try {
         for await (const chunk of decompressed(stream, list[0].layer.compression, what)) {

@@ -199,6 +199,17 @@ class Reader {
     this.budget = new WorkBudget(file)
   }
 
+  /** A document's own mediaType: absent, or a string (OCI: "MUST" be the media type when present). */
+  mediaTypeField(json: Json, where: string): string | undefined {
+    if (json.mediaType === undefined) return undefined
+    if (typeof json.mediaType !== 'string')
+      throw new InvalidArchiveError(
+        this.file,
+        `${where} has a mediaType that is ${jsonType(json.mediaType)}, not a string`,
+      )
+    return json.mediaType
+  }
+
   /** Validate a descriptor found in `where`. */
   descriptor(value: unknown, where: string): DescriptorInfo {
     if (!isObject(value)) throw new InvalidArchiveError(this.file, `${where} is not a descriptor object`)
@@ -253,7 +264,7 @@ class Reader {
     if (!Array.isArray(json.manifests)) throw new InvalidArchiveError(this.file, `${path} has no "manifests" array`)
     this.budget.descriptorsRead(json.manifests.length, path)
     const manifests = json.manifests.map((m, i) => this.descriptor(m, `${path} manifests[${i}]`))
-    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : undefined
+    const mediaType = this.mediaTypeField(json, path)
     return {
       annotations: stringMap(json.annotations),
       bytes,
@@ -321,20 +332,33 @@ class Reader {
       config.diffIdsProblem = `${where}: ${layerCount} layers but the config lists ${config.diffIds.length} diff IDs`
   }
 
+  /** the compression sniffed from each blob's first bytes, read once per blob however often it is listed */
+  private readonly sniffed = new Map<string, Compression | undefined>()
+  private readonly warned = new Set<string>()
+
+  async sniff(path: string): Promise<Compression | undefined> {
+    if (this.sniffed.has(path)) return this.sniffed.get(path)
+    const head = await this.source.readHead(path, 4)
+    const c = head ? sniffCompression(head) : undefined
+    this.sniffed.set(path, c)
+    return c
+  }
+
   async layerCompression(path: string, mediaType: string): Promise<Compression> {
     const byType = compressionOfMediaType(mediaType)
-    const head = await this.source.readHead(path, 4)
-    if (!head) return byType
-    const sniffed = sniffCompression(head)
-    if (byType !== 'unknown' && byType !== sniffed) {
-      this.warnings.push(`${path}: media type ${mediaType} says ${byType}, the bytes are ${sniffed}`)
+    const sniffed = await this.sniff(path)
+    if (!sniffed) return byType
+    const warning = `${path}: media type ${mediaType} says ${byType}, the bytes are ${sniffed}`
+    if (byType !== 'unknown' && byType !== sniffed && !this.warned.has(warning)) {
+      this.warned.add(warning)
+      this.warnings.push(warning)
     }
     return sniffed
   }
 
   async manifestImage(d: DescriptorInfo, describedBy: string, bytes: Buffer, path: string): Promise<ImageInfo> {
     const json = parseJson(this.file, `manifest ${path}`, bytes)
-    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : d.mediaType
+    const mediaType = this.mediaTypeField(json, `manifest ${path}`) ?? d.mediaType
     const configDesc = this.descriptor(json.config, `manifest ${path} config`)
     const config = await this.config(configDesc, path)
     if (!Array.isArray(json.layers)) throw new InvalidArchiveError(this.file, `manifest ${path} has no "layers" array`)
@@ -502,7 +526,7 @@ class Reader {
       for (const [i, lp] of e.Layers.entries()) {
         const size = await this.source.size(lp)
         if (size === undefined) throw new InvalidArchiveError(this.file, `missing layer ${lp} named in manifest.json`)
-        const compression = sniffCompression((await this.source.readHead(lp, 4)) ?? Buffer.alloc(0))
+        const compression = (await this.sniff(lp)) ?? 'none'
         const hex = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(lp)?.[1]
         layers.push({
           annotations: {},

@@ -12,7 +12,7 @@ export const LIMITS = {
   /** indexes nested in indexes below index.json (BuildKit and docker use 1) */
   maxIndexDepth: 4,
   /** descriptors read across all indexes and manifests of one archive */
-  maxDescriptors: 100_000,
+  maxDescriptors: 50_000,
   /** distinct JSON documents (indexes, manifests, configs) read from one archive */
   maxDocuments: 10_000,
   /** members of one image archive tar (an image has a few per layer) */

@@ -13,6 +13,7 @@ import {PassThrough, Readable} from 'node:stream'
 
 import {InvalidArchiveError, ReproError} from '../errors.js'
 import {decompressed} from './compression.js'
+import {createDigester, type Digester} from './digest.js'
 import {ArchiveLimitError, LIMITS} from './limits.js'
 import type {Compression} from './media-types.js'
 import {
@@ -101,6 +102,20 @@ export async function* readRange(fh: FileHandle, offset: number, size: number): 
   }
 }
 
+/** Do two byte ranges of a file hold the same bytes? (Only for duplicate archive members: rare.) */
+async function sameBytes(fh: FileHandle, a: number, b: number, size: number): Promise<boolean> {
+  const step = 1024 * 1024
+  const ba = Buffer.alloc(Math.min(step, size))
+  const bb = Buffer.alloc(ba.length)
+  for (let done = 0; done < size; done += step) {
+    const n = Math.min(step, size - done)
+    await fh.read(ba, 0, n, a + done)
+    await fh.read(bb, 0, n, b + done)
+    if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false
+  }
+  return true
+}
+
 function missing(file: string, members: ArchiveMembers, name: string): InvalidArchiveError {
   return new InvalidArchiveError(file, members.problem(name) ?? `missing blob or file '${name}'`)
 }
@@ -117,7 +132,12 @@ class TarFileSource implements ImageSource {
   static async open(file: string, fileSize: number): Promise<TarFileSource> {
     const fh = await open(file, 'r')
     try {
-      return new TarFileSource(file, fileSize, fh, await indexTarFile(file, fh, fileSize))
+      const members = await indexTarFile(file, fh, fileSize)
+      for (const d of members.sameSizeDuplicates) {
+        if (!(await sameBytes(fh, d.first.offset, d.second.offset, d.first.size)))
+          throw members.ambiguousDuplicate(d.name, 'with different content')
+      }
+      return new TarFileSource(file, fileSize, fh, members)
     } catch (error) {
       await fh.close()
       throw error
@@ -258,6 +278,25 @@ class StreamTarSource implements ImageSource {
         }
       },
     })
+    if (members.sameSizeDuplicates.length > 0) {
+      // a second pass hashes the copies of names stored twice (rare): they must be the same bytes
+      const positions = new Map<number, Digester>()
+      for (const d of members.sameSizeDuplicates) {
+        positions.set(d.first.position, createDigester())
+        positions.set(d.second.position, createDigester())
+      }
+      await tarPass(file, compression, {
+        tap: (e) => {
+          const h = positions.get(e.position)
+          return h ? {write: (c: Buffer) => h.update(c), end: () => {}} : undefined
+        },
+      })
+      const sums = new Map([...positions].map(([position, h]) => [position, h.digest()]))
+      for (const d of members.sameSizeDuplicates) {
+        if (sums.get(d.first.position) !== sums.get(d.second.position))
+          throw members.ambiguousDuplicate(d.name, 'with different content')
+      }
+    }
     if (members.count === 0)
       throw new InvalidArchiveError(file, `not a tar archive inside the ${compression} stream (no entries)`)
     members.finish()

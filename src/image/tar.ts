@@ -271,7 +271,7 @@ export class TarEntryParser {
 
   /** Call after the last chunk: a tar cut short is an error. */
   end(): void {
-    if (this.dataRemain > 0 || this.headerFill > 0)
+    if (this.dataRemain > 0 || this.headerFill > 0 || this.padRemain > 0)
       throw new TarFormatError(`truncated tar: input ends inside an entry at byte ${this.offset}`)
     if (this.current) this.finishData()
   }
@@ -351,7 +351,8 @@ export function readTarBuffer(buf: Buffer, options: {checksum?: boolean} = {}): 
     if (step.kind === 'end') break
     const size = step.kind === 'meta' ? step.size : step.dataSize
     const start = pos + BLOCK
-    if (start + size > buf.length) throw new TarFormatError(`truncated tar: entry at byte ${pos} is cut short`)
+    if (start + paddedSize(size) > buf.length)
+      throw new TarFormatError(`truncated tar: entry at byte ${pos} is cut short`)
     const data = buf.subarray(start, start + size)
     if (step.kind === 'meta') decoder.meta(data)
     else out.push({data, entry: step.entry})
@@ -376,13 +377,34 @@ export interface ArchiveMember {
 
 const MAX_LINK_HOPS = 16
 
-/** The member table of an image archive. Later duplicates replace earlier ones, as when extracting. */
+/**
+ * The member table of an image archive. A name stored twice is accepted only when both copies are the same
+ * (readers that take the first copy and readers that take the last must see one image): a different type,
+ * link target or size is refused here; files of the same size are listed in `sameSizeDuplicates` for the
+ * source to compare their bytes (ambiguousDuplicate() is the error when they differ).
+ */
 export class ArchiveMembers {
   private readonly byName = new Map<string, ArchiveMember & {linkname: string}>()
   private readonly resolved = new Map<string, ArchiveMember>()
   private readonly problems = new Map<string, string>()
+  readonly sameSizeDuplicates: Array<{first: ArchiveMember; name: string; second: ArchiveMember}> = []
 
   constructor(readonly file: string) {}
+
+  ambiguousDuplicate(name: string, why: string): InvalidArchiveError {
+    return new InvalidArchiveError(
+      this.file,
+      `'${name.slice(0, 200)}' is stored twice ${why}: readers disagree on which copy counts`,
+    )
+  }
+
+  private checkDuplicate(name: string, a: ArchiveMember & {linkname: string}, b: ArchiveMember & {linkname: string}): void {
+    if (a.type === 'dir' && b.type === 'dir') return
+    if (a.type !== b.type) throw this.ambiguousDuplicate(name, `as a ${a.type} and as a ${b.type}`)
+    if (a.linkname !== b.linkname) throw this.ambiguousDuplicate(name, 'with different link targets')
+    if (a.size !== b.size) throw this.ambiguousDuplicate(name, `with different content (${a.size} and ${b.size} bytes)`)
+    if (a.type === 'file' && a.size > 0) this.sameSizeDuplicates.push({first: a, name, second: b})
+  }
 
   /** Add an entry (throws for names that leave the archive or too many members). */
   add(entry: TarEntry, offset: number): string | undefined {
@@ -390,14 +412,17 @@ export class ArchiveMembers {
     if (name === undefined)
       throw new InvalidArchiveError(this.file, `entry '${entry.name.slice(0, 200)}' points outside the archive`)
     if (name === '') return undefined
-    this.byName.set(name, {
+    const member = {
       name,
       type: entry.type,
       size: entry.size,
       offset,
       position: entry.position,
       linkname: entry.linkname,
-    })
+    }
+    const previous = this.byName.get(name)
+    if (previous) this.checkDuplicate(name, previous, member)
+    this.byName.set(name, member)
     if (this.byName.size > LIMITS.maxArchiveEntries)
       throw new ArchiveLimitError(this.file, 'maxArchiveEntries', 'too many archive members')
     return name
@@ -495,7 +520,8 @@ export async function indexTarFile(file: string, fh: FileHandle, fileSize: numbe
     first = false
     const dataStart = pos + BLOCK
     const size = step.kind === 'meta' ? step.size : step.dataSize
-    if (dataStart + size > fileSize) {
+    // the data and its padding must be in the file: a tar ends at a block boundary
+    if (dataStart + paddedSize(size) > fileSize) {
       const name = step.kind === 'entry' ? step.entry.name : (decoder.pendingName ?? 'an extended header')
       throw new InvalidArchiveError(
         file,
