@@ -17,6 +17,7 @@ import {createDigester, type Digester} from './digest.js'
 import {ArchiveLimitError, LIMITS} from './limits.js'
 import type {Compression} from './media-types.js'
 import {
+  type ArchiveMember,
   ArchiveMembers,
   type EntrySink,
   indexTarFile,
@@ -224,15 +225,49 @@ async function tarPass(file: string, compression: Compression, options: PassOpti
 const JSON_START = new Set([0x7b, 0x5b]) // { [
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d])
 
+/**
+ * A sink for one file entry that keeps its bytes only while they look like one JSON document within the
+ * size limit (layers are tars or gzip/zstd streams: never kept), and its first bytes (compression sniffing).
+ */
+function jsonSink(e: TarEntry, onEnd: (json: Buffer | undefined, head: Buffer) => void): EntrySink {
+  let chunks: Buffer[] | undefined = e.size <= LIMITS.maxJsonBytes ? [] : undefined
+  let decided = false
+  let head = Buffer.alloc(0)
+  return {
+    write(chunk: Buffer): void {
+      if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)])
+      if (!chunks) return
+      if (!decided) {
+        let i = 0
+        while (i < chunk.length && WHITESPACE.has(chunk[i])) i++
+        if (i < chunk.length) {
+          decided = true
+          if (!JSON_START.has(chunk[i])) {
+            chunks = undefined
+            return
+          }
+        }
+      }
+      chunks.push(Buffer.from(chunk))
+    },
+    end(): void {
+      onEnd(chunks ? Buffer.concat(chunks) : undefined, head)
+    },
+  }
+}
+
 /** A gzip- or zstd-compressed tar: no random access, so passes over the stream. */
 class StreamTarSource implements ImageSource {
+  /** passes made to re-read JSON documents that did not fit in memory */
+  private refills = 0
+
   private constructor(
     readonly path: string,
     readonly fileSize: number,
     readonly kind: 'tar+gzip' | 'tar+zstd',
     private readonly compression: Compression,
     private readonly members: ArchiveMembers,
-    private readonly kept: Map<string, Buffer>,
+    private kept: Map<string, Buffer>,
     private readonly heads: Map<string, Buffer>,
   ) {}
 
@@ -245,37 +280,16 @@ class StreamTarSource implements ImageSource {
       tap: (e) => {
         const name = members.add(e, 0)
         if (name === undefined) return undefined
+        keptBytes -= kept.get(name)?.length ?? 0
         kept.delete(name)
         heads.delete(name)
         if (e.type !== 'file') return undefined
-        // keep the bytes only while they look like one JSON document within the limits
-        let chunks: Buffer[] | undefined = e.size <= LIMITS.maxJsonBytes ? [] : undefined
-        let decided = false
-        let head = Buffer.alloc(0)
-        return {
-          write(chunk: Buffer): void {
-            if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)])
-            if (!chunks) return
-            if (!decided) {
-              let i = 0
-              while (i < chunk.length && WHITESPACE.has(chunk[i])) i++
-              if (i < chunk.length) {
-                decided = true
-                if (!JSON_START.has(chunk[i])) {
-                  chunks = undefined
-                  return
-                }
-              }
-            }
-            chunks.push(Buffer.from(chunk))
-          },
-          end(): void {
-            heads.set(name, head)
-            if (!chunks || keptBytes + e.size > LIMITS.maxKeptJsonBytes) return
-            keptBytes += e.size
-            kept.set(name, Buffer.concat(chunks))
-          },
-        }
+        return jsonSink(e, (json, head) => {
+          heads.set(name, head)
+          if (!json || keptBytes + json.length > LIMITS.maxKeptJsonBytes) return
+          keptBytes += json.length
+          kept.set(name, json)
+        })
       },
     })
     if (members.sameSizeDuplicates.length > 0) {
@@ -332,13 +346,44 @@ class StreamTarSource implements ImageSource {
     const m = this.members.lookup(name)
     if (!m) throw missing(this.path, this.members, name)
     if (m.size > maxBytes) throw tooLarge(this.path, name, m.size, maxBytes)
-    const kept = this.kept.get(m.name)
+    const kept = this.kept.get(m.name) ?? (await this.refill(m))
     if (kept) return kept
     const chunks: Buffer[] = []
     await this.streamEntries([name], async (_n, stream) => {
       for await (const c of stream) chunks.push(c)
     })
     return Buffer.concat(chunks)
+  }
+
+  /**
+   * The JSON documents did not all fit in memory: one pass keeps those from `m` on (archive order) up to
+   * the budget, replacing what was kept (the walker reads each document once). At most LIMITS.maxJsonPasses.
+   */
+  private async refill(m: ArchiveMember): Promise<Buffer | undefined> {
+    if (++this.refills > LIMITS.maxJsonPasses)
+      throw new ArchiveLimitError(
+        this.path,
+        'maxJsonPasses',
+        `its JSON documents do not fit in memory (limit maxKeptJsonBytes = ${LIMITS.maxKeptJsonBytes}): decompress it and analyze the .tar`,
+      )
+    const kept = new Map<string, Buffer>()
+    let keptBytes = 0
+    await tarPass(this.path, this.compression, {
+      tap: (e) => {
+        if (e.position < m.position || e.type !== 'file') return undefined
+        const name = normalizeEntryName(e.name)
+        const holder = name ? this.members.lookup(name) : undefined
+        if (!name || holder?.position !== e.position) return undefined // not the copy that counts
+        return jsonSink(e, (json) => {
+          if (!json || (e.position !== m.position && keptBytes + json.length > LIMITS.maxKeptJsonBytes)) return
+          keptBytes += json.length
+          kept.set(name, json)
+        })
+      },
+      done: () => keptBytes >= LIMITS.maxKeptJsonBytes && kept.has(m.name),
+    })
+    this.kept = kept
+    return kept.get(m.name)
   }
 
   async streamEntries(names: string[], handler: EntryHandler): Promise<void> {

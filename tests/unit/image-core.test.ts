@@ -323,6 +323,34 @@ describe('compressed sources', () => {
     }
   })
 
+  test('JSON documents beyond the in-memory budget of a compressed archive are re-read by a bounded pass', async () => {
+    // five 15 MiB JSON documents: the first four fit the 64 MiB budget of the open pass, the fifth does not
+    const file = path.join(dir, 'many-json.tar.gz')
+    execFileSync('python3', [
+      '-c',
+      `import gzip, io, sys, tarfile
+with gzip.open(sys.argv[1], 'wb', compresslevel=1) as g:
+    with tarfile.open(fileobj=g, mode='w|') as t:
+        for i in range(5):
+            data = ('{"n":%d,"pad":"' % i).encode() + b'x' * (15 << 20) + b'"}'
+            info = tarfile.TarInfo('doc%d.json' % i)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))`,
+      file,
+    ])
+    const source = await openSource(file)
+    try {
+      const kept = (): string[] => [...(source as unknown as {kept: Map<string, Buffer>}).kept.keys()].sort()
+      assert.deepEqual(kept(), ['doc0.json', 'doc1.json', 'doc2.json', 'doc3.json'])
+      assert.match((await source.readFile('doc4.json', LIMITS.maxJsonBytes)).subarray(0, 8).toString(), /^\{"n":4,/)
+      assert.deepEqual(kept(), ['doc4.json'])
+      assert.match((await source.readFile('doc0.json', LIMITS.maxJsonBytes)).subarray(0, 8).toString(), /^\{"n":0,/)
+      assert.deepEqual(kept(), ['doc0.json', 'doc1.json', 'doc2.json', 'doc3.json'])
+    } finally {
+      await source.close()
+    }
+  })
+
   test('a name stored twice with different content is ambiguous: refused, plain or compressed', async () => {
     for (const gzip of [false, true]) {
       for (const [second, why] of [
