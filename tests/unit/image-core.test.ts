@@ -14,6 +14,7 @@ import path from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {after, describe, test} from 'node:test'
 
+import {diffJson} from '../../src/diff/json-tree.js'
 import {readImageArchive, topImageDigest} from '../../src/image/archive.js'
 import {analyzeImage} from '../../src/image/analyze.js'
 import {digestOf, fileDigest, matchesDigest, parseDigest, requireDigest, sha256File} from '../../src/image/digest.js'
@@ -653,6 +654,22 @@ with gzip.open(sys.argv[1], 'wb', compresslevel=1) as g:
     assert.equal(jsonDepthExceeds(Buffer.from('{"a":[[1]]}'), 3), false)
     assert.equal(jsonDepthExceeds(Buffer.from('{"a":[[[1]]]}'), 3), true)
     assert.equal(jsonDepthExceeds(Buffer.from('{"a":"[[[[[\\"[[["}'), 1), false)
+  })
+
+  test('diffJson walks any depth with an explicit stack, in the same order as before', () => {
+    let a: unknown = 1
+    let b: unknown = 2
+    for (let i = 0; i < 200_000; i++) {
+      a = [a]
+      b = [b]
+    }
+    assert.equal(diffJson(a, b).length, 1)
+    assert.deepEqual(diffJson({x: {b: 1, a: [1, 2]}, y: 1}, {x: {b: 2, a: [1]}, z: 2}), [
+      {path: '.x.a[1]', a: '2', b: null},
+      {path: '.x.b', a: '1', b: '2'},
+      {path: '.y', a: '1', b: null},
+      {path: '.z', a: null, b: '2'},
+    ])
   })
 
   test('display truncation never recurses on nesting', () => {
