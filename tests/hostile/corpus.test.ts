@@ -14,7 +14,7 @@
  * REPRO_CORPUS_SEED=N picks another seed.
  */
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -54,8 +54,23 @@ const CATEGORIES = [
   'fan-out',
   'cycle',
   'huge-string',
+  'layer-content',
+  'tar-pax',
+  'zstd',
 ]
 const OPS: Op[] = ['analyze', 'verify', 'diff']
+/** what the sandbox holds: anything else after the run was written by an escape */
+const SANDBOX_DIRS = [
+  'corpus',
+  'cwd',
+  'tmp-0',
+  'tmp-1',
+  'tmp-0-reports',
+  'tmp-1-reports',
+  'cli-cwd',
+  'cli-tmp',
+  'cli-reports',
+]
 
 describe('hostile archive corpus', () => {
   let sandbox: string
@@ -72,7 +87,7 @@ describe('hostile archive corpus', () => {
   before(async () => {
     sandbox = mkdtempSync(path.join(tmpdir(), 'repro-hostile-'))
     corpusDir = path.join(sandbox, 'corpus')
-    for (const d of ['cwd', 'tmp-0', 'tmp-1', 'cli-cwd', 'cli-tmp']) mkdirSync(path.join(sandbox, d))
+    for (const d of SANDBOX_DIRS) if (d !== 'corpus') mkdirSync(path.join(sandbox, d))
     const t0 = performance.now()
     corpus = generateCorpus(corpusDir, SEED)
     genMs = performance.now() - t0
@@ -82,9 +97,7 @@ describe('hostile archive corpus', () => {
     const t1 = performance.now()
     const light = corpus.variants.filter((v) => !v.heavy)
     const heavy = corpus.variants.filter((v) => v.heavy)
-    // diff reads through the same core: every heavy variant and every third light one is also diffed
-    const diffed = new Set(light.filter((_, i) => i % 3 === 0).map((v) => v.name))
-    const opsOf = (v: Variant): Op[] => (v.heavy || diffed.has(v.name) ? OPS : ['analyze', 'verify'])
+    const opsOf = (): Op[] => OPS
     for (const r of await runInWorkers(light, opsOf, [path.join(sandbox, 'tmp-0'), path.join(sandbox, 'tmp-1')]))
       results.set(r.name, r)
     lightMs = performance.now() - t1
@@ -169,7 +182,13 @@ describe('hostile archive corpus', () => {
 
   it('leaves the corpus untouched and writes nothing to the working directory', () => {
     assert.deepEqual(readdirSync(path.join(sandbox, 'cwd')), [])
-    for (const d of ['tmp-0', 'tmp-1']) assert.deepEqual(readdirSync(path.join(sandbox, d)), [])
+    for (const d of ['tmp-0', 'tmp-1', 'tmp-0-reports', 'tmp-1-reports'])
+      assert.deepEqual(readdirSync(path.join(sandbox, d)), [])
+    assert.deepEqual(
+      readdirSync(sandbox).filter((f) => !SANDBOX_DIRS.includes(f)),
+      [],
+      'files written next to the corpus',
+    )
     const now = snapshotTree(corpusDir)
     const changed = [...new Set([...before_.keys(), ...now.keys()])].filter((k) => before_.get(k) !== now.get(k))
     assert.deepEqual(changed, [], 'files in the corpus changed')
@@ -219,20 +238,47 @@ describe('hostile archive corpus', () => {
     const label = byName.get('huge-string--oci-tar-config-label-10mb')!
     const bomb = byName.get('gzip-bomb--oci-tar-layer-10gib')!
     const deep = byName.get('nesting--oci-tar-config-objects-100000')!
+    // --report-dir is the one place diff writes: layers with names and links that climb out of it
+    for (const n of [
+      'layer-content--oci-tar-symlink-then-file',
+      'layer-content--oci-tar-dotdot-file',
+      'layer-content--oci-dir-absolute-file',
+    ]) {
+      const v = corpus.variants.find((x) => x.name === n)
+      assert.ok(v, `no variant ${n}`)
+      runs.push({args: ['diff', '--report-dir', path.join(sandbox, 'cli-reports', n), v.base, v.path], v})
+    }
     runs.push(
       {args: ['analyze', '--json', label.path], v: label},
       {args: ['analyze', '--verify', '--json', bomb.path], v: bomb},
       {args: ['diff', '--json', deep.base, deep.path], v: deep},
     )
     const failures: string[] = []
+    const activeReports = new Set<string>()
     await pool(runs, 2, async ({args, v}) => {
       const t0 = performance.now()
+      const own = args.includes('--report-dir') ? args[args.indexOf('--report-dir') + 1] : undefined
+      if (own) activeReports.add(own)
       const r = await runCli(args, {cwd: cliCwd, env: {TMPDIR: cliTmp}, timeoutMs: 60_000})
       const ms = Math.round(performance.now() - t0)
       cliStats.push({code: r.code, ms, name: `${v.name}: ${args.slice(0, -1).join(' ')}`})
       const p = cliProblems(v, args, r.code, r.stdout, r.stderr, ms)
       const written = [...readdirSync(cliCwd), ...readdirSync(cliTmp)]
       if (written.length > 0) p.push(`wrote ${written.join(', ')}`)
+      const reportDir = own
+      const reports = readdirSync(path.join(sandbox, 'cli-reports')).map((f) => path.join(sandbox, 'cli-reports', f))
+      // two runs at a time: the other one's report directory may be there too
+      if (reports.some((f) => !activeReports.has(f)))
+        p.push(`wrote next to the report directory: ${reports.join(', ')}`)
+      const stray = readdirSync(sandbox).filter((f) => !SANDBOX_DIRS.includes(f))
+      if (stray.length > 0) p.push(`wrote into the sandbox: ${stray.join(', ')}`)
+      if (reportDir && existsSync(reportDir)) {
+        for (const [rel, kind] of snapshotTree(reportDir))
+          if (!kind.startsWith('file:') && !kind.startsWith('dir:'))
+            p.push(`${rel} in the report directory is neither a file nor a directory (${kind})`)
+        rmSync(reportDir, {force: true, recursive: true})
+      }
+      if (own) activeReports.delete(own)
       for (const f of readdirSync(cliTmp)) rmSync(path.join(cliTmp, f), {force: true, recursive: true})
       if (p.length > 0) failures.push(`repro ${args.join(' ')}\n    ${p.join('\n    ')}`)
     })

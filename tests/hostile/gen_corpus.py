@@ -50,7 +50,7 @@ class Corpus:
         name = f'{category}--{name}'
         assert name not in self.names, name
         self.names.add(name)
-        ext = {'tar': '.tar', 'tar.gz': '.tar.gz', 'dir': '', 'file': ''}[form]
+        ext = {'tar': '.tar', 'tar.gz': '.tar.gz', 'tar.zst': '.tar.zst', 'dir': '', 'file': ''}[form]
         path = os.path.join(self.vdir, name + ext)
         if callable(content):
             content(path)
@@ -742,7 +742,6 @@ def cat_special(c):
     c.add('special', 'input-zero-blocks', 'file', b'\x00' * 10240, 'oci.tar', 'readError')
     c.add('special', 'input-gzip-of-random', 'file', gz(bytes(c.rng.randrange(256) for _ in range(4096))), 'oci.tar', 'readError')
     c.add('special', 'input-gzip-of-empty', 'file', gz(b''), 'oci.tar', 'readError')
-    c.add('special', 'input-zstd-magic', 'file', b'\x28\xb5\x2f\xfd' + bytes(100), 'oci.tar', 'readError')
     c.add('special', 'input-only-oci-layout', 'tar', [E('oci-layout', b'{"imageLayoutVersion":"1.0.0"}')], 'oci.tar', 'readError')
     c.add('special', 'input-gnu-longname', 'tar', entries + [E('x' * 300, b'long')], 'oci.tar', 'any')
 
@@ -1007,6 +1006,170 @@ def cat_huge(c):
     c.add('huge-string', 'oci-tar-pax-linkname-1mib', 'tar', ents + [E('lnk', type='symlink', linkname='t' * (1 << 20))], 'oci.tar', 'any', heavy=True)
 
 
+def layer_with(extra_entries):
+    """An OCI image whose first layer is the base layer plus hostile entries (digests and diff IDs true)."""
+    from make_base import layer_tar
+    import io as _io
+    base = layer_tar(0)
+    with tarfile.open(fileobj=_io.BytesIO(base), mode='r:') as t:
+        members = [(m, t.extractfile(m).read() if m.isfile() else b'') for m in t.getmembers()]
+    ents = []
+    for m, data in members:
+        kind = {tarfile.DIRTYPE: 'dir', tarfile.SYMTYPE: 'symlink', tarfile.LNKTYPE: 'hardlink'}.get(m.type, 'file')
+        ents.append(E(m.name + ('/' if kind == 'dir' else ''), data, type=kind, linkname=m.linkname, mode=m.mode))
+    rawtar = tar_bytes(ents + extra_entries)
+
+    def lay(layers, which):
+        if which == 0:
+            blob = gz(rawtar)
+            layers[0].update(data=blob, digest='sha256:' + sha256(blob), path='blobs/sha256/' + sha256(blob), size=len(blob),
+                             diffId='sha256:' + sha256(rawtar))
+    return build_oci({'layers': lay})
+
+
+def cat_layer_content(c):
+    """Layers whose files are hostile (names that climb out, links out, devices): the archive itself is valid.
+    diff writes differing files into --report-dir: nothing may land outside it. Absolute names point into the
+    test's sandbox (the parent of OUT) so that an escape is seen, not done to the machine."""
+    sandbox = os.path.dirname(c.out)
+    cases = {
+        'dotdot-file': [E('../../escaped-dotdot', b'x\n', mode=0o644)],
+        'deep-dotdot-file': [E('app/../../../../escaped-deep', b'x\n', mode=0o644)],
+        'absolute-file': [E(sandbox + '/escaped-absolute', b'x\n', mode=0o644)],
+        'symlink-then-file': [E('up', type='symlink', linkname='../../..'), E('up/escaped-through-symlink', b'x\n', mode=0o644)],
+        'abs-symlink-then-file': [E('abs', type='symlink', linkname=sandbox), E('abs/escaped-through-abs-symlink', b'x\n', mode=0o644)],
+        'changed-file-via-symlink-dir': [E('app2', type='symlink', linkname='app'), E('app2/hello.txt', b'changed\n', mode=0o644)],
+        'hardlink-out': [E('hl', type='hardlink', linkname='../../outside/layer0.bin')],
+        'hardlink-abs': [E('hl', type='hardlink', linkname='/etc/passwd')],
+        'fifo-and-devices': [E('dev/fifo', type='fifo'), E('dev/zero', type='chr', devmajor=1, devminor=5), E('dev/loop0', type='blk', devmajor=7)],
+        'dir-then-file-same-name': [E('app/hello.txt/', type='dir'), E('app/hello.txt/inner', b'x\n', mode=0o644)],
+        'long-name-8k': [E('d/' + 'n' * 8000, b'x\n', mode=0o644)],
+        'changed-content': [E('app/hello.txt', b'a different hello\n', mode=0o644)],
+        'whiteouts': [E('app/.wh.hello.txt', b''), E('etc/.wh..wh..opq', b'')],
+        'many-files-10000': [E(f'many/{i:05d}', str(i).encode(), mode=0o644) for i in range(10_000)],
+    }
+    for label, extra in cases.items():
+        entries = layer_with(extra)
+        for form in ('tar', 'dir'):
+            c.add('layer-content', f'oci-{form}-{label}', form, entries, base_of('oci', form), 'any',
+                  heavy=label == 'many-files-10000', note='diff runs with --report-dir')
+    for v in c.variants:
+        if v['category'] == 'layer-content':
+            v['reportDir'] = True
+
+
+def raw_header(name, typeflag, size, linkname=b''):
+    """One ustar header block, written by hand (the fields tarfile will not write: any type, any size)."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b'0000644\x00'
+    h[108:116] = b'0000000\x00'
+    h[116:124] = b'0000000\x00'
+    h[124:136] = size if isinstance(size, bytes) else b'%011o\x00' % size
+    h[136:148] = b'00000000000\x00'
+    h[156:157] = typeflag
+    h[157:157 + len(linkname)] = linkname
+    h[257:265] = b'ustar\x0000'
+    h[148:156] = b' ' * 8
+    h[148:156] = b'%06o\x00 ' % sum(h)
+    return bytes(h)
+
+
+def pax_block(records, typeflag=b'x', declared=None):
+    body = b''
+    for k, v in records:
+        rec = b' ' + k + b'=' + v + b'\n'
+        n = len(rec) + 1
+        while len(str(n).encode()) + len(rec) != n:
+            n += 1
+        body += str(n).encode() + rec
+    hdr = raw_header(b'PaxHeader', typeflag, declared if declared is not None else len(body))
+    return hdr + body + b'\0' * ((512 - len(body) % 512) % 512)
+
+
+def cat_tar_pax(c):
+    """Tar extensions written by hand: pax records that lie or overflow, GNU long names, unknown types."""
+    found, entries = paths_of('oci')
+    data = tar_bytes(entries)
+    members = {n: (off, doff, s) for (n, off, doff, s) in tar_members(data)}
+    layer = found['layer0']
+    off, doff, size = members[layer]
+    cases = {
+        'pax-size-huge': (pax_block([(b'size', b'99999999999999')]), 'verifyReject'),
+        'pax-size-negative': (pax_block([(b'size', b'-1')]), 'verifyReject'),
+        'pax-size-garbage': (pax_block([(b'size', b'12abc')]), 'verifyReject'),
+        'pax-size-plus-one': (pax_block([(b'size', str(size + 1).encode())]), 'verifyReject'),
+        'pax-path-dotdot': (pax_block([(b'path', b'../../' + layer.encode())]), 'verifyReject'),
+        'pax-path-absolute': (pax_block([(b'path', b'/etc/passwd')]), 'verifyReject'),
+        'pax-path-other-blob': (pax_block([(b'path', found['config'].encode())]), 'verifyReject'),
+        'pax-record-length-huge': (raw_header(b'PaxHeader', b'x', 30) + (b'999999999 path=x\n' + b'\0' * 495), 'any'),
+        'pax-record-length-zero': (raw_header(b'PaxHeader', b'x', 12) + (b'0 path=x\n\n\n' + b'\0' * 500), 'any'),
+        'pax-record-no-equals': (raw_header(b'PaxHeader', b'x', 10) + (b'10 pathx\n\n' + b'\0' * 502), 'any'),
+        'pax-header-declares-1gib': (pax_block([(b'path', layer.encode())], declared=1 << 30), 'verifyReject'),
+        'pax-header-declares-8gib': (pax_block([(b'path', layer.encode())], declared=b'77777777777\x00'), 'verifyReject'),
+        'pax-global-header': (pax_block([(b'path', b'evil')], typeflag=b'g'), 'any'),
+        'gnu-longname-dotdot': (raw_header(b'././@LongLink', b'L', 30) + (b'../../../../../../etc/passwd\0\0' + b'\0' * 482), 'verifyReject'),
+        'gnu-longname-1gib': (raw_header(b'././@LongLink', b'L', 1 << 30) + b'\0' * 512, 'verifyReject'),
+        'gnu-longlink-huge': (raw_header(b'././@LongLink', b'K', 1 << 30) + b'\0' * 512, 'verifyReject'),
+        'pax-then-pax': (pax_block([(b'path', b'x')]) + pax_block([(b'size', b'1')]), 'verifyReject'),
+    }
+    for label, (prefix, expect) in cases.items():
+        b = data[:off] + prefix + data[off:]
+        for form in ('tar', 'tar.gz'):
+            c.add('tar-pax', f'oci-{form}-{label}', form, b if form == 'tar' else gz(b), base_of('oci', form), expect,
+                  heavy='gib' in label, note=f'before the header of {layer}')
+    # unknown or unusual entry types at the layer's place
+    for tf in (b'S', b'V', b'M', b'Z', b'7', b'\x00', b'D'):
+        hdr = bytearray(data[off:off + 512])
+        hdr[156:157] = tf
+        hdr[148:156] = b' ' * 8
+        hdr[148:156] = b'%06o\x00 ' % sum(hdr)
+        b = data[:off] + bytes(hdr) + data[off + 512:]
+        name = 'nul' if tf == b'\x00' else tf.decode()
+        # POSIX reads an unknown type as a regular file ('Z'); '7' is contiguous, NUL regular; 'S' and 'D' are
+        # GNU types a reader may take as files: only volume headers and continuations cannot be the layer
+        c.add('tar-pax', f'oci-tar-layer-type-{name}', 'tar', b, 'oci.tar', 'verifyReject' if tf in (b'V', b'M') else 'any')
+
+
+def zstd(data, level=3):
+    import subprocess
+    return subprocess.run(['zstd', '-q', '-c', f'-{level}', '--no-check'], input=data, stdout=subprocess.PIPE, check=True).stdout
+
+
+def cat_zstd(c):
+    """Zstandard archives and layers, written by the zstd program (an independent writer)."""
+    import shutil as _sh
+    if not _sh.which('zstd'):
+        return
+    data = tar_bytes(BUILDERS['oci']())
+    z = zstd(data)
+    c.add('zstd', 'oci', 'tar.zst', z, 'oci.tar', 'accept')
+    for i in range(12):
+        cut = c.rng.randrange(1, len(z))
+        c.add('zstd', f'oci-{i:02d}-cut-at-{cut}', 'tar.zst', z[:cut], 'oci.tar', 'readError')
+    for i in range(8):
+        pos = c.rng.randrange(4, len(z))
+        b = bytearray(z)
+        b[pos] ^= c.rng.randrange(1, 256)
+        c.add('zstd', f'oci-{i:02d}-flip-{pos}', 'tar.zst', bytes(b), 'oci.tar', 'any')
+    c.add('zstd', 'magic-then-garbage', 'tar.zst', b'\x28\xb5\x2f\xfd' + bytes(c.rng.randrange(256) for _ in range(2000)), 'oci.tar', 'readError')
+    bomb = zstd(bytes(64 << 20), 19) * 160  # 10 GiB of zeros in concatenated frames
+    c.add('zstd', 'all-zeros-10gib', 'tar.zst', bomb, 'oci.tar', 'readError', heavy=True)
+    # a zstd layer: valid, corrupt, a bomb
+    def zlayer(kind):
+        def lay(layers, which):
+            if which == 0:
+                from make_base import layer_tar
+                rawtar = layer_tar(0)
+                blob = {'valid': lambda: zstd(rawtar), 'corrupt': lambda: zstd(rawtar)[:-7] + b'garbage',
+                        'bomb': lambda: bomb}[kind]()
+                layers[0].update(data=blob, digest='sha256:' + sha256(blob), path='blobs/sha256/' + sha256(blob), size=len(blob),
+                                 mediaType='application/vnd.oci.image.layer.v1.tar+zstd')
+        return {'layers': lay}
+    for kind, expect in (('valid', 'accept'), ('corrupt', 'verifyReject'), ('bomb', 'verifyReject')):
+        c.add('zstd', f'oci-tar-layer-{kind}', 'tar', build_oci(zlayer(kind)), 'oci.tar', expect, heavy=kind == 'bomb')
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -1023,7 +1186,8 @@ def main():
     steps = {'base': cat_base, 'truncate': cat_truncate, 'header-flip': cat_header_flip, 'json-flip': cat_json_flip,
              'wrong-type': cat_wrong_types, 'tar-size': cat_sizes, 'digest-alg': cat_digests, 'traversal': cat_traversal,
              'link-out': cat_links, 'duplicate': cat_duplicates, 'special': cat_special, 'gzip-bomb': cat_bombs,
-             'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge}
+             'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge,
+             'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd}
     for name, fn in steps.items():
         if only is None or name in only:
             c.rng = random.Random(f'{seed}:{name}')  # per category: --only gives the same bytes as a full run

@@ -52,7 +52,8 @@ export function snapshotTree(dir: string): Map<string, string> {
     for (const e of readdirSync(path.join(dir, rel), {withFileTypes: true})) {
       const r = rel ? `${rel}/${e.name}` : e.name
       const st = lstatSync(path.join(dir, r))
-      out.set(r, `${st.mode}:${st.size}:${st.mtimeMs}`)
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'special'
+      out.set(r, `${type}:${st.mode}:${st.size}:${st.mtimeMs}`)
       if (e.isDirectory()) walk(r)
     }
   }

@@ -23,6 +23,8 @@ export interface Variant {
   name: string
   note: string
   path: string
+  /** diff writes a --report-dir (layer-content variants): it must stay inside it */
+  reportDir?: boolean
 }
 
 export interface OpOutcome {
@@ -50,7 +52,7 @@ export interface VariantResult {
 type Core = {
   analyzeImage: (file: string, o?: {contents?: boolean; verify?: boolean}) => Promise<unknown>
   renderAnalyze: (r: never, showAll: boolean) => string
-  diffImages: (a: string, b: string, o: {ignore: unknown}) => Promise<{same: boolean}>
+  diffImages: (a: string, b: string, o: {ignore: unknown; reportDir?: string}) => Promise<{same: boolean}>
   noIgnores: unknown
   ReproError: new (...args: never[]) => Error & {exitCode: number}
 }
@@ -75,7 +77,7 @@ async function loadCore(): Promise<Core> {
   return core
 }
 
-async function runOp(c: Core, v: Variant, op: Op): Promise<OpOutcome> {
+async function runOp(c: Core, v: Variant, op: Op, reportDir?: string): Promise<OpOutcome> {
   const t0 = performance.now()
   const done = (o: Omit<OpOutcome, 'ms' | 'op'>): OpOutcome => ({...o, ms: Math.round(performance.now() - t0), op})
   try {
@@ -93,7 +95,7 @@ async function runOp(c: Core, v: Variant, op: Op): Promise<OpOutcome> {
       // a failed verification is reported with exit 2 (E_VERIFY_FAILED): a negative verdict, not a crash
       return r.verification.ok ? done({exit: 0, kind: 'ok'}) : done({exit: 2, kind: 'negative'})
     }
-    const r = await c.diffImages(v.base, v.path, {ignore: c.noIgnores})
+    const r = await c.diffImages(v.base, v.path, {ignore: c.noIgnores, ...(reportDir ? {reportDir} : {})})
     JSON.stringify(r, null, 2)
     return done({exit: r.same ? 0 : 1, kind: r.same ? 'ok' : 'negative'})
   } catch (error) {
@@ -113,6 +115,27 @@ function listTree(dir: string): string[] {
   }
 }
 
+/**
+ * What a --report-dir holds that it must not: symlinks, devices, FIFOs (only directories and regular files
+ * are ever written), as paths relative to it.
+ */
+function reportDirProblems(dir: string): string[] {
+  const bad: string[] = []
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(`${dir}/${rel}`, {withFileTypes: true})) {
+      const r = rel ? `${rel}/${e.name}` : e.name
+      if (e.isDirectory()) walk(r)
+      else if (!e.isFile()) bad.push(`${r} (not a regular file) in the report directory`)
+    }
+  }
+  walk('')
+  return bad
+}
+
+/**
+ * Run the operations of one variant. sandboxTmp is TMPDIR and must stay empty; a layer-content variant's
+ * diff writes its report to sandboxTmp/../report-<slot>/<name>, and that parent may hold nothing else after.
+ */
 export async function runVariant(
   v: Variant,
   ops: Op[],
@@ -121,12 +144,19 @@ export async function runVariant(
 ): Promise<VariantResult> {
   const c = await loadCore()
   const outcomes: OpOutcome[] = []
+  const reportRoot = `${sandboxTmp}-reports`
+  const reportDir = v.reportDir ? `${reportRoot}/${v.name}` : undefined
   for (const op of ops) {
     onOp?.(op)
-    outcomes.push(await runOp(c, v, op))
+    outcomes.push(await runOp(c, v, op, op === 'diff' ? reportDir : undefined))
   }
   const wrote = listTree(sandboxTmp)
   for (const f of wrote) rmSync(`${sandboxTmp}/${f}`, {force: true, recursive: true})
+  for (const f of listTree(reportRoot)) {
+    if (`${reportRoot}/${f}` === reportDir) wrote.push(...reportDirProblems(reportDir))
+    else wrote.push(`${reportRoot}/${f} (outside the report directory)`)
+    rmSync(`${reportRoot}/${f}`, {force: true, recursive: true})
+  }
   return {name: v.name, ops: outcomes, wrote}
 }
 
