@@ -11,10 +11,10 @@
  * (accept, refuse on read, refuse on --verify, or any documented outcome): see gen_corpus.py.
  *
  * Run: node --import tsx --test tests/hostile/corpus.test.ts (after `npm run build` for the CLI sample).
- * REPRO_CORPUS_SEED=N picks another seed.
+ * REPRO_CORPUS_SEED=N picks another seed; REPRO_CORPUS_RESULTS=FILE writes every variant's outcome there.
  */
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -57,6 +57,7 @@ const CATEGORIES = [
   'layer-content',
   'tar-pax',
   'zstd',
+  'docker-manifest',
 ]
 const OPS: Op[] = ['analyze', 'verify', 'diff']
 /** what the sandbox holds: anything else after the run was written by an escape */
@@ -115,6 +116,11 @@ describe('hostile archive corpus', () => {
 
   after(() => {
     process.chdir(origCwd)
+    // REPRO_CORPUS_RESULTS=FILE keeps every variant's expectation and outcome, for reading the findings
+    if (process.env.REPRO_CORPUS_RESULTS && corpus) {
+      const rows = corpus.variants.map((v) => ({...v, result: results.get(v.name)}))
+      writeFileSync(process.env.REPRO_CORPUS_RESULTS, JSON.stringify(rows, null, 1))
+    }
     if (sandbox) rmSync(sandbox, {force: true, recursive: true})
   })
 

@@ -267,6 +267,16 @@ def parses(data):
         return False
 
 
+def same_docker_manifest(flipped, original):
+    """Whether a flipped manifest.json still names the same config and layers (tags may differ)."""
+    try:
+        a = json.loads(flipped.decode('utf-8', 'replace'))
+        b = json.loads(original)
+        return [(e.get('Config'), e.get('Layers')) for e in a] == [(e.get('Config'), e.get('Layers')) for e in b]
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
 def cat_json_flip(c, per_base=25, per_dir=20):
     for fmt in BUILDERS:
         jents, entries = json_entries(fmt)
@@ -287,6 +297,9 @@ def cat_json_flip(c, per_base=25, per_dir=20):
                 expect = 'verifyReject'  # the legacy config is named by its sha256
             elif name == primary:
                 expect = 'any' if parses(flipped) else 'readError'
+            elif name == 'manifest.json':
+                # next to index.json: `docker load` reads manifest.json, containerd reads index.json
+                expect = 'any' if same_docker_manifest(flipped, [e.data for e in entries if e.name == name][0]) else 'verifyReject'
             else:
                 expect = 'any'
             c.add('json-flip', f'{fmt}-{i:02d}-{name.replace("/", "_")[-24:]}-{pos}-x{mask:02x}', 'tar', bytes(b),
@@ -410,8 +423,8 @@ def cat_wrong_types(c):
             plans = [('docker-archive', 'tar'), ('docker-archive', 'tar.gz'), ('docker-exporter', 'tar')]
         for fmt, form in plans:
             e = expect
-            if target == 'dm' and fmt != 'docker-archive':
-                e = 'any'  # manifest.json is secondary there: index.json describes the image
+            if target == 'dm' and fmt != 'docker-archive' and e == 'readError':
+                e = 'verifyReject'  # index.json describes the image, but `docker load` reads manifest.json
             c.add('wrong-type', f'{fmt}-{form}-{label}', form, BUILDERS[fmt](hooks), base_of(fmt, form), e)
 
 
@@ -1170,6 +1183,40 @@ def cat_zstd(c):
         c.add('zstd', f'oci-tar-layer-{kind}', 'tar', build_oci(zlayer(kind)), 'oci.tar', expect, heavy=kind == 'bomb')
 
 
+def cat_docker_manifest(c):
+    """Archives with both index.json and manifest.json (BuildKit docker exporter, Docker >= 25 docker save)
+    whose manifest.json says something else than index.json: `docker load` (manifest.json) and containerd
+    (index.json) would load different images, so no proof may be given."""
+    found, _ = paths_of('oci')
+    cases = {
+        'config-is-the-manifest': (lambda e: e.__setitem__('Config', found['manifest']), 'verifyReject'),
+        'config-missing': (lambda e: e.__setitem__('Config', 'blobs/sha256/' + '0' * 64), 'verifyReject'),
+        'config-dotdot': (lambda e: e.__setitem__('Config', '../' + e['Config']), 'verifyReject'),
+        'layers-swapped': (lambda e: e.__setitem__('Layers', e['Layers'][::-1]), 'verifyReject'),
+        'layers-one-missing': (lambda e: e.__setitem__('Layers', e['Layers'][:1]), 'verifyReject'),
+        'layers-one-extra': (lambda e: e.__setitem__('Layers', e['Layers'] + e['Layers'][:1]), 'verifyReject'),
+        'layer-missing-blob': (lambda e: e['Layers'].__setitem__(0, 'blobs/sha256/' + '1' * 64), 'verifyReject'),
+        'layer-is-the-config': (lambda e: e['Layers'].__setitem__(0, e['Config']), 'verifyReject'),
+        'other-tags': (lambda e: e.__setitem__('RepoTags', ['someone:else']), 'any'),
+        'no-tags': (lambda e: e.__setitem__('RepoTags', None), 'any'),
+    }
+    for label, (fn, expect) in cases.items():
+        def hook(dm, fn=fn):
+            fn(dm[0])
+        for fmt in ('docker-exporter', 'docker-save-oci'):
+            for form in ('tar', 'tar.gz'):
+                c.add('docker-manifest', f'{fmt}-{form}-{label}', form, build_oci({'docker_manifest': hook}, fmt),
+                      base_of(fmt, form), expect)
+    # a second entry for another (missing) image, and a repeated entry
+    def second_missing(dm):
+        dm.append(dict(dm[0], Config='blobs/sha256/' + '2' * 64, RepoTags=['other:1']))
+    def repeated(dm):
+        dm.append(dict(dm[0], RepoTags=['hostile:again']))
+    for label, hook, expect in (('second-entry-missing-config', second_missing, 'verifyReject'), ('same-image-twice', repeated, 'any')):
+        for fmt in ('docker-exporter', 'docker-save-oci'):
+            c.add('docker-manifest', f'{fmt}-tar-{label}', 'tar', build_oci({'docker_manifest': hook}, fmt), base_of(fmt, 'tar'), expect)
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -1187,7 +1234,7 @@ def main():
              'wrong-type': cat_wrong_types, 'tar-size': cat_sizes, 'digest-alg': cat_digests, 'traversal': cat_traversal,
              'link-out': cat_links, 'duplicate': cat_duplicates, 'special': cat_special, 'gzip-bomb': cat_bombs,
              'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge,
-             'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd}
+             'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd, 'docker-manifest': cat_docker_manifest}
     for name, fn in steps.items():
         if only is None or name in only:
             c.rng = random.Random(f'{seed}:{name}')  # per category: --only gives the same bytes as a full run
