@@ -25,6 +25,7 @@ import sys
 import tarfile
 import zlib
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_base import (  # noqa: E402
     BUILDERS, E, MT, blob_record, build_legacy, build_multi, build_oci, descriptor, gz, jdump, raw, sha256,
