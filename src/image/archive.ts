@@ -596,15 +596,29 @@ export async function readFromSource(file: string, source: ImageSource): Promise
             ? 'docker-save-oci'
             : 'docker-exporter'
           : 'oci-archive'
-    if (dockerManifest) {
-      for (const e of dockerManifest) {
-        const cfgHex = /([a-f0-9]{64})(?:\.json)?$/.exec(e.Config)?.[1]
-        const img = images.find((i) => i.config.digest === `sha256:${cfgHex}`)
-        if (img) {
-          img.repoTags = e.RepoTags
-          img.tags = [...new Set([...e.RepoTags, ...img.tags])]
-        } else r.warnings.push(`manifest.json names config ${e.Config}, which no manifest in index.json uses`)
+    // docker load reads manifest.json, containerd reads index.json: both must describe the same images
+    for (const [i, e] of (dockerManifest ?? []).entries()) {
+      const img = images.find((im) => im.config.path === e.Config)
+      const where = `manifest.json entry ${i}`
+      if (!img)
+        throw new InvalidArchiveError(
+          file,
+          `${where} names config ${JSON.stringify(e.Config.slice(0, 200))}, which is not the config of any manifest index.json reaches (docker load and containerd would load different images)`,
+        )
+      const layers = img.layers.map((l) => l.path)
+      const k = layers.findIndex((p, n) => p !== e.Layers[n])
+      if (layers.length !== e.Layers.length || k !== -1) {
+        const differ =
+          k === -1
+            ? `${e.Layers.length} layers, the manifest has ${layers.length}`
+            : `layer ${k + 1} ${JSON.stringify(e.Layers[k]?.slice(0, 200) ?? null)}, the manifest's is ${layers[k]}`
+        throw new InvalidArchiveError(
+          file,
+          `${where} disagrees with manifest ${img.manifest?.digest} in index.json: ${differ} (docker load and containerd would load different images)`,
+        )
       }
+      img.repoTags = e.RepoTags
+      img.tags = [...new Set([...e.RepoTags, ...img.tags])]
     }
   } else {
     format = 'docker-archive'

@@ -418,6 +418,62 @@ describe('walker', () => {
     }
   })
 
+  test('manifest.json must describe the images index.json reaches (docker load and containerd agree)', async () => {
+    const img = ociImage()
+    const cfg = `blobs/${img.config.replace(':', '/')}`
+    const layer = `blobs/${img.layer.replace(':', '/')}`
+    const withManifest = (entry: Record<string, unknown>): string =>
+      pyTar([...img.members, {name: 'manifest.json', data: JSON.stringify([entry])}])
+    const ok = await readImageArchive(withManifest({Config: cfg, Layers: [layer], RepoTags: ['app:1']}))
+    try {
+      assert.equal(ok.format, 'docker-exporter')
+      assert.deepEqual(ok.images[0].repoTags, ['app:1'])
+      assert.deepEqual(ok.images[0].tags, ['app:1', 'docker.io/library/app:1'])
+    } finally {
+      await ok.source.close()
+    }
+    await rejects(
+      readImageArchive(withManifest({Config: `blobs/${img.manifest.replace(':', '/')}`, Layers: [layer]})),
+      'E_INVALID_ARCHIVE',
+      /manifest\.json entry 0 names config ".*", which is not the config of any manifest index\.json reaches/,
+    )
+    await rejects(
+      readImageArchive(withManifest({Config: cfg, Layers: [layer, layer]})),
+      'E_INVALID_ARCHIVE',
+      /manifest\.json entry 0 disagrees with manifest sha256:[a-f0-9]{64} in index\.json: 2 layers, the manifest has 1/,
+    )
+    await rejects(
+      readImageArchive(withManifest({Config: cfg, Layers: [cfg]})),
+      'E_INVALID_ARCHIVE',
+      /layer 1 "blobs\/sha256\/[a-f0-9]{64}", the manifest's is blobs\/sha256\//,
+    )
+  })
+
+  test('a manifest whose own mediaType is not a string is refused', async () => {
+    const img = ociImage()
+    const manName = `blobs/${img.manifest.replace(':', '/')}`
+    const man = JSON.parse(img.members.find((m) => m.name === manName)!.data as string)
+    man.mediaType = 42
+    const b = blob(JSON.stringify(man))
+    const members = img.members
+      .filter((m) => m.name !== manName && m.name !== 'index.json')
+      .concat([
+        b.member,
+        {
+          name: 'index.json',
+          data: JSON.stringify({
+            schemaVersion: 2,
+            manifests: [{digest: b.digest, size: b.size, mediaType: 'application/vnd.oci.image.manifest.v1+json'}],
+          }),
+        },
+      ])
+    await rejects(
+      readImageArchive(pyTar(members)),
+      'E_INVALID_ARCHIVE',
+      /has a mediaType that is a number, not a string/,
+    )
+  })
+
   test('an index listing one manifest 20,000 times is read once, quickly', async () => {
     const img = ociImage({names: Array.from({length: 20_000}, (_, i) => `app:${i}`)})
     const t0 = performance.now()
