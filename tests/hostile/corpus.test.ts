@@ -186,6 +186,23 @@ describe('hostile archive corpus', () => {
     })
   }
 
+  it('the harness itself: a variant past its deadline is killed and reported, and the next one still runs', async () => {
+    const slow = corpus.variants.find((v) => v.name === 'gzip-bomb--oci-tar-layer-10gib')!
+    const ok = corpus.variants.find((v) => v.name === 'base--oci-tar')!
+    const tmp = [path.join(sandbox, 'tmp-0')]
+    const cwd = path.join(sandbox, 'cwd')
+    // 50 ms is far too little for a 10 GiB gzip bomb, and plenty of time is left for the valid archive
+    const deadline = (v: Variant): number => (v === slow ? 50 : 20_000)
+    for (const rs of [
+      await runInWorkers([slow, ok], () => ['verify'], tmp, deadline),
+      await runInChildren([slow, ok], () => ['verify'], tmp, cwd, deadline),
+    ]) {
+      const by = new Map(rs.map((r) => [r.name, r]))
+      assert.equal(by.get(slow.name)?.ops[0].kind, 'timeout', JSON.stringify(by.get(slow.name)))
+      assert.equal(by.get(ok.name)?.ops[0].kind, 'ok', JSON.stringify(by.get(ok.name)))
+    }
+  })
+
   it('leaves the corpus untouched and writes nothing to the working directory', () => {
     assert.deepEqual(readdirSync(path.join(sandbox, 'cwd')), [])
     for (const d of ['tmp-0', 'tmp-1', 'tmp-0-reports', 'tmp-1-reports'])

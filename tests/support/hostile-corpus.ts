@@ -70,6 +70,7 @@ export async function runInWorkers(
   variants: Variant[],
   opsOf: (v: Variant) => Op[],
   sandboxTmps: string[],
+  deadline: (v: Variant) => number = () => KILL_AFTER_MS,
 ): Promise<VariantResult[]> {
   const results: VariantResult[] = []
   let next = 0
@@ -91,12 +92,13 @@ export async function runInWorkers(
       await ready
       const w = worker!
       const ops = opsOf(v)
+      const killAfterMs = deadline(v)
       const result = await new Promise<VariantResult>((resolve) => {
         const started: Array<{op: Op; t: number}> = []
         let timer: NodeJS.Timeout | undefined
         const arm = (): void => {
           clearTimeout(timer)
-          timer = setTimeout(() => finish(timeoutResult(v, ops, started, 'timeout')), KILL_AFTER_MS)
+          timer = setTimeout(() => finish(timeoutResult(v, ops, started, 'timeout', killAfterMs)), killAfterMs)
         }
         const onMessage = (m: FromWorker): void => {
           if (m.type === 'op') {
@@ -104,9 +106,9 @@ export async function runInWorkers(
             arm()
           } else finish(m.result)
         }
-        const onError = (error: Error): void => finish(timeoutResult(v, ops, started, 'crash', error))
+        const onError = (error: Error): void => finish(timeoutResult(v, ops, started, 'crash', killAfterMs, error))
         const onExit = (code: number): void =>
-          finish(timeoutResult(v, ops, started, 'crash', new Error(`worker exited with code ${code}`)))
+          finish(timeoutResult(v, ops, started, 'crash', killAfterMs, new Error(`worker exited with code ${code}`)))
         const finish = (r: VariantResult): void => {
           clearTimeout(timer)
           w.off('message', onMessage)
@@ -137,6 +139,7 @@ function timeoutResult(
   ops: Op[],
   started: Array<{op: Op; t: number}>,
   kind: 'crash' | 'timeout',
+  killAfterMs: number,
   error?: Error,
 ): VariantResult {
   const outcomes: OpOutcome[] = []
@@ -145,12 +148,15 @@ function timeoutResult(
     outcomes.push({
       exit: null,
       kind,
-      message: kind === 'timeout' ? `still running after ${KILL_AFTER_MS} ms` : `worker: ${error?.message}`,
+      message: kind === 'timeout' ? `still running after ${killAfterMs} ms` : `worker: ${error?.message}`,
       ms: Math.round(performance.now() - s.t),
       op: s.op,
     })
   }
-  if (outcomes.length === 0) outcomes.push({exit: null, kind, message: `worker: ${error?.message}`, ms: 0, op: ops[0]})
+  if (outcomes.length === 0) {
+    const message = error ? `worker: ${error.message}` : `no operation started within ${killAfterMs} ms`
+    outcomes.push({exit: null, kind, message, ms: 0, op: ops[0]})
+  }
   return {name: v.name, ops: outcomes, wrote: []}
 }
 
@@ -167,6 +173,8 @@ function vmHwm(pid: number): number {
 interface Child {
   proc: ChildProcessWithoutNullStreams
   lines: string[]
+  /** the child has loaded the core: deadlines start after this */
+  ready: Promise<void>
   stderr: string
   waiter?: () => void
 }
@@ -176,7 +184,8 @@ function startChild(sandboxTmp: string, cwd: string): Child {
     cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
-  const c: Child = {lines: [], proc, stderr: ''}
+  let markReady: () => void = () => {}
+  const c: Child = {lines: [], proc, ready: new Promise<void>((resolve) => (markReady = resolve)), stderr: ''}
   let buf = ''
   proc.stdout.on('data', (d) => {
     buf += d
@@ -189,9 +198,13 @@ function startChild(sandboxTmp: string, cwd: string): Child {
   })
   proc.stderr.on('data', (d) => {
     c.stderr += d
+    if (/^ready$/m.test(c.stderr)) markReady()
     c.waiter?.()
   })
-  proc.on('close', () => c.waiter?.())
+  proc.on('close', () => {
+    markReady()
+    c.waiter?.()
+  })
   return c
 }
 
@@ -206,6 +219,7 @@ export async function runInChildren(
   opsOf: (v: Variant) => Op[],
   sandboxTmps: string[],
   cwd: string,
+  deadline: (v: Variant) => number = () => KILL_AFTER_MS,
 ): Promise<VariantResult[]> {
   const results: VariantResult[] = []
   let next = 0
@@ -213,9 +227,13 @@ export async function runInChildren(
     let child: Child | undefined
     while (next < variants.length) {
       const v = variants[next++]
-      child ??= startChild(sandboxTmps[slot], cwd)
+      if (!child) {
+        child = startChild(sandboxTmps[slot], cwd)
+        await child.ready
+      }
       const c = child
       const ops = opsOf(v)
+      const killAfterMs = deadline(v)
       c.stderr = ''
       c.proc.stdin.write(`${JSON.stringify({ops, variant: v})}\n`)
       const result = await new Promise<VariantResult>((resolve) => {
@@ -227,7 +245,7 @@ export async function runInChildren(
           peak = Math.max(peak, vmHwm(c.proc.pid!))
           let killedFor: string | undefined
           if (peak > 4 * RSS_LIMIT) killedFor = `killed at peak RSS ${(peak / 2 ** 20).toFixed(0)} MB`
-          else if (performance.now() - opStart > KILL_AFTER_MS) killedFor = `still running after ${KILL_AFTER_MS} ms`
+          else if (performance.now() - opStart > killAfterMs) killedFor = `still running after ${killAfterMs} ms`
           if (killedFor) {
             c.proc.kill('SIGKILL')
             done({

@@ -173,7 +173,8 @@ if (!isMainThread && parentPort && (workerData as {hostileWorker?: boolean})?.ho
       port.postMessage({name: msg.variant.name, op, type: 'op'} satisfies FromWorker),
     ).then((result) => port.postMessage({result, type: 'result'} satisfies FromWorker))
   })
-  port.postMessage({type: 'ready'})
+  // the core is loaded (and compiled by tsx) before the first deadline starts
+  void loadCore().then(() => port.postMessage({type: 'ready'}))
 }
 
 /** Peak RSS (VmHWM) and current RSS of this process, bytes, from /proc/self/status. */
@@ -215,4 +216,7 @@ if (isMainThread && process.argv[2] === '--child') {
     }
   })
   process.stdin.on('end', () => void queue.then(() => process.exit(0)))
+  queue = loadCore().then(() => {
+    process.stderr.write('ready\n')
+  })
 }
