@@ -58,6 +58,7 @@ const CATEGORIES = [
   'tar-pax',
   'zstd',
   'docker-manifest',
+  'layer-tar',
 ]
 const OPS: Op[] = ['analyze', 'verify', 'diff']
 /** what the sandbox holds: anything else after the run was written by an escape */

@@ -176,6 +176,27 @@ def dotslash(e):
     return e
 
 
+def needed(fmt, name):
+    """Whether the image needs this member (oci-layout, repositories and directories it does not; manifest.json
+    only in a legacy archive)."""
+    base = name.rstrip('/').split('/')[-1]
+    if name.endswith('/') or base in ('oci-layout', 'repositories', 'VERSION', 'json'):
+        return False
+    return fmt == 'docker-archive' or base != 'manifest.json'
+
+
+def truncation_expect(fmt, members, cut):
+    """A cut before the data ends must not verify, except exactly at a header boundary with only members the
+    image does not need after it: that is a well-formed archive without its end-of-archive blocks."""
+    data_end = max(o + s for (_, _, o, s) in members)
+    if cut >= data_end:
+        return 'any'
+    lost = [n for (n, off, _, _) in members if off >= cut]
+    if any(off == cut for (_, off, _, _) in members) and not any(needed(fmt, n) for n in lost):
+        return 'any'
+    return 'verifyReject'
+
+
 def cat_truncate(c, per_base=30, per_gz=20, per_dir=10):
     for fmt in BUILDERS:
         data = tar_bytes(BUILDERS[fmt]())
@@ -183,14 +204,14 @@ def cat_truncate(c, per_base=30, per_gz=20, per_dir=10):
         data_end = max(o + s for (_, _, o, s) in members)
         for i in range(per_base):
             cut = c.rng.randrange(0, len(data))
-            expect = 'verifyReject' if cut < data_end else 'any'
+            expect = truncation_expect(fmt, members, cut)
             c.add('truncate', f'{fmt}-tar-{i:02d}-at-{cut}', 'tar', data[:cut], base_of(fmt, 'tar'), expect,
                   note=f'cut at byte {cut} of {len(data)} (data ends at {data_end})')
         # not left to chance: cuts inside the last member, which the image itself may not need
         name, off, doff, size = max(members, key=lambda m: m[1])
         for label, cut in (('last-header', off + 100), ('last-data', doff + max(size // 2, 1) if size else doff),
-                           ('end-blocks', data_end + (512 - data_end % 512) % 512 + 512)):
-            expect = 'verifyReject' if cut < data_end else 'any'
+                           ('end-blocks', data_end + (512 - data_end % 512) % 512 + 512), ('at-last-header', off)):
+            expect = truncation_expect(fmt, members, cut)
             c.add('truncate', f'{fmt}-tar-{label}-at-{cut}', 'tar', data[:cut], base_of(fmt, 'tar'), expect,
                   note=f'cut at byte {cut} of {len(data)}: {label} of {name}')
     for fmt in ('oci', 'docker-archive', 'multi', 'docker-exporter'):
@@ -758,6 +779,10 @@ def cat_special(c):
     c.add('special', 'input-gzip-of-empty', 'file', gz(b''), 'oci.tar', 'readError')
     c.add('special', 'input-only-oci-layout', 'tar', [E('oci-layout', b'{"imageLayoutVersion":"1.0.0"}')], 'oci.tar', 'readError')
     c.add('special', 'input-gnu-longname', 'tar', entries + [E('x' * 300, b'long')], 'oci.tar', 'any')
+    without_layout = [e for e in entries if e.name != 'oci-layout']
+    for form in ('tar', 'dir'):
+        c.add('special', f'oci-{form}-no-oci-layout', form, without_layout, base_of('oci', form), 'any',
+              note='the OCI layout spec requires oci-layout; readers differ')
 
 
 def zero_members(total, chunk=64 << 20):
@@ -1218,6 +1243,58 @@ def cat_docker_manifest(c):
             c.add('docker-manifest', f'{fmt}-tar-{label}', 'tar', build_oci({'docker_manifest': hook}, fmt), base_of(fmt, 'tar'), expect)
 
 
+def image_with_layer_bytes(rawtar, compress=True):
+    """An OCI image whose first layer holds exactly these bytes (gzip-compressed or not), digests and diff ID true."""
+    def lay(layers, which):
+        if which == 0:
+            blob = gz(rawtar) if compress else rawtar
+            layers[0].update(data=blob, digest='sha256:' + sha256(blob), path='blobs/sha256/' + sha256(blob), size=len(blob),
+                             diffId='sha256:' + sha256(rawtar),
+                             mediaType=MT['oci_layer_gzip'] if compress else MT['oci_layer'])
+    return build_oci({'layers': lay})
+
+
+def cat_layer_tar(c):
+    """Layers that are not sound tars, with true digests and diff IDs: the archive verifies, and diff's layer
+    parser (which reads them entry by entry) must end with a result or one clean error, within bounds."""
+    from make_base import layer_tar
+    good = layer_tar(0)
+    members = tar_members(good)
+    cases = {}
+    for i in range(10):
+        cut = c.rng.randrange(1, len(good))
+        cases[f'cut-{i:02d}-at-{cut}'] = good[:cut]
+    for i in range(10):
+        name, off, _, _ = c.rng.choice(members)
+        pos = off + c.rng.randrange(0, 512)
+        b = bytearray(good)
+        b[pos] ^= c.rng.randrange(1, 256)
+        cases[f'header-flip-{i:02d}-at-{pos}'] = bytes(b)
+    name, off, _, size = [m for m in members if m[3] > 0][0]
+    for label, fn in SIZE_FIELDS.items():
+        cases[f'size-{label}'] = patch_size(good, off, fn(size))
+    for label, prefix in (
+        ('pax-size-huge', pax_block([(b'size', b'99999999999999')])),
+        ('pax-header-1gib', pax_block([(b'path', b'x')], declared=1 << 30)),
+        ('gnu-longname-1gib', raw_header(b'././@LongLink', b'L', 1 << 30) + b'\0' * 512),
+        ('pax-path-dotdot', pax_block([(b'path', b'../../../../escaped')])),
+        ('pax-xattr-binary', pax_block([(b'SCHILY.xattr.security.capability', bytes(range(256)))])),
+        ('pax-many-records', pax_block([(b'x%d' % i, b'v') for i in range(20000)])),
+    ):
+        cases[label] = good[:off] + prefix + good[off:]
+    cases['random-bytes'] = bytes(c.rng.randrange(256) for _ in range(4096))
+    cases['empty'] = b''
+    cases['zeros-only'] = bytes(10240)
+    cases['entry-8gib-declared'] = raw_header(b'big', b'0', b'77777777777\x00') + bytes(1024)
+    cases['gzip-inside'] = gz(good)  # a layer whose uncompressed content is itself gzip
+    for label, rawtar in cases.items():
+        c.add('layer-tar', f'oci-tar-{label}', 'tar', image_with_layer_bytes(rawtar), 'oci.tar', 'any',
+              heavy='gib' in label, note='layer content is not a sound tar; digests and diff ID are true')
+    for label in ('random-bytes', 'size-plus512', 'pax-header-1gib'):
+        c.add('layer-tar', f'oci-tar-uncompressed-{label}', 'tar', image_with_layer_bytes(cases[label], compress=False), 'oci.tar', 'any',
+              heavy='gib' in label)
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -1235,7 +1312,8 @@ def main():
              'wrong-type': cat_wrong_types, 'tar-size': cat_sizes, 'digest-alg': cat_digests, 'traversal': cat_traversal,
              'link-out': cat_links, 'duplicate': cat_duplicates, 'special': cat_special, 'gzip-bomb': cat_bombs,
              'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge,
-             'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd, 'docker-manifest': cat_docker_manifest}
+             'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd, 'docker-manifest': cat_docker_manifest,
+             'layer-tar': cat_layer_tar}
     for name, fn in steps.items():
         if only is None or name in only:
             c.rng = random.Random(f'{seed}:{name}')  # per category: --only gives the same bytes as a full run
