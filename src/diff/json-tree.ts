@@ -28,7 +28,8 @@ type Task = {kind: 'compare'; a: unknown; b: unknown; path: string} | {kind: 'em
 
 /**
  * Differences between `a` and `b`; `skip(path)` prunes subtrees (compared elsewhere). Walks with an explicit
- * stack (depth-first, keys sorted), so no nesting depth can overflow the call stack.
+ * stack (depth-first, keys sorted), so no nesting depth can overflow the call stack. Stops once `out` holds
+ * more than `limit` differences.
  */
 export function diffJson(
   a: unknown,
@@ -36,9 +37,10 @@ export function diffJson(
   skip: (path: string) => boolean = () => false,
   path = '',
   out: JsonDifference[] = [],
+  limit = Number.POSITIVE_INFINITY,
 ): JsonDifference[] {
   const stack: Task[] = [{kind: 'compare', a, b, path}]
-  while (stack.length > 0) {
+  while (stack.length > 0 && out.length <= limit) {
     const t = stack.pop()!
     if (t.kind === 'emit') {
       if (!skip(t.d.path)) out.push(t.d)

@@ -32,7 +32,11 @@ export async function scanLayers(
   concurrency = 2,
 ): Promise<void> {
   const byPath = new Map<string, LayerJob[]>()
-  for (const j of jobs) byPath.set(j.layer.path, [...(byPath.get(j.layer.path) ?? []), j])
+  for (const j of jobs) {
+    const list = byPath.get(j.layer.path)
+    if (list) list.push(j)
+    else byPath.set(j.layer.path, [j])
+  }
   await source.streamEntries(
     [...byPath.keys()],
     async (path, stream) => {

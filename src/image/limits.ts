@@ -24,6 +24,8 @@ export const LIMITS = {
   maxRatioAfterBytes: 128 * 1024 * 1024,
   /** bytes of JSON-looking entries a compressed archive keeps in memory after its one pass */
   maxKeptJsonBytes: 64 * 1024 * 1024,
+  /** differences `repro diff` lists for one JSON document (config, annotations); beyond, one warning */
+  maxListedDifferences: 10_000,
   /** extra passes over a compressed archive to re-read JSON documents beyond maxKeptJsonBytes */
   maxJsonPasses: 8,
 } as const

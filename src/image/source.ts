@@ -397,7 +397,9 @@ class StreamTarSource implements ImageSource {
         await handler(name, Readable.from([kept]))
         continue
       }
-      wanted.set(m.position, [...(wanted.get(m.position) ?? []), name])
+      const list = wanted.get(m.position)
+      if (list) list.push(name)
+      else wanted.set(m.position, [name])
     }
     if (wanted.size === 0) return
     const running: Array<Promise<void>> = []

@@ -69,10 +69,11 @@ function truncateText(text: string, showAll: boolean): string {
   return `${text.slice(0, TRUNCATE_AT)}  [... ${text.length - TRUNCATE_AT} characters omitted. Pass --show-contents to print them in their entirety]`
 }
 
-function annotationLines(annotations: Record<string, string>, indent: string, showAll = false): string[] {
+/** Push one line per annotation (pushed, not spread: an object with 100,000 keys would overflow the stack). */
+function annotationLines(out: string[], annotations: Record<string, string>, indent: string, showAll = false): void {
   const keys = Object.keys(annotations).sort()
-  if (keys.length === 0) return [`${indent}(none)`]
-  return keys.map((k) => `${indent}${truncateText(k, showAll)}: ${truncateText(annotations[k], showAll)}`)
+  if (keys.length === 0) out.push(`${indent}(none)`)
+  for (const k of keys) out.push(`${indent}${truncateText(k, showAll)}: ${truncateText(annotations[k], showAll)}`)
 }
 
 function descriptorLine(d: DescriptorReport): string {
@@ -88,18 +89,14 @@ function indexBlock(title: string, i: IndexReport, showAll: boolean): string[] {
     )
   }
   if (Object.keys(i.annotations).length > 0) {
-    out.push(
-      `  Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not hashed)' : ''}:`,
-      ...annotationLines(i.annotations, '    '),
-    )
+    out.push(`  Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not hashed)' : ''}:`)
+    annotationLines(out, i.annotations, '    ', showAll)
   }
   for (const [n, d] of i.manifests.entries()) {
     out.push(`  Descriptor ${n + 1}: ${descriptorLine(d)}`)
     if (Object.keys(d.annotations).length > 0) {
-      out.push(
-        `    Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not part of the digest)' : ''}:`,
-        ...annotationLines(d.annotations, '      '),
-      )
+      out.push(`    Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not part of the digest)' : ''}:`)
+      annotationLines(out, d.annotations, '      ', showAll)
     }
   }
   if (i.contents !== undefined) out.push(`  Contents: ${truncateContents(i.contents, showAll)}`)
@@ -120,8 +117,8 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
       `    Media type: ${m.mediaType ?? '-'}`,
       `    Platform: ${img.platform}`,
       '    Annotations (hashed):',
-      ...annotationLines(m.annotations, '      '),
     )
+    annotationLines(out, m.annotations, '      ', showAll)
     if (m.contents !== undefined) out.push(`    Contents: ${truncateContents(m.contents, showAll)}`)
   } else {
     out.push('  Manifest: none (this archive format holds no registry manifest)')
@@ -142,8 +139,10 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
       `       Media type: ${l.mediaType}  Compression: ${l.compression}  Size: ${l.size} bytes`,
       `       Diff ID: ${l.diffId ?? '-'}`,
     )
-    if (Object.keys(l.annotations).length > 0)
-      out.push('       Annotations:', ...annotationLines(l.annotations, '         '))
+    if (Object.keys(l.annotations).length > 0) {
+      out.push('       Annotations:')
+      annotationLines(out, l.annotations, '         ', showAll)
+    }
   }
   return out
 }
@@ -163,9 +162,14 @@ export function renderAnalyze(r: AnalyzeResult, showAll: boolean): string {
   }
   if (r.imageDigest && platformImages.length > 1) out.push(`Image index digest (multi-platform): ${r.imageDigest}`)
   out.push('')
-  if (r.index) out.push(...indexBlock('Index (index.json)', r.index, showAll), '')
-  for (const n of r.nestedIndexes) out.push(...indexBlock(`Image index (${n.path})`, n, showAll), '')
-  for (const [i, img] of r.images.entries()) out.push(...imageBlock(i + 1, img, showAll), '')
+  // appended line by line: spreading 100,000+ lines into push() would overflow the stack
+  const append = (lines: string[]): void => {
+    for (const l of lines) out.push(l)
+    out.push('')
+  }
+  if (r.index) append(indexBlock('Index (index.json)', r.index, showAll))
+  for (const n of r.nestedIndexes) append(indexBlock(`Image index (${n.path})`, n, showAll))
+  for (const [i, img] of r.images.entries()) append(imageBlock(i + 1, img, showAll))
   for (const w of r.warnings) out.push(`Warning: ${w}`)
   if (r.verification) {
     const v = r.verification

@@ -720,6 +720,9 @@ with gzip.open(sys.argv[1], 'wb', compresslevel=1) as g:
       b = [b]
     }
     assert.equal(diffJson(a, b).length, 1)
+    // stops once more than `limit` differences are found (diff lists at most maxListedDifferences per document)
+    const many = Object.fromEntries(Array.from({length: 50_000}, (_, i) => [`k${i}`, i]))
+    assert.equal(diffJson({}, many, () => false, '', [], 100).length, 101)
     assert.deepEqual(diffJson({x: {b: 1, a: [1, 2]}, y: 1}, {x: {b: 2, a: [1]}, z: 2}), [
       {path: '.x.a[1]', a: '2', b: null},
       {path: '.x.b', a: '1', b: '2'},
