@@ -398,7 +398,11 @@ export class ArchiveMembers {
     )
   }
 
-  private checkDuplicate(name: string, a: ArchiveMember & {linkname: string}, b: ArchiveMember & {linkname: string}): void {
+  private checkDuplicate(
+    name: string,
+    a: ArchiveMember & {linkname: string},
+    b: ArchiveMember & {linkname: string},
+  ): void {
     if (a.type === 'dir' && b.type === 'dir') return
     if (a.type !== b.type) throw this.ambiguousDuplicate(name, `as a ${a.type} and as a ${b.type}`)
     if (a.linkname !== b.linkname) throw this.ambiguousDuplicate(name, 'with different link targets')
