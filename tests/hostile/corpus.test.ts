@@ -85,6 +85,7 @@ describe('hostile archive corpus', () => {
   let genMs = 0
   let runMs = 0
   let lightMs = 0
+  let remeasured: string[] = []
 
   before(async () => {
     sandbox = mkdtempSync(path.join(tmpdir(), 'repro-hostile-'))
@@ -105,13 +106,23 @@ describe('hostile archive corpus', () => {
     lightMs = performance.now() - t1
     const tmps = [path.join(sandbox, 'tmp-0'), path.join(sandbox, 'tmp-1')]
     for (const r of await runInChildren(heavy, opsOf, tmps, path.join(sandbox, 'cwd'))) results.set(r.name, r)
-    // a peak over the bound is measured again in a fresh process, so what earlier variants left cannot count
-    const over = heavy.filter((v) => (results.get(v.name)!.peakRss ?? 0) > RSS_LIMIT)
+    // Over a bound: measured again, alone, in a fresh process (what earlier variants left in a shared one
+    // cannot count, nor the other worker and the other helpers' builds on these 2 cores). The second
+    // measurement is the verdict; both are reported.
+    const over = corpus.variants.filter((v) => {
+      const r = results.get(v.name)!
+      const slow = r.ops.some(
+        (o) => o.ms > OP_LIMIT_MS && (o.kind === 'ok' || o.kind === 'negative' || o.kind === 'error'),
+      )
+      return slow || (r.peakRss ?? 0) > RSS_LIMIT
+    })
     for (const v of over) {
+      const first = results.get(v.name)!
       const [r] = await runInChildren([v], opsOf, [tmps[0]], path.join(sandbox, 'cwd'))
-      r.remeasured = true
+      r.remeasured = {ms: Math.max(...first.ops.map((o) => o.ms)), peakRss: first.peakRss}
       results.set(v.name, r)
     }
+    remeasured = over.map((v) => v.name)
     runMs = performance.now() - t1
   })
 
@@ -232,6 +243,12 @@ describe('hostile archive corpus', () => {
     }
     t.diagnostic(`exit codes per operation: ${JSON.stringify(Object.fromEntries(Object.entries(hist).sort()))}`)
     t.diagnostic(`slowest: ${slowest.name} (${slowest.op}) ${slowest.ms} ms`)
+    for (const n of remeasured) {
+      const r = results.get(n)!
+      t.diagnostic(
+        `remeasured alone: ${n}: first ${r.remeasured!.ms} ms / ${((r.remeasured!.peakRss ?? 0) / 2 ** 20).toFixed(0)} MB, then ${Math.max(...r.ops.map((o) => o.ms))} ms / ${((r.peakRss ?? 0) / 2 ** 20).toFixed(0)} MB`,
+      )
+    }
     t.diagnostic(
       `peak RSS of a heavy variant: ${(peak.rss / 2 ** 20).toFixed(0)} MB (${peak.name}; its process held ${(peak.start / 2 ** 20).toFixed(0)} MB when it started)`,
     )

@@ -355,12 +355,15 @@ export function judge(v: Variant, r: VariantResult): string[] {
       if (/Maximum call stack|RangeError|TypeError|Cannot read prop|is not a function|\bat .+:\d+:\d+/.test(msg))
         problems.push(`${o.op}: error message leaks an internal failure: ${msg.slice(0, 300)}`)
     }
-    if (o.ms > OP_LIMIT_MS) problems.push(`${o.op}: took ${o.ms} ms (limit ${OP_LIMIT_MS} ms)`)
+    if (o.ms > OP_LIMIT_MS)
+      problems.push(
+        `${o.op}: took ${o.ms} ms (limit ${OP_LIMIT_MS} ms${r.remeasured ? `; measured again alone, first ${r.remeasured.ms} ms` : ''})`,
+      )
   }
   if (r.wrote.length > 0) problems.push(`wrote outside its output: ${r.wrote.slice(0, 5).join(', ')}`)
   if (r.peakRss !== undefined && r.peakRss > RSS_LIMIT)
     problems.push(
-      `peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (limit ${RSS_LIMIT / 2 ** 20} MB; ${r.remeasured ? 'in a fresh process' : `the process held ${((r.rssAtStart ?? 0) / 2 ** 20).toFixed(0)} MB at start`})`,
+      `peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (limit ${RSS_LIMIT / 2 ** 20} MB; ${r.remeasured ? 'measured again alone in a fresh process' : `the process held ${((r.rssAtStart ?? 0) / 2 ** 20).toFixed(0)} MB at start`})`,
     )
   const by = Object.fromEntries(r.ops.map((o) => [o.op, o])) as Partial<Record<Op, OpOutcome>>
   const show = (o?: OpOutcome): string =>

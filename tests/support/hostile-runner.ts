@@ -45,8 +45,8 @@ export interface VariantResult {
   peakRss?: number
   /** RSS of that process when the variant started (what the previous variants left) */
   rssAtStart?: number
-  /** peakRss was measured again in a fresh process (it was over the bound in a shared one) */
-  remeasured?: boolean
+  /** over a bound in the shared run, so run again alone in a fresh process: the first measurement */
+  remeasured?: {ms: number; peakRss?: number}
 }
 
 type Core = {
