@@ -352,6 +352,9 @@ export function judge(v: Variant, r: VariantResult): string[] {
       if (msg.includes('\n'))
         problems.push(`${o.op}: error message is not one line: ${JSON.stringify(msg.slice(0, 300))}`)
       if (!msg.includes(v.path)) problems.push(`${o.op}: error message does not name the input: ${msg.slice(0, 300)}`)
+      // a line a person reads: a hostile 10 MB name must not come back in it
+      if (msg.length > v.path.length + 1000)
+        problems.push(`${o.op}: error message of ${msg.length} characters: ${msg.slice(0, 200)}...`)
       if (/Maximum call stack|RangeError|TypeError|Cannot read prop|is not a function|\bat .+:\d+:\d+/.test(msg))
         problems.push(`${o.op}: error message leaks an internal failure: ${msg.slice(0, 300)}`)
     }
