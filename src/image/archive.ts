@@ -149,10 +149,14 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/** The string values of an object: the object itself when all are strings (no copy of a 100,000-key map). */
 function stringMap(v: unknown): Record<string, string> {
   if (!isObject(v)) return {}
+  let all = true
+  for (const k in v) if (typeof v[k] !== 'string') all = false
+  if (all) return v as Record<string, string>
   const out: Record<string, string> = {}
-  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val
+  for (const k in v) if (typeof v[k] === 'string') out[k] = v[k] as string
   return out
 }
 
