@@ -578,6 +578,9 @@ export async function readFromSource(file: string, source: ImageSource): Promise
   if (hasLayout) {
     const layout = parseJson(file, 'oci-layout', await source.readFile('oci-layout', MAX_JSON_BYTES))
     ociLayoutVersion = typeof layout.imageLayoutVersion === 'string' ? layout.imageLayoutVersion : undefined
+  } else if (hasIndex) {
+    // read all the same (the image is fully described by index.json), but say it
+    r.warnings.push('index.json without an oci-layout file: the OCI image layout spec requires one')
   }
   const dockerManifest = hasManifest
     ? r.dockerManifest(await source.readFile('manifest.json', MAX_JSON_BYTES))

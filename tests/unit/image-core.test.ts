@@ -474,6 +474,20 @@ describe('walker', () => {
     )
   })
 
+  test('an archive without oci-layout is read, with a warning', async () => {
+    const img = ociImage()
+    const archive = await readImageArchive(pyTar(img.members.filter((m) => m.name !== 'oci-layout')))
+    try {
+      assert.equal(archive.images.length, 1)
+      assert.ok(
+        archive.warnings.some((w) => /without an oci-layout file/.test(w)),
+        archive.warnings.join('; '),
+      )
+    } finally {
+      await archive.source.close()
+    }
+  })
+
   test('an index listing one manifest 20,000 times is read once, quickly', async () => {
     const img = ociImage({names: Array.from({length: 20_000}, (_, i) => `app:${i}`)})
     const t0 = performance.now()
