@@ -358,6 +358,10 @@ export function judge(v: Variant, r: VariantResult): string[] {
       if (/Maximum call stack|RangeError|TypeError|Cannot read prop|is not a function|\bat .+:\d+:\d+/.test(msg))
         problems.push(`${o.op}: error message leaks an internal failure: ${msg.slice(0, 300)}`)
     }
+    if (o.nondeterministic !== undefined)
+      problems.push(
+        `${o.op}: a second run gave another result: ${o.nondeterministic} (first: ${o.kind} ${o.message ?? ''})`,
+      )
     if (o.ms > OP_LIMIT_MS)
       problems.push(
         `${o.op}: took ${o.ms} ms (limit ${OP_LIMIT_MS} ms${r.remeasured ? `; measured again alone, first ${r.remeasured.ms} ms` : ''})`,

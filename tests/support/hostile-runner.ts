@@ -8,6 +8,7 @@
  * TMPDIR is pointed at a sandbox only after startup (tsx keeps its own cache in the original TMPDIR), and
  * every variant ends with a check that nothing appeared in the sandbox.
  */
+import {createHash} from 'node:crypto'
 import {readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {isMainThread, parentPort, workerData} from 'node:worker_threads'
 
@@ -33,6 +34,8 @@ export interface OpOutcome {
   kind: 'crash' | 'error' | 'negative' | 'ok' | 'timeout'
   message?: string
   ms: number
+  /** the same operation run again gave another result (its start) */
+  nondeterministic?: string
   op: Op
 }
 
@@ -57,6 +60,8 @@ type Core = {
   ReproError: new (...args: never[]) => Error & {exitCode: number}
 }
 
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
+
 let core: Core | undefined
 async function loadCore(): Promise<Core> {
   if (core) return core
@@ -77,7 +82,8 @@ async function loadCore(): Promise<Core> {
   return core
 }
 
-async function runOp(c: Core, v: Variant, op: Op, reportDir?: string): Promise<OpOutcome> {
+/** repeat: run --verify twice and compare (worker threads only: it would add to a heavy variant's peak RSS) */
+async function runOp(c: Core, v: Variant, op: Op, repeat: boolean, reportDir?: string): Promise<OpOutcome> {
   const t0 = performance.now()
   const done = (o: Omit<OpOutcome, 'ms' | 'op'>): OpOutcome => ({...o, ms: Math.round(performance.now() - t0), op})
   try {
@@ -89,18 +95,31 @@ async function runOp(c: Core, v: Variant, op: Op, reportDir?: string): Promise<O
     }
     if (op === 'verify') {
       const r = (await c.analyzeImage(v.path, {verify: true})) as {verification?: {ok: boolean}}
-      JSON.stringify(r, null, 2)
+      const first = sha256(JSON.stringify(r, null, 2))
       if (!r.verification)
         return done({exit: null, kind: 'crash', message: 'analyze --verify returned no verification'})
       // a failed verification is reported with exit 2 (E_VERIFY_FAILED): a negative verdict, not a crash
-      return r.verification.ok ? done({exit: 0, kind: 'ok'}) : done({exit: 2, kind: 'negative'})
+      const outcome = r.verification.ok ? done({exit: 0, kind: 'ok'}) : done({exit: 2, kind: 'negative'})
+      if (!repeat) return outcome
+      // deterministic output: layers are hashed in parallel, the result must not depend on which ends first
+      const again = await c.analyzeImage(v.path, {verify: true}).then(
+        (x) => sha256(JSON.stringify(x, null, 2)),
+        (error: Error) => `threw ${error.message}`,
+      )
+      return again === first ? outcome : {...outcome, nondeterministic: `another result (${again.slice(0, 200)})`}
     }
     const r = await c.diffImages(v.base, v.path, {ignore: c.noIgnores, ...(reportDir ? {reportDir} : {})})
     JSON.stringify(r, null, 2)
     return done({exit: r.same ? 0 : 1, kind: r.same ? 'ok' : 'negative'})
   } catch (error) {
     if (error instanceof c.ReproError) {
-      return done({exit: error.exitCode === 2 ? 2 : null, kind: 'error', message: error.message})
+      const outcome = done({exit: error.exitCode === 2 ? 2 : null, kind: 'error', message: error.message})
+      if (op !== 'verify' || !repeat) return outcome
+      const again = await c.analyzeImage(v.path, {verify: true}).then(
+        () => 'succeeded',
+        (e: Error) => e.message,
+      )
+      return again === error.message ? outcome : {...outcome, nondeterministic: again.slice(0, 200)}
     }
     const e = error as Error
     return done({exit: null, kind: 'crash', message: `${e?.name ?? typeof error}: ${e?.message ?? String(error)}`})
@@ -141,6 +160,7 @@ export async function runVariant(
   ops: Op[],
   sandboxTmp: string,
   onOp?: (op: Op) => void,
+  repeatVerify = false,
 ): Promise<VariantResult> {
   const c = await loadCore()
   const outcomes: OpOutcome[] = []
@@ -148,7 +168,7 @@ export async function runVariant(
   const reportDir = v.reportDir ? `${reportRoot}/${v.name}` : undefined
   for (const op of ops) {
     onOp?.(op)
-    outcomes.push(await runOp(c, v, op, op === 'diff' ? reportDir : undefined))
+    outcomes.push(await runOp(c, v, op, repeatVerify, op === 'diff' ? reportDir : undefined))
   }
   const wrote = listTree(sandboxTmp)
   for (const f of wrote) rmSync(`${sandboxTmp}/${f}`, {force: true, recursive: true})
@@ -169,8 +189,12 @@ if (!isMainThread && parentPort && (workerData as {hostileWorker?: boolean})?.ho
   const data = workerData as {sandboxTmp: string}
   process.env.TMPDIR = data.sandboxTmp
   port.on('message', (msg: ToWorker) => {
-    void runVariant(msg.variant, msg.ops, data.sandboxTmp, (op) =>
-      port.postMessage({name: msg.variant.name, op, type: 'op'} satisfies FromWorker),
+    void runVariant(
+      msg.variant,
+      msg.ops,
+      data.sandboxTmp,
+      (op) => port.postMessage({name: msg.variant.name, op, type: 'op'} satisfies FromWorker),
+      true,
     ).then((result) => port.postMessage({result, type: 'result'} satisfies FromWorker))
   })
   // the core is loaded (and compiled by tsx) before the first deadline starts
