@@ -1179,7 +1179,7 @@ def cat_zstd(c):
     """Zstandard archives and layers, written by the zstd program (an independent writer)."""
     import shutil as _sh
     if not _sh.which('zstd'):
-        return
+        sys.exit('gen_corpus.py: the zstd program writes the zstd variants: apt-get install zstd')
     data = tar_bytes(BUILDERS['oci']())
     z = zstd(data)
     c.add('zstd', 'oci', 'tar.zst', z, 'oci.tar', 'accept')
