@@ -65,6 +65,7 @@ const CATEGORIES = [
   'zstd',
   'docker-manifest',
   'layer-tar',
+  'file-name',
 ]
 const OPS: Op[] = ['analyze', 'verify', 'diff']
 /** what the sandbox holds: anything else after the run was written by an escape */
@@ -265,6 +266,35 @@ describe('hostile archive corpus', () => {
     assert.equal(results.size, corpus.variants.length)
   })
 
+  it('hostile flag values come back on one short line (exit 2), never as a forged second line', async () => {
+    const oci = corpus.bases['oci.tar']
+    const multi = corpus.bases['multi.tar']
+    const long = 'a'.repeat(100_000)
+    const cases: Array<{args: string[]; codes: number[]}> = [
+      {args: ['analyze', '--expected-image-digest', 'sha256:abc\nError: forged line', oci], codes: [2]},
+      {args: ['analyze', '--expected-image-digest', 'sha256:abc\u001b[2J\u001b[31mred', oci], codes: [2]},
+      {args: ['analyze', '--expected-image-digest', long, oci], codes: [2]},
+      {args: ['analyze', '--expected-image-digest', 'md5:d41d8cd98f00b204e9800998ecf8427e', oci], codes: [2]},
+      {args: ['analyze', '--expected-image-digest', `sha512:${'a'.repeat(128)}`, oci], codes: [1, 2]},
+      {args: ['analyze', '--platform', 'linux/amd64\nError: forged', multi], codes: [2]},
+      {args: ['analyze', '--platform', long, multi], codes: [2]},
+      {args: ['diff', '--platform', 'x\nError: forged', oci, oci], codes: [2]},
+      {args: ['diff', '--ignore-path=[\n', oci, oci], codes: [0, 2]},
+    ]
+    const failures: string[] = []
+    await pool(cases, 2, async ({args, codes}) => {
+      const r = await runCli(args, {cwd: path.join(sandbox, 'cli-cwd'), env: {TMPDIR: path.join(sandbox, 'cli-tmp')}})
+      const p: string[] = []
+      if (!codes.includes(r.code ?? -1)) p.push(`exit ${r.code}, expected ${codes.join(' or ')}`)
+      if (r.code === 2) p.push(...errorLineProblems(r.stderr, ''))
+      if (p.length > 0)
+        failures.push(
+          `repro ${JSON.stringify(args.map((a) => (a.length > 60 ? `${a.slice(0, 20)}...(${a.length})` : a)))}\n    ${p.join('\n    ')}`,
+        )
+    })
+    assert.equal(failures.length, 0, `${failures.length} of ${cases.length} end wrongly:\n${failures.join('\n')}`)
+  })
+
   it('a sample of ~30 variants through the real CLI: documented exit code, one line naming the file, nothing written', async (t) => {
     const sample = cliSample(corpus.variants)
     const cliCwd = path.join(sandbox, 'cli-cwd')
@@ -339,6 +369,23 @@ describe('hostile archive corpus', () => {
   })
 })
 
+/** stderr of a failed command: one short `Error:` line (hints may follow), no terminal control characters. */
+function errorLineProblems(stderr: string, name: string): string[] {
+  const p: string[] = []
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '')
+  const errors = lines.filter((l) => l.startsWith('Error:'))
+  if (errors.length !== 1)
+    p.push(`expected one error line, got ${errors.length}: ${JSON.stringify(stderr.slice(0, 300))}`)
+  const other = lines.filter((l) => !l.startsWith('Error:') && !l.startsWith('  hint:'))
+  if (other.length > 0)
+    p.push(`stderr has lines that are neither the error nor a hint: ${JSON.stringify(other.slice(0, 3))}`)
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0b-\x1f\x7f]/.test(stderr))
+    p.push(`control characters on stderr: ${JSON.stringify(stderr.slice(0, 300))}`)
+  for (const e of errors) if (e.length > name.length + 1000) p.push(`an error line of ${e.length} characters`)
+  return p
+}
+
 /** ~2 variants per category (evenly spread by name) and the heaviest cases of the issue. */
 function cliSample(variants: Variant[]): Variant[] {
   const forced = [
@@ -351,6 +398,8 @@ function cliSample(variants: Variant[]): Variant[] {
     'special--oci-dir-layer0-fifo',
     'digest-alg--oci-tar-layer-sha512-arbitrary',
     'wrong-type--oci-tar-000-config.rootfs.diff_ids=42',
+    'file-name--newline-truncated',
+    'file-name--ansi-escape-truncated',
   ]
   const byName = new Map(variants.map((v) => [v.name, v]))
   const out = new Map<string, Variant>()
@@ -393,9 +442,12 @@ function cliProblems(
       p.push(`--json output does not parse (${(error as Error).message}): ${stdout.slice(0, 200)}`)
     }
   } else if (code === 2) {
+    p.push(...errorLineProblems(stderr, v.path))
     const errors = stderr.split('\n').filter((l) => l.startsWith('Error:'))
-    if (errors.length !== 1) p.push(`expected one error line, got ${errors.length}: ${stderr.slice(0, 300)}`)
-    else if (!errors[0].includes(v.path)) p.push(`error does not name the input: ${errors[0].slice(0, 300)}`)
+    if (errors.length !== 1) {
+      // counted above
+    } else if (!errors[0].includes(v.path) && !errors[0].includes(JSON.stringify(v.path).slice(1, -1)))
+      p.push(`error does not name the input: ${JSON.stringify(errors[0].slice(0, 300))}`)
     else if (errors[0].length > v.path.length + 1000) p.push(`error line of ${errors[0].length} characters`)
   }
   if (v.expect === 'readError' && args[0] === 'analyze' && code !== 2)

@@ -1295,6 +1295,31 @@ def cat_layer_tar(c):
               heavy='gib' in label)
 
 
+def cat_file_names(c):
+    """Inputs whose own file names are hostile: a newline (a forged second error line), terminal escapes, a
+    right-to-left override, a leading dash. Errors must still be one line that names the input (escaped)."""
+    good = tar_bytes(BUILDERS['oci']())
+    bad = good[:5000]
+    names = {
+        'newline': 'a\nError: forged line',
+        'carriage-return': 'a\rError: forged',
+        'ansi-escape': 'a\x1b[31mred\x1b[0m',
+        'rtl-override': 'a\u202erat.exe',
+        'leading-dash': '-rf',
+        'spaces-and-quotes': 'a b "c" \'d\'',
+        'tab': 'a\tb',
+    }
+    for label, raw_name in names.items():
+        for kind, data, expect in (('valid', good, 'accept'), ('truncated', bad, 'readError')):
+            def write(path, data=data, raw_name=raw_name):
+                os.makedirs(path)
+                with open(os.path.join(path, raw_name + '.tar'), 'wb') as f:
+                    f.write(data)
+            c.add('file-name', f'{label}-{kind}', 'file', write, 'oci.tar', expect)
+            # the variant is the file inside the directory written above
+            c.variants[-1]['path'] = os.path.join(c.variants[-1]['path'], raw_name + '.tar')
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -1313,7 +1338,7 @@ def main():
              'link-out': cat_links, 'duplicate': cat_duplicates, 'special': cat_special, 'gzip-bomb': cat_bombs,
              'nesting': cat_nesting, 'fan-out': cat_fanout, 'cycle': cat_cycles, 'huge-string': cat_huge,
              'layer-content': cat_layer_content, 'tar-pax': cat_tar_pax, 'zstd': cat_zstd, 'docker-manifest': cat_docker_manifest,
-             'layer-tar': cat_layer_tar}
+             'layer-tar': cat_layer_tar, 'file-name': cat_file_names}
     for name, fn in steps.items():
         if only is None or name in only:
             c.rng = random.Random(f'{seed}:{name}')  # per category: --only gives the same bytes as a full run

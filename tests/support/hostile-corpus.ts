@@ -349,9 +349,14 @@ export function judge(v: Variant, r: VariantResult): string[] {
     else if (o.kind === 'error') {
       if (o.exit !== 2) problems.push(`${o.op}: ReproError with exit code ${o.exit ?? 'other than 2'}: ${o.message}`)
       const msg = o.message ?? ''
-      if (msg.includes('\n'))
+      if (/[\n\r]/.test(msg))
         problems.push(`${o.op}: error message is not one line: ${JSON.stringify(msg.slice(0, 300))}`)
-      if (!msg.includes(v.path)) problems.push(`${o.op}: error message does not name the input: ${msg.slice(0, 300)}`)
+      // eslint-disable-next-line no-control-regex
+      if (/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(msg))
+        problems.push(`${o.op}: error message holds a control character: ${JSON.stringify(msg.slice(0, 300))}`)
+      // named as is, or escaped as a JSON string would (a name with a newline cannot be both)
+      if (!msg.includes(v.path) && !msg.includes(JSON.stringify(v.path).slice(1, -1)))
+        problems.push(`${o.op}: error message does not name the input: ${JSON.stringify(msg.slice(0, 300))}`)
       // a line a person reads: a hostile 10 MB name must not come back in it
       if (msg.length > v.path.length + 1000)
         problems.push(`${o.op}: error message of ${msg.length} characters: ${msg.slice(0, 200)}...`)
