@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {ReproError} from '../errors.js'
+import {oneLine, ReproError} from '../errors.js'
 import {analyzeImage, type AnalyzeResult} from '../image/analyze.js'
 import {renderAnalyze} from '../ui/analyze-text.js'
 
@@ -12,7 +12,9 @@ export class VerificationFailedError extends ReproError {
     const first = v.mismatches[0]
     super(
       'E_VERIFY_FAILED',
-      `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
+      oneLine(
+        `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
+      ),
     )
     this.result = result
   }
@@ -34,7 +36,10 @@ export default class Analyze extends BaseCommand<typeof Analyze> {
   ]
 
   static override args = {
-    image: Args.string({description: 'image archive (.tar, .tar.gz, .tar.zst) or OCI layout directory', required: true}),
+    image: Args.string({
+      description: 'image archive (.tar, .tar.gz, .tar.zst) or OCI layout directory',
+      required: true,
+    }),
   }
 
   static override flags = {

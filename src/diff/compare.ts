@@ -6,7 +6,7 @@
  */
 import {createTwoFilesPatch} from 'diff'
 
-import {InvalidArgumentError} from '../errors.js'
+import {InvalidArgumentError, shown} from '../errors.js'
 import {type ImageArchive, type ImageInfo, type IndexInfo, type LayerInfo, platformImages} from '../image/archive.js'
 import {LIMITS} from '../image/limits.js'
 import type {Logger} from '../log.js'
@@ -213,7 +213,9 @@ class Comparison {
       ] as const) {
         if (list.length === 0) {
           throw new InvalidArgumentError(
-            `--platform ${want}: the ${side} image (${arch.path}) has no such platform (it has ${platformImages(arch)
+            `--platform ${shown(want)}: the ${side} image (${arch.path}) has no such platform (it has ${platformImages(
+              arch,
+            )
               .map((i) => i.platform)
               .join(', ')})`,
           )

@@ -1,7 +1,7 @@
 /**
  * `repro analyze`: the facts of an image archive as plain data (what --json prints and the text renderer shows).
  */
-import {InvalidArgumentError} from '../errors.js'
+import {InvalidArgumentError, shown} from '../errors.js'
 import {
   type DescriptorInfo,
   type ImageArchive,
@@ -192,7 +192,7 @@ export function selectPlatform(images: ImageInfo[], platform: string, file: stri
   )
   if (loose.length === 1) return loose[0]
   throw new InvalidArgumentError(
-    `--platform ${platform}: ${loose.length > 1 ? 'matches several images' : 'no image for that platform'} in ${file} (platforms: ${images.map((i) => i.platform).join(', ')})`,
+    `--platform ${shown(platform)}: ${loose.length > 1 ? 'matches several images' : 'no image for that platform'} in ${file} (platforms: ${images.map((i) => i.platform).join(', ')})`,
   )
 }
 
@@ -200,7 +200,7 @@ export function compareExpected(archive: ImageArchive, expectedInput: string, pl
   const expected = normalizeUserDigest(expectedInput)
   if (!expected)
     throw new InvalidArgumentError(
-      `--expected-image-digest ${expectedInput}: not a sha256 digest (64 hex digits, with or without 'sha256:')`,
+      `--expected-image-digest ${shown(expectedInput)}: not a digest (sha256: and 64 hex digits, the 64 hex digits alone, or sha512: and 128)`,
     )
   const images = platformImages(archive)
   let img: ImageInfo | undefined

@@ -2,7 +2,7 @@
  * The documented limits of the image core (README, `repro analyze`, "Limits"). Real images stay far below
  * every one; hostile archives hit them and get one line naming the input and the limit, exit 2.
  */
-import {ReproError} from '../errors.js'
+import {oneLine, ReproError} from '../errors.js'
 
 export const LIMITS = {
   /** bytes of one JSON document (index, manifest, config, manifest.json); a real one is a few KiB */
@@ -37,7 +37,7 @@ export class ArchiveLimitError extends ReproError {
   readonly path: string
   readonly limit: LimitName
   constructor(path: string, limit: LimitName, problem: string) {
-    super('E_ARCHIVE_LIMIT', `${path}: ${problem} (limit ${limit} = ${LIMITS[limit]})`)
+    super('E_ARCHIVE_LIMIT', oneLine(`${path}: ${problem} (limit ${limit} = ${LIMITS[limit]})`))
     this.path = path
     this.limit = limit
   }

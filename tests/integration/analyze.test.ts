@@ -184,7 +184,7 @@ describe('--expected-image-digest', () => {
     await writeArchive('docker-exporter', [img], out)
     const r = await runCli(['analyze', out, '--expected-image-digest', 'sha256:xyz'])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /--expected-image-digest sha256:xyz: not a sha256 digest/)
+    assert.match(r.stderr, /--expected-image-digest sha256:xyz: not a digest \(sha256: and 64 hex digits/)
   })
 })
 

@@ -16,7 +16,7 @@ import {after, describe, test} from 'node:test'
 
 import {diffJson} from '../../src/diff/json-tree.js'
 import {readImageArchive, topImageDigest} from '../../src/image/archive.js'
-import {analyzeImage} from '../../src/image/analyze.js'
+import {analyzeImage, compareExpected} from '../../src/image/analyze.js'
 import {digestOf, fileDigest, matchesDigest, parseDigest, requireDigest, sha256File} from '../../src/image/digest.js'
 import {ArchiveLimitError, InflateGuard, jsonDepthExceeds, LIMITS, WorkBudget} from '../../src/image/limits.js'
 import {openSource} from '../../src/image/source.js'
@@ -662,6 +662,29 @@ describe('--verify strictness', () => {
         JSON.stringify(v.mismatches),
       )
       assert.ok(!v.mismatches.some((m) => m.field === 'digest'))
+    } finally {
+      await archive.source.close()
+    }
+  })
+})
+
+describe('error lines stay one short line', () => {
+  test('a newline or terminal escape in a file name or flag value is escaped, long values elided', async () => {
+    const forged = path.join(dir, 'a\nError: forged\u001b[2J.tar')
+    writeFileSync(forged, 'x'.repeat(5000))
+    await rejects(readImageArchive(forged), 'E_INVALID_ARCHIVE', /a\\nError: forged\\u001b\[2J\.tar: not a tar archive/)
+    const img = ociImage()
+    const archive = await readImageArchive(pyTar(img.members))
+    try {
+      assert.throws(
+        () => compareExpected(archive, `sha256:abc\nError: forged${'a'.repeat(100_000)}`),
+        (e: Error) => {
+          assert.match(e.message, /^--expected-image-digest sha256:abc\\nError: forgeda+\[\.\.\.\]a+: not a digest/)
+          assert.ok(e.message.length < 300, `${e.message.length} characters`)
+          return true
+        },
+      )
+      assert.throws(() => compareExpected(archive, 'sha256:abc\u001b[31m'), /sha256:abc\\u001b\[31m: not a digest/)
     } finally {
       await archive.source.close()
     }
