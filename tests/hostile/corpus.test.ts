@@ -370,6 +370,11 @@ describe('hostile archive corpus', () => {
   })
 })
 
+/** A message names the input as is, or escaped as a JSON string would (a name with a newline cannot be both). */
+function namesInput(message: string, file: string): boolean {
+  return message.includes(file) || message.includes(JSON.stringify(file).slice(1, -1))
+}
+
 /** stderr of a failed command: one short `Error:` line (hints may follow), no terminal control characters. */
 function errorLineProblems(stderr: string, name: string): string[] {
   const p: string[] = []
@@ -437,8 +442,8 @@ function cliProblems(
     try {
       const doc = JSON.parse(stdout) as {error?: {exitCode: number; message: string}}
       if (code === 2 && !doc.error) p.push('exit 2 without an error document')
-      if (doc.error && !doc.error.message.includes(v.path))
-        p.push(`error does not name the input: ${doc.error.message}`)
+      if (doc.error && !namesInput(doc.error.message, v.path))
+        p.push(`error does not name the input: ${JSON.stringify(doc.error.message.slice(0, 300))}`)
     } catch (error) {
       p.push(`--json output does not parse (${(error as Error).message}): ${stdout.slice(0, 200)}`)
     }
@@ -447,7 +452,7 @@ function cliProblems(
     const errors = stderr.split('\n').filter((l) => l.startsWith('Error:'))
     if (errors.length !== 1) {
       // counted above
-    } else if (!errors[0].includes(v.path) && !errors[0].includes(JSON.stringify(v.path).slice(1, -1)))
+    } else if (!namesInput(errors[0], v.path))
       p.push(`error does not name the input: ${JSON.stringify(errors[0].slice(0, 300))}`)
     else if (errors[0].length > v.path.length + 1000) p.push(`error line of ${errors[0].length} characters`)
   }
