@@ -3,7 +3,10 @@
  *  1. analyze without --verify on a 2 GiB archive vs a 1 MiB one: time must not grow with layer size
  *     (goal: < 0.2 s for 2 GiB, RSS < 100 MB).
  *  2. analyze --verify throughput vs `openssl dgst -sha256` over the same file (goal: >= 0.7x).
- * Run: npm run build && node --import tsx bench/analyze.ts  [--size-mib N]
+ *  3. analyze of a gzip-compressed archive (one streaming pass through the one tar parser) vs
+ *     `gzip -dc` of the same file to /dev/null (goal: <= 1.5x; RSS < 150 MB: layers are not kept).
+ * Run: npm run build && node --import tsx bench/analyze.ts  [--size-mib N] [--gz-mib N] [--root DIR]
+ * (--root: measure the dist/ of another checkout, for before/after numbers)
  */
 import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
@@ -15,8 +18,13 @@ import path from 'node:path'
 import {ROOT} from '../tests/support/cli.js'
 import {tarHeader, tarPad as pad} from './lib/tar.js'
 
-const sizeArg = process.argv.indexOf('--size-mib')
-const BIG_MIB = sizeArg > 0 ? Number(process.argv[sizeArg + 1]) : 2048
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i > 0 ? process.argv[i + 1] : undefined
+}
+const BIG_MIB = Number(arg('--size-mib') ?? 2048)
+const GZ_MIB = Number(arg('--gz-mib') ?? 256)
+const DIST = path.join(path.resolve(arg('--root') ?? ROOT), 'dist')
 
 /**
  * A BuildKit-docker-exporter-shaped archive with one uncompressed layer of `mib` MiB of pseudo-random
@@ -100,7 +108,7 @@ interface Measured {
 /** Analyze in a fresh Node process (built dist/), returning in-process time and peak RSS. */
 function measure(file: string, verify: boolean): Measured {
   const script = `
-    const {analyzeImage} = await import(${JSON.stringify(path.join(ROOT, 'dist/image/analyze.js'))});
+    const {analyzeImage} = await import(${JSON.stringify(path.join(DIST, 'image/analyze.js'))});
     const t = performance.now();
     const r = await analyzeImage(${JSON.stringify(file)}, {verify: ${verify}});
     const ms = performance.now() - t;
@@ -114,6 +122,13 @@ function opensslSeconds(file: string): number {
   const t = performance.now()
   const r = spawnSync('openssl', ['dgst', '-sha256', file], {encoding: 'utf8'})
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`)
+  return (performance.now() - t) / 1000
+}
+
+function gunzipSeconds(file: string): number {
+  const t = performance.now()
+  const r = spawnSync('gzip', ['-dc', file], {stdio: ['ignore', 'ignore', 'pipe']})
+  if (r.status !== 0) throw new Error(`gzip -dc failed: ${r.stderr}`)
   return (performance.now() - t) / 1000
 }
 
@@ -155,6 +170,24 @@ try {
   console.log(`analyze --verify: ${ourMBs.toFixed(0)} MB/s; openssl dgst -sha256: ${opensslMBs.toFixed(0)} MB/s`)
   console.log(
     `  ratio: ${(ourMBs / opensslMBs).toFixed(2)}x of openssl (goal >= 0.7x: ${ourMBs / opensslMBs >= 0.7 ? 'met' : 'NOT met'}); peak RSS ${verifyRun.maxRssMb.toFixed(0)} MB`,
+  )
+
+  const gzTar = path.join(dir, 'gz.tar')
+  writeArchive(gzTar, GZ_MIB)
+  execFileSync('gzip', ['-1', gzTar]) // writes gz.tar.gz
+  const gz = `${gzTar}.gz`
+  gunzipSeconds(gz)
+  const gunzip = Math.min(gunzipSeconds(gz), gunzipSeconds(gz))
+  const gzRun = best(
+    [1, 2].map(() => measure(gz, false)),
+    (m) => m.ms,
+  )
+  const gzRatio = gzRun.ms / 1000 / gunzip
+  console.log(
+    `analyze of a ${GZ_MIB} MiB archive, gzipped: ${gzRun.ms.toFixed(0)} ms; gzip -dc: ${(gunzip * 1000).toFixed(0)} ms`,
+  )
+  console.log(
+    `  ratio: ${gzRatio.toFixed(2)}x of gzip -dc (goal <= 1.5x: ${gzRatio <= 1.5 ? 'met' : 'NOT met'}); peak RSS ${gzRun.maxRssMb.toFixed(0)} MB (goal < 150 MB: ${gzRun.maxRssMb < 150 ? 'met' : 'NOT met'})`,
   )
 } finally {
   await rm(dir, {force: true, recursive: true})

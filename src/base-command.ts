@@ -48,6 +48,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.logger = createLogger(level)
   }
 
+  /**
+   * The result (or error) as JSON on stdout. oclif's colorizer re-slices the whole text once per token and
+   * matches strings with a backtracking regex: quadratic, and a 10 MB string ends in a RangeError with no
+   * JSON at all. So: plain JSON.stringify (linear; our documents nest at most LIMITS.maxJsonDepth deep),
+   * colors only for a terminal and a small document.
+   */
+  public override logJson(json: unknown): void {
+    const text = JSON.stringify(json, null, 2) ?? 'null'
+    if (process.stdout.isTTY && text.length <= 64 * 1024) {
+      super.logJson(json)
+      return
+    }
+    process.stdout.write(`${text}\n`)
+  }
+
   /** Write a human line to stdout (results only). */
   protected out(text: string): void {
     process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)

@@ -35,10 +35,34 @@ export class ReproError extends Error {
   }
 }
 
+/**
+ * One line whatever it quotes: control characters (a newline in a file name, a terminal escape in a flag
+ * value) written as JSON escapes, so an error line cannot be split, forged or drive the terminal.
+ */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) =>
+    c === '\n'
+      ? '\\n'
+      : c === '\r'
+        ? '\\r'
+        : c === '\t'
+          ? '\\t'
+          : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
+/** A user-supplied value as shown in a message: at most `max` characters, the middle elided. */
+export function shown(value: string, max = 100): string {
+  if (value.length <= max) return value
+  const half = Math.floor((max - 5) / 2)
+  return `${value.slice(0, half)}[...]${value.slice(value.length - half)}`
+}
+
 /** A user-supplied value (flag, argument, environment variable) is wrong. */
 export class InvalidArgumentError extends ReproError {
   constructor(message: string, suggestions: string[] = []) {
-    super('E_INVALID_ARGUMENT', message, {suggestions})
+    super('E_INVALID_ARGUMENT', oneLine(message), {suggestions})
   }
 }
 
@@ -46,7 +70,7 @@ export class InvalidArgumentError extends ReproError {
 export class InvalidArchiveError extends ReproError {
   readonly path: string
   constructor(path: string, problem: string, options: {cause?: unknown} = {}) {
-    super('E_INVALID_ARCHIVE', `${path}: ${problem}`, options)
+    super('E_INVALID_ARCHIVE', oneLine(`${path}: ${problem}`), options)
     this.path = path
   }
 }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {materializeInput} from '../diff/inputs.js'
-import {ReproError} from '../errors.js'
+import {oneLine, ReproError} from '../errors.js'
 import {realExec} from '../exec.js'
 import {analyzeImage, type AnalyzeResult} from '../image/analyze.js'
 import {renderAnalyze} from '../ui/analyze-text.js'
@@ -14,7 +14,9 @@ export class VerificationFailedError extends ReproError {
     const first = v.mismatches[0]
     super(
       'E_VERIFY_FAILED',
-      `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
+      oneLine(
+        `${file}: ${v.mismatches.length} blob check(s) failed, first: ${first.path} ${first.field} expected ${first.expected}, got ${first.actual}`,
+      ),
     )
     this.result = result
   }
@@ -27,7 +29,7 @@ export class VerificationFailedError extends ReproError {
 export default class Analyze extends BaseCommand<typeof Analyze> {
   static override summary = 'Show and check what an image archive or OCI layout holds.'
   static override description =
-    'Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip-compressed tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes the same time for any layer size.'
+    'Reads every common image archive without a daemon: BuildKit docker and oci exporter tarballs, podman oci-archive and docker-archive, legacy and Docker >= 25 docker save, OCI layout directories, and gzip- or zstd-compressed tarballs of these. Without --verify only tar headers and the small JSON documents are read, so it takes the same time for any layer size.'
 
   static override examples = [
     '<%= config.bin %> analyze image.tar',
@@ -36,7 +38,10 @@ export default class Analyze extends BaseCommand<typeof Analyze> {
   ]
 
   static override args = {
-    image: Args.string({description: 'image archive (.tar, .tar.gz) or OCI layout directory', required: true}),
+    image: Args.string({
+      description: 'image archive (.tar, .tar.gz, .tar.zst) or OCI layout directory',
+      required: true,
+    }),
   }
 
   static override flags = {

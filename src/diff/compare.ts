@@ -6,8 +6,9 @@
  */
 import {createTwoFilesPatch} from 'diff'
 
-import {InvalidArgumentError} from '../errors.js'
+import {InvalidArgumentError, shown} from '../errors.js'
 import {type ImageArchive, type ImageInfo, type IndexInfo, type LayerInfo, platformImages} from '../image/archive.js'
+import {LIMITS} from '../image/limits.js'
 import type {Logger} from '../log.js'
 import {type CauseContext, epochOf, explain, type RawEvent} from './causes.js'
 import {type IgnoreOptions, makeIgnorePredicate} from './ignore.js'
@@ -58,7 +59,7 @@ export function inferSde(img: ImageInfo): {sde?: number; source?: string} {
     const times = history
       .map((h) => epochOf((h as {created?: string})?.created))
       .filter((t): t is number => t !== undefined)
-    if (times.length > 0) return {sde: Math.max(...times), source: 'the history created times'}
+    if (times.length > 0) return {sde: times.reduce((m, t) => Math.max(m, t)), source: 'the history created times'}
   }
   return {}
 }
@@ -105,17 +106,29 @@ class Comparison {
     a: Record<string, string>,
     b: Record<string, string>,
   ): void {
+    let listed = 0
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-      if (a[k] !== b[k])
-        this.emit({
-          kind,
-          platform,
-          path: annotationPath(where, k),
-          field: 'annotation',
-          a: a[k] ?? null,
-          b: b[k] ?? null,
-        })
+      if (a[k] === b[k]) continue
+      if (++listed > LIMITS.maxListedDifferences) {
+        this.unlisted(`${platform ? `${platform} ` : ''}${where}.annotations`)
+        return
+      }
+      this.emit({
+        kind,
+        platform,
+        path: annotationPath(where, k),
+        field: 'annotation',
+        a: a[k] ?? null,
+        b: b[k] ?? null,
+      })
     }
+  }
+
+  /** One event instead of the differences past LIMITS.maxListedDifferences in one document. */
+  private unlisted(where: string): void {
+    this.warnings.push(
+      `${where}: more than ${LIMITS.maxListedDifferences} differences; the rest are not listed (limit maxListedDifferences)`,
+    )
   }
 
   index(): void {
@@ -200,7 +213,9 @@ class Comparison {
       ] as const) {
         if (list.length === 0) {
           throw new InvalidArgumentError(
-            `--platform ${want}: the ${side} image (${arch.path}) has no such platform (it has ${platformImages(arch)
+            `--platform ${shown(want)}: the ${side} image (${arch.path}) has no such platform (it has ${platformImages(
+              arch,
+            )
               .map((i) => i.platform)
               .join(', ')})`,
           )
@@ -260,9 +275,12 @@ class Comparison {
       })
     }
     if (a.config.digest !== b.config.digest) {
-      for (const d of diffJson(a.config.json, b.config.json, (p) => p === '.rootfs.diff_ids')) {
+      const max = LIMITS.maxListedDifferences
+      const diffs = diffJson(a.config.json, b.config.json, (p) => p === '.rootfs.diff_ids', '', [], max)
+      for (const d of diffs.slice(0, max)) {
         this.emit({kind: 'config', platform, path: d.path, field: 'value', a: d.a, b: d.b})
       }
+      if (diffs.length > max) this.unlisted(`${platform} config`)
     }
     await this.layers(platform, a, b)
   }
@@ -522,7 +540,9 @@ class Comparison {
     const byImageSide = new Map<string, ContentNeed[]>()
     for (const n of this.needs) {
       const k = `${n.event.platform}\0${n.side}`
-      byImageSide.set(k, [...(byImageSide.get(k) ?? []), n])
+      const list = byImageSide.get(k)
+      if (list) list.push(n)
+      else byImageSide.set(k, [n])
     }
     const report = this.options.reportDir
     for (const [k, needs] of byImageSide) {

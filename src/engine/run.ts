@@ -3,8 +3,6 @@
  * The executor runs exactly the steps of the plan; the engine writes a partial file next to the destination,
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
-import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {chmod, mkdir, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -17,6 +15,7 @@ import {resolveHermetic} from '../hermetic/inject.js'
 import {explainLockFailure, type LockUse, lockForBuild} from '../lock/build.js'
 import {executeStage} from '../hermetic/stage.js'
 import {platformImages, readImageArchive, topImageDigest} from '../image/archive.js'
+import {fileDigest} from '../image/digest.js'
 import {lifecycle, processAlive} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
@@ -540,8 +539,5 @@ export async function inspectTarball(file: string): Promise<Omit<BuildOutput, 'f
   }
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
-  return `sha256:${hash.digest('hex')}`
-}
+/** `sha256:<hex>` of a file (the image core's one file hasher). */
+export const sha256File = (file: string): Promise<string> => fileDigest(file)

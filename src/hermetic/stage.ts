@@ -12,11 +12,11 @@
  * hash of its contents, so staging the same inputs twice gives the same bytes at the same path.
  */
 import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {chmod, copyFile, lstat, mkdir, readdir, rename, rm, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ReproError} from '../errors.js'
+import {sha256File} from '../image/digest.js'
 import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {PackageCache} from '../pkg/cache.js'
@@ -341,9 +341,7 @@ export async function treeDigest(dir: string): Promise<string> {
       for (const n of (await readdir(abs)).sort(cmp)) await walk(rel ? `${rel}/${n}` : n)
       return
     }
-    const fh = createHash('sha256')
-    for await (const c of createReadStream(abs)) fh.update(c as Buffer)
-    h.update(`f ${rel} ${(st.mode & 0o7777).toString(8)} ${mtime} ${st.size} ${fh.digest('hex')}\n`)
+    h.update(`f ${rel} ${(st.mode & 0o7777).toString(8)} ${mtime} ${st.size} ${await sha256File(abs)}\n`)
   }
   await walk('')
   return `sha256:${h.digest('hex')}`

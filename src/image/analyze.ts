@@ -1,7 +1,7 @@
 /**
  * `repro analyze`: the facts of an image archive as plain data (what --json prints and the text renderer shows).
  */
-import {InvalidArgumentError} from '../errors.js'
+import {InvalidArgumentError, shown} from '../errors.js'
 import {
   type DescriptorInfo,
   type ImageArchive,
@@ -83,6 +83,8 @@ export interface ImageReport {
   } | null
   platform: string
   repoTags: string[]
+  /** every name of the image: manifest.json RepoTags and the index.json names of its descriptors */
+  tags: string[]
 }
 
 export interface ExpectedDigestReport {
@@ -176,6 +178,7 @@ function imageReport(img: ImageInfo, contents: boolean): ImageReport {
       : null,
     platform: img.platform,
     repoTags: img.repoTags,
+    tags: img.tags,
   }
 }
 
@@ -189,7 +192,7 @@ export function selectPlatform(images: ImageInfo[], platform: string, file: stri
   )
   if (loose.length === 1) return loose[0]
   throw new InvalidArgumentError(
-    `--platform ${platform}: ${loose.length > 1 ? 'matches several images' : 'no image for that platform'} in ${file} (platforms: ${images.map((i) => i.platform).join(', ')})`,
+    `--platform ${shown(platform)}: ${loose.length > 1 ? 'matches several images' : 'no image for that platform'} in ${file} (platforms: ${images.map((i) => i.platform).join(', ')})`,
   )
 }
 
@@ -197,7 +200,7 @@ export function compareExpected(archive: ImageArchive, expectedInput: string, pl
   const expected = normalizeUserDigest(expectedInput)
   if (!expected)
     throw new InvalidArgumentError(
-      `--expected-image-digest ${expectedInput}: not a sha256 digest (64 hex digits, with or without 'sha256:')`,
+      `--expected-image-digest ${shown(expectedInput)}: not a digest (sha256: and 64 hex digits, the 64 hex digits alone, or sha512: and 128)`,
     )
   const images = platformImages(archive)
   let img: ImageInfo | undefined

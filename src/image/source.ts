@@ -1,56 +1,66 @@
 /**
- * Random access to the files of an image archive: a tar file (headers indexed by seeking), a gzip-compressed
- * tar (one streaming pass; small entries kept in memory), or an OCI layout directory.
+ * Image sources: random access to the files of an image archive or layout, one interface for all.
+ * - tar: headers indexed by seeking (src/image/tar.ts), data read in place;
+ * - tar+gzip, tar+zstd: one streaming pass at open keeps the member table, the first bytes of every file
+ *   and the JSON-looking entries (up to LIMITS.maxKeptJsonBytes); layers are streamed by another pass;
+ * - directory: an OCI layout directory, paths never leaving it.
+ * Registry and daemon sources implement the same interface (src/image/registry/).
  */
 import {createReadStream} from 'node:fs'
 import {lstat, open, readFile, realpath, stat, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
-import {Readable} from 'node:stream'
-import {createGunzip} from 'node:zlib'
-import type {ReadEntry} from 'tar'
+import {PassThrough, Readable} from 'node:stream'
 
-import {InvalidArchiveError} from '../errors.js'
-import {BLOCK, paddedSize, parsePax, parseTarHeader} from './tar-header.js'
+import {InvalidArchiveError, ReproError} from '../errors.js'
+import {decompressed} from './compression.js'
+import {createDigester, type Digester} from './digest.js'
+import {ArchiveLimitError, LIMITS} from './limits.js'
+import type {Compression} from './media-types.js'
+import {
+  type ArchiveMember,
+  ArchiveMembers,
+  type EntrySink,
+  indexTarFile,
+  normalizeEntryName,
+  TarEntryParser,
+  TarFormatError,
+  type TarEntry,
+} from './tar.js'
+import {BLOCK} from './tar-header.js'
 
-export interface SourceEntry {
-  name: string
-  size: number
-  /** byte offset of the entry's data in the tar file (tar sources only) */
-  offset: number
-  type: 'dir' | 'file' | 'other'
-}
+export {normalizeEntryName} from './tar.js'
 
-export type SourceKind = 'directory' | 'tar' | 'tar+gzip'
+export type SourceKind = 'daemon' | 'directory' | 'registry' | 'tar' | 'tar+gzip' | 'tar+zstd'
 
-export interface ArchiveSource {
+export type EntryHandler = (name: string, stream: AsyncIterable<Buffer>) => Promise<void>
+
+export interface ImageSource {
   readonly path: string
   readonly kind: SourceKind
-  /** size on disk of the archive file (0 for a directory) */
+  /** size on disk of the archive file (0 for a directory or a remote source) */
   readonly fileSize: number
   has(name: string): Promise<boolean>
   size(name: string): Promise<number | undefined>
-  /** whole content of a small entry; throws InvalidArchiveError when missing or larger than maxBytes */
+  /** whole content of a small entry; throws when missing or larger than maxBytes */
   readFile(name: string, maxBytes: number): Promise<Buffer>
   /** each named entry once, as a byte stream; handlers run with up to `concurrency` at once where the source allows */
-  streamEntries(
-    names: string[],
-    handler: (name: string, stream: AsyncIterable<Buffer>) => Promise<void>,
-    concurrency?: number,
-  ): Promise<void>
+  streamEntries(names: string[], handler: EntryHandler, concurrency?: number): Promise<void>
   /** the first n bytes of an entry (for sniffing compression); undefined when not cheaply available */
   readHead(name: string, n: number): Promise<Buffer | undefined>
-  /** every regular-file name (tar sources); undefined for directories */
+  /** every regular-file name (archives); undefined for directories and remote sources */
   listNames(): string[] | undefined
   close(): Promise<void>
 }
 
-/** Normalize an in-archive path: strip './' and trailing '/', refuse absolute and '..' paths. */
-export function normalizeEntryName(name: string): string | undefined {
-  let n = name.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
-  n = path.posix.normalize(n)
-  if (n === '.' || n === '') return ''
-  if (n.startsWith('/') || n === '..' || n.startsWith('../')) return undefined
-  return n
+/** The former name of ImageSource. */
+export type ArchiveSource = ImageSource
+
+function tooLarge(file: string, name: string, size: number, maxBytes: number): ReproError {
+  return new ArchiveLimitError(
+    file,
+    'maxJsonBytes',
+    `'${name}' is ${size} bytes, more than ${maxBytes} for a JSON document`,
+  )
 }
 
 async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -62,92 +72,6 @@ async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise
     }
   })
   await Promise.all(workers)
-}
-
-const MAX_PAX = 1024 * 1024
-
-class TarFileSource implements ArchiveSource {
-  readonly kind = 'tar' as const
-  private constructor(
-    readonly path: string,
-    readonly fileSize: number,
-    private readonly fh: FileHandle,
-    private readonly entries: Map<string, SourceEntry>,
-  ) {}
-
-  static async open(file: string, fileSize: number): Promise<TarFileSource> {
-    const fh = await open(file, 'r')
-    try {
-      const entries = await indexTar(file, fh, fileSize)
-      return new TarFileSource(file, fileSize, fh, entries)
-    } catch (error) {
-      await fh.close()
-      throw error
-    }
-  }
-
-  async has(name: string): Promise<boolean> {
-    return this.entries.has(name)
-  }
-
-  async size(name: string): Promise<number | undefined> {
-    return this.entries.get(name)?.size
-  }
-
-  async readHead(name: string, n: number): Promise<Buffer | undefined> {
-    const e = this.entries.get(name)
-    if (!e || e.type !== 'file') return undefined
-    const buf = Buffer.alloc(Math.min(n, e.size))
-    await this.fh.read(buf, 0, buf.length, e.offset)
-    return buf
-  }
-
-  listNames(): string[] {
-    return [...this.entries.values()].filter((e) => e.type === 'file').map((e) => e.name)
-  }
-
-  private entry(name: string): SourceEntry {
-    const e = this.entries.get(name)
-    if (!e || e.type !== 'file') throw new InvalidArchiveError(this.path, `missing blob or file '${name}'`)
-    return e
-  }
-
-  async readFile(name: string, maxBytes: number): Promise<Buffer> {
-    const e = this.entry(name)
-    if (e.size > maxBytes)
-      throw new InvalidArchiveError(
-        this.path,
-        `'${name}' is ${e.size} bytes, more than the ${maxBytes} allowed for a JSON document`,
-      )
-    const buf = Buffer.alloc(e.size)
-    const {bytesRead} = await this.fh.read(buf, 0, e.size, e.offset)
-    if (bytesRead !== e.size) throw new InvalidArchiveError(this.path, `truncated tar archive: '${name}' is cut short`)
-    return buf
-  }
-
-  async streamEntries(
-    names: string[],
-    handler: (name: string, stream: AsyncIterable<Buffer>) => Promise<void>,
-    concurrency = 2,
-  ): Promise<void> {
-    await runLimited(names, concurrency, async (name) => {
-      const e = this.entry(name)
-      if (e.size === 0) {
-        await handler(name, Readable.from([]))
-        return
-      }
-      const stream = createReadStream(this.path, {
-        start: e.offset,
-        end: e.offset + e.size - 1,
-        highWaterMark: 1024 * 1024,
-      })
-      await handler(name, stream)
-    })
-  }
-
-  async close(): Promise<void> {
-    await this.fh.close()
-  }
 }
 
 const CHUNK = 4 * 1024 * 1024
@@ -179,230 +103,351 @@ export async function* readRange(fh: FileHandle, offset: number, size: number): 
   }
 }
 
-/** Walk the tar headers, seeking past entry data. Resolves symlinks and hardlinks between entries. */
-async function indexTar(file: string, fh: FileHandle, fileSize: number): Promise<Map<string, SourceEntry>> {
-  const entries = new Map<string, SourceEntry>()
-  const links: Array<{name: string; target: string; hard: boolean}> = []
-  const block = Buffer.alloc(BLOCK)
-  let pos = 0
-  let pax: Record<string, string> = {}
-  let longName: string | undefined
-  let longLink: string | undefined
-  let first = true
-  const readExact = async (buf: Buffer, at: number): Promise<number> => {
-    const {bytesRead} = await fh.read(buf, 0, buf.length, at)
-    return bytesRead
+/** Do two byte ranges of a file hold the same bytes? (Only for duplicate archive members: rare.) */
+async function sameBytes(fh: FileHandle, a: number, b: number, size: number): Promise<boolean> {
+  const step = 1024 * 1024
+  const ba = Buffer.alloc(Math.min(step, size))
+  const bb = Buffer.alloc(ba.length)
+  for (let done = 0; done < size; done += step) {
+    const n = Math.min(step, size - done)
+    await fh.read(ba, 0, n, a + done)
+    await fh.read(bb, 0, n, b + done)
+    if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false
   }
-
-  for (;;) {
-    if (pos >= fileSize) break // tolerate a missing end-of-archive marker at a block boundary
-    const n = await readExact(block, pos)
-    if (n < BLOCK)
-      throw new InvalidArchiveError(
-        file,
-        first ? 'not a tar archive (too short)' : `truncated tar archive: header at byte ${pos} is cut short`,
-      )
-    const parsed = parseTarHeader(block)
-    if (parsed.kind === 'end') break
-    if (parsed.kind === 'invalid') {
-      throw new InvalidArchiveError(
-        file,
-        first
-          ? 'not a tar archive (no valid tar header at the start)'
-          : `corrupt tar archive: ${parsed.reason} at byte ${pos}`,
-      )
-    }
-    first = false
-    const h = parsed.header
-    const dataStart = pos + BLOCK
-    const size =
-      h.type === 'x' || h.type === 'g' || h.type === 'L' || h.type === 'K' ? h.size : Number(pax.size ?? h.size)
-    if (!Number.isSafeInteger(size) || size < 0)
-      throw new InvalidArchiveError(file, `corrupt tar archive: absurd size for '${h.name}'`)
-    const hasData =
-      h.type === '0' || h.type === '7' || h.type === 'x' || h.type === 'g' || h.type === 'L' || h.type === 'K'
-    const dataSize = hasData ? size : 0
-    if (dataStart + dataSize > fileSize) {
-      throw new InvalidArchiveError(
-        file,
-        `truncated tar archive: '${longName ?? pax.path ?? h.name}' needs ${dataSize} bytes at byte ${dataStart}, but the file has ${fileSize}`,
-      )
-    }
-    if (h.type === 'x' || h.type === 'L' || h.type === 'K') {
-      if (size > MAX_PAX) throw new InvalidArchiveError(file, `corrupt tar archive: extended header of ${size} bytes`)
-      const data = Buffer.alloc(size)
-      await readExact(data, dataStart)
-      if (h.type === 'x') {
-        try {
-          pax = parsePax(data)
-        } catch {
-          throw new InvalidArchiveError(file, `corrupt tar archive: malformed pax header at byte ${pos}`)
-        }
-      } else {
-        const text = data.toString('utf8').replace(/\0+$/, '')
-        if (h.type === 'L') longName = text
-        else longLink = text
-      }
-      pos = dataStart + paddedSize(size)
-      continue
-    }
-    if (h.type === 'g') {
-      pos = dataStart + paddedSize(size)
-      continue
-    }
-    const rawName = longName ?? pax.path ?? h.name
-    const linkTarget = longLink ?? pax.linkpath ?? h.linkname
-    pax = {}
-    longName = undefined
-    longLink = undefined
-    const name = normalizeEntryName(rawName)
-    if (name === undefined) throw new InvalidArchiveError(file, `entry '${rawName}' points outside the archive`)
-    const type: SourceEntry['type'] = h.type === '0' || h.type === '7' ? 'file' : h.type === '5' ? 'dir' : 'other'
-    if (name !== '') entries.set(name, {name, offset: dataStart, size: dataSize, type})
-    if (h.type === '2' || h.type === '1') links.push({name, target: linkTarget, hard: h.type === '1'})
-    pos = dataStart + paddedSize(dataSize)
-  }
-  if (first) throw new InvalidArchiveError(file, 'not a tar archive (no entries)')
-  // links inside the archive (legacy docker save links repeated layers): resolve, staying inside
-  for (const link of links) {
-    const target = normalizeEntryName(
-      link.hard ? link.target : path.posix.join(path.posix.dirname(link.name), link.target),
-    )
-    const resolved = target === undefined ? undefined : entries.get(target)
-    if (resolved && resolved.type === 'file') entries.set(link.name, {...resolved, name: link.name})
-  }
-  return entries
+  return true
 }
 
-const MAX_MEMORY_ENTRY = 16 * 1024 * 1024
+function missing(file: string, members: ArchiveMembers, name: string): InvalidArchiveError {
+  return new InvalidArchiveError(file, members.problem(name) ?? `missing blob or file '${name}'`)
+}
 
-/** A gzip-compressed tar: one streaming pass at open keeps small entries; streaming re-reads the file. */
-class GzipTarSource implements ArchiveSource {
-  readonly kind = 'tar+gzip' as const
+class TarFileSource implements ImageSource {
+  readonly kind = 'tar' as const
   private constructor(
     readonly path: string,
     readonly fileSize: number,
-    private readonly sizes: Map<string, number>,
-    private readonly small: Map<string, Buffer>,
+    private readonly fh: FileHandle,
+    private readonly members: ArchiveMembers,
   ) {}
 
-  static async open(file: string, fileSize: number): Promise<GzipTarSource> {
-    const sizes = new Map<string, number>()
-    const small = new Map<string, Buffer>()
-    await GzipTarSource.pass(file, async (name, entry) => {
-      sizes.set(name, entry.size)
-      if (entry.size <= MAX_MEMORY_ENTRY) {
-        const chunks: Buffer[] = []
-        for await (const c of entry as AsyncIterable<Buffer>) chunks.push(c)
-        small.set(name, Buffer.concat(chunks))
-      } else {
-        entry.resume()
+  static async open(file: string, fileSize: number): Promise<TarFileSource> {
+    const fh = await open(file, 'r')
+    try {
+      const members = await indexTarFile(file, fh, fileSize)
+      for (const d of members.sameSizeDuplicates) {
+        if (!(await sameBytes(fh, d.first.offset, d.second.offset, d.first.size)))
+          throw members.ambiguousDuplicate(d.name, 'with different content')
       }
-    })
-    if (sizes.size === 0) throw new InvalidArchiveError(file, 'not a tar archive inside the gzip stream (no entries)')
-    return new GzipTarSource(file, fileSize, sizes, small)
-  }
-
-  private static async pass(file: string, onEntry: (name: string, entry: ReadEntry) => Promise<void>): Promise<void> {
-    // loaded here, not at start-up: only gzip-compressed archives need a streaming tar parser
-    const {Parser} = await import('tar')
-    const pending: Promise<void>[] = []
-    let failure: unknown
-    await new Promise<void>((resolve, reject) => {
-      const parser = new Parser({
-        strict: true,
-        onwarn: (_code: string, message: string | Error) => {
-          failure ??= new InvalidArchiveError(
-            file,
-            `corrupt tar inside gzip: ${typeof message === 'string' ? message : message.message}`,
-          )
-        },
-      })
-      parser.on('entry', (entry: ReadEntry) => {
-        const name = normalizeEntryName(entry.path)
-        if (name === undefined) {
-          failure ??= new InvalidArchiveError(file, `entry '${entry.path}' points outside the archive`)
-          entry.resume()
-          return
-        }
-        if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
-          entry.resume()
-          return
-        }
-        pending.push(onEntry(name, entry).catch((error) => void (failure ??= error)))
-      })
-      parser.on('error', (error: Error) =>
-        reject(new InvalidArchiveError(file, `corrupt tar inside gzip: ${error.message}`)),
-      )
-      const gunzip = createGunzip()
-      gunzip.on('error', (error: Error) =>
-        reject(new InvalidArchiveError(file, `corrupt gzip stream: ${error.message}`)),
-      )
-      parser.on('end', () => resolve())
-      parser.on('close', () => resolve())
-      const input = createReadStream(file)
-      input.on('error', reject)
-      input.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream)
-    })
-    await Promise.all(pending)
-    if (failure) throw failure
+      return new TarFileSource(file, fileSize, fh, members)
+    } catch (error) {
+      await fh.close()
+      throw error
+    }
   }
 
   async has(name: string): Promise<boolean> {
-    return this.sizes.has(name)
+    return this.members.lookup(name) !== undefined
   }
 
   async size(name: string): Promise<number | undefined> {
-    return this.sizes.get(name)
+    return this.members.lookup(name)?.size
   }
 
   async readHead(name: string, n: number): Promise<Buffer | undefined> {
-    return this.small.get(name)?.subarray(0, n)
+    const e = this.members.lookup(name)
+    if (!e) return undefined
+    const buf = Buffer.alloc(Math.min(n, e.size))
+    await this.fh.read(buf, 0, buf.length, e.offset)
+    return buf
   }
 
   listNames(): string[] {
-    return [...this.sizes.keys()]
+    return this.members.fileNames()
+  }
+
+  private entry(name: string): {offset: number; size: number} {
+    const e = this.members.lookup(name)
+    if (!e) throw missing(this.path, this.members, name)
+    return e
   }
 
   async readFile(name: string, maxBytes: number): Promise<Buffer> {
-    const size = this.sizes.get(name)
-    if (size === undefined) throw new InvalidArchiveError(this.path, `missing blob or file '${name}'`)
-    if (size > maxBytes)
-      throw new InvalidArchiveError(
-        this.path,
-        `'${name}' is ${size} bytes, more than the ${maxBytes} allowed for a JSON document`,
-      )
-    return this.small.get(name) as Buffer
+    const e = this.entry(name)
+    if (e.size > maxBytes) throw tooLarge(this.path, name, e.size, maxBytes)
+    const buf = Buffer.alloc(e.size)
+    const {bytesRead} = await this.fh.read(buf, 0, e.size, e.offset)
+    if (bytesRead !== e.size) throw new InvalidArchiveError(this.path, `truncated tar archive: '${name}' is cut short`)
+    return buf
   }
 
-  async streamEntries(
-    names: string[],
-    handler: (name: string, stream: AsyncIterable<Buffer>) => Promise<void>,
-  ): Promise<void> {
-    const wanted = new Set(names)
-    for (const n of wanted)
-      if (!this.sizes.has(n)) throw new InvalidArchiveError(this.path, `missing blob or file '${n}'`)
-    const inMemory = [...wanted].filter((n) => this.small.has(n))
-    for (const n of inMemory) {
-      await handler(n, Readable.from([this.small.get(n) as Buffer]))
-      wanted.delete(n)
+  async streamEntries(names: string[], handler: EntryHandler, concurrency = 2): Promise<void> {
+    await runLimited(names, concurrency, async (name) => {
+      const e = this.entry(name)
+      await handler(name, e.size === 0 ? Readable.from([]) : readRange(this.fh, e.offset, e.size))
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close()
+  }
+}
+
+interface PassOptions {
+  tap: (e: TarEntry) => EntrySink | undefined
+  /** awaited after each decompressed chunk (backpressure from consumers) */
+  drain?: () => Promise<void>
+  /** stop reading when this returns true (checked after each chunk) */
+  done?: () => boolean
+}
+
+/** One streaming pass over a compressed tar, through the one tar parser. */
+async function tarPass(file: string, compression: Compression, options: PassOptions): Promise<void> {
+  const parser = new TarEntryParser({layer: 0, hash: false, tap: options.tap, onEntry: () => {}})
+  let first = true
+  try {
+    for await (const chunk of decompressed(createReadStream(file, {highWaterMark: 1024 * 1024}), compression, file)) {
+      first = false
+      parser.write(chunk)
+      if (options.drain) await options.drain()
+      if (options.done?.()) return
+    }
+    if (first) throw new TarFormatError(`empty ${compression} stream`)
+    parser.end()
+  } catch (error) {
+    if (error instanceof ReproError) throw error
+    const message = (error as Error).message
+    if (error instanceof TarFormatError)
+      throw new InvalidArchiveError(file, `not a valid tar inside ${compression}: ${message}`)
+    throw new InvalidArchiveError(file, `corrupt ${compression} stream: ${message}`)
+  }
+}
+
+const JSON_START = new Set([0x7b, 0x5b]) // { [
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d])
+
+/**
+ * A sink for one file entry that keeps its bytes only while they look like one JSON document within the
+ * size limit (layers are tars or gzip/zstd streams: never kept), and its first bytes (compression sniffing).
+ */
+function jsonSink(e: TarEntry, onEnd: (json: Buffer | undefined, head: Buffer) => void): EntrySink {
+  let chunks: Buffer[] | undefined = e.size <= LIMITS.maxJsonBytes ? [] : undefined
+  let decided = false
+  let head = Buffer.alloc(0)
+  return {
+    write(chunk: Buffer): void {
+      if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)])
+      if (!chunks) return
+      if (!decided) {
+        let i = 0
+        while (i < chunk.length && WHITESPACE.has(chunk[i])) i++
+        if (i < chunk.length) {
+          decided = true
+          if (!JSON_START.has(chunk[i])) {
+            chunks = undefined
+            return
+          }
+        }
+      }
+      chunks.push(Buffer.from(chunk))
+    },
+    end(): void {
+      onEnd(chunks ? Buffer.concat(chunks) : undefined, head)
+    },
+  }
+}
+
+/** A gzip- or zstd-compressed tar: no random access, so passes over the stream. */
+class StreamTarSource implements ImageSource {
+  /** passes made to re-read JSON documents that did not fit in memory */
+  private refills = 0
+
+  private constructor(
+    readonly path: string,
+    readonly fileSize: number,
+    readonly kind: 'tar+gzip' | 'tar+zstd',
+    private readonly compression: Compression,
+    private readonly members: ArchiveMembers,
+    private kept: Map<string, Buffer>,
+    private readonly heads: Map<string, Buffer>,
+  ) {}
+
+  static async open(file: string, fileSize: number, compression: 'gzip' | 'zstd'): Promise<StreamTarSource> {
+    const members = new ArchiveMembers(file)
+    const kept = new Map<string, Buffer>()
+    const heads = new Map<string, Buffer>()
+    let keptBytes = 0
+    await tarPass(file, compression, {
+      tap: (e) => {
+        const name = members.add(e, 0)
+        if (name === undefined) return undefined
+        keptBytes -= kept.get(name)?.length ?? 0
+        kept.delete(name)
+        heads.delete(name)
+        if (e.type !== 'file') return undefined
+        return jsonSink(e, (json, head) => {
+          heads.set(name, head)
+          if (!json || keptBytes + json.length > LIMITS.maxKeptJsonBytes) return
+          keptBytes += json.length
+          kept.set(name, json)
+        })
+      },
+    })
+    if (members.sameSizeDuplicates.length > 0) {
+      // a second pass hashes the copies of names stored twice (rare): they must be the same bytes
+      const positions = new Map<number, Digester>()
+      for (const d of members.sameSizeDuplicates) {
+        positions.set(d.first.position, createDigester())
+        positions.set(d.second.position, createDigester())
+      }
+      await tarPass(file, compression, {
+        tap: (e) => {
+          const h = positions.get(e.position)
+          return h ? {write: (c: Buffer) => h.update(c), end: () => {}} : undefined
+        },
+      })
+      const sums = new Map([...positions].map(([position, h]) => [position, h.digest()]))
+      for (const d of members.sameSizeDuplicates) {
+        if (sums.get(d.first.position) !== sums.get(d.second.position))
+          throw members.ambiguousDuplicate(d.name, 'with different content')
+      }
+    }
+    if (members.count === 0)
+      throw new InvalidArchiveError(file, `not a tar archive inside the ${compression} stream (no entries)`)
+    members.finish()
+    return new StreamTarSource(
+      file,
+      fileSize,
+      compression === 'gzip' ? 'tar+gzip' : 'tar+zstd',
+      compression,
+      members,
+      kept,
+      heads,
+    )
+  }
+
+  async has(name: string): Promise<boolean> {
+    return this.members.lookup(name) !== undefined
+  }
+
+  async size(name: string): Promise<number | undefined> {
+    return this.members.lookup(name)?.size
+  }
+
+  async readHead(name: string, n: number): Promise<Buffer | undefined> {
+    const m = this.members.lookup(name)
+    return m ? this.heads.get(m.name)?.subarray(0, n) : undefined
+  }
+
+  listNames(): string[] {
+    return this.members.fileNames()
+  }
+
+  async readFile(name: string, maxBytes: number): Promise<Buffer> {
+    const m = this.members.lookup(name)
+    if (!m) throw missing(this.path, this.members, name)
+    if (m.size > maxBytes) throw tooLarge(this.path, name, m.size, maxBytes)
+    const kept = this.kept.get(m.name) ?? (await this.refill(m))
+    if (kept) return kept
+    const chunks: Buffer[] = []
+    await this.streamEntries([name], async (_n, stream) => {
+      for await (const c of stream) chunks.push(c)
+    })
+    return Buffer.concat(chunks)
+  }
+
+  /**
+   * The JSON documents did not all fit in memory: one pass keeps those from `m` on (archive order) up to
+   * the budget, replacing what was kept (the walker reads each document once). At most LIMITS.maxJsonPasses.
+   */
+  private async refill(m: ArchiveMember): Promise<Buffer | undefined> {
+    if (++this.refills > LIMITS.maxJsonPasses)
+      throw new ArchiveLimitError(
+        this.path,
+        'maxJsonPasses',
+        `its JSON documents do not fit in memory (limit maxKeptJsonBytes = ${LIMITS.maxKeptJsonBytes}): decompress it and analyze the .tar`,
+      )
+    const kept = new Map<string, Buffer>()
+    let keptBytes = 0
+    await tarPass(this.path, this.compression, {
+      tap: (e) => {
+        if (e.position < m.position || e.type !== 'file') return undefined
+        const name = normalizeEntryName(e.name)
+        const holder = name ? this.members.lookup(name) : undefined
+        if (!name || holder?.position !== e.position) return undefined // not the copy that counts
+        return jsonSink(e, (json) => {
+          if (!json || (e.position !== m.position && keptBytes + json.length > LIMITS.maxKeptJsonBytes)) return
+          keptBytes += json.length
+          kept.set(name, json)
+        })
+      },
+      done: () => keptBytes >= LIMITS.maxKeptJsonBytes && kept.has(m.name),
+    })
+    this.kept = kept
+    return kept.get(m.name)
+  }
+
+  async streamEntries(names: string[], handler: EntryHandler): Promise<void> {
+    // requested names by the position of the entry that holds their bytes (links and duplicates resolved)
+    const wanted = new Map<number, string[]>()
+    for (const name of new Set(names)) {
+      const m = this.members.lookup(name)
+      if (!m) throw missing(this.path, this.members, name)
+      const kept = this.kept.get(m.name)
+      if (kept) {
+        await handler(name, Readable.from([kept]))
+        continue
+      }
+      const list = wanted.get(m.position)
+      if (list) list.push(name)
+      else wanted.set(m.position, [name])
     }
     if (wanted.size === 0) return
-    await GzipTarSource.pass(this.path, async (name, entry) => {
-      if (wanted.has(name)) {
-        wanted.delete(name)
-        await handler(name, entry as unknown as AsyncIterable<Buffer>)
-      } else {
-        entry.resume()
-      }
+    const running: Array<Promise<void>> = []
+    let failure: unknown
+    let waiting: Array<Promise<void>> = []
+    let finished = 0
+    await tarPass(this.path, this.compression, {
+      tap: (e) => {
+        const requested = wanted.get(e.position)
+        if (!requested || e.type !== 'file') return undefined
+        const streams = requested.map(() => new PassThrough({highWaterMark: 1024 * 1024}))
+        requested.forEach((n, i) => {
+          const p = handler(n, streams[i])
+            .catch((error) => void (failure ??= error))
+            // a handler that stopped reading (or failed): discard the rest, keep the pass flowing
+            .finally(() => streams[i].resume())
+          running.push(p)
+        })
+        return {
+          write(chunk: Buffer): void {
+            for (const s of streams) {
+              if (!s.write(chunk)) waiting.push(new Promise((resolve) => s.once('drain', resolve)))
+            }
+          },
+          end(): void {
+            for (const s of streams) s.end()
+            finished++
+          },
+        }
+      },
+      drain: async () => {
+        if (waiting.length === 0) return
+        const w = waiting
+        waiting = []
+        // a handler that fails stops reading: do not wait on it forever
+        await Promise.race([Promise.all(w), Promise.all(running)])
+      },
+      done: () => failure !== undefined || finished === wanted.size,
     })
+    await Promise.all(running)
+    if (failure) throw failure
   }
 
   async close(): Promise<void> {}
 }
 
 /** An OCI image layout (or extracted archive) directory. Paths never leave the directory. */
-class DirSource implements ArchiveSource {
+class DirSource implements ImageSource {
   readonly kind = 'directory' as const
   readonly fileSize = 0
   private constructor(
@@ -419,17 +464,19 @@ class DirSource implements ArchiveSource {
     if (n === undefined || n === '')
       throw new InvalidArchiveError(this.path, `path '${name}' points outside the layout`)
     const full = path.join(this.root, n)
+    let real: string
     try {
-      const real = await realpath(full)
-      if (real !== this.root && !real.startsWith(this.root + path.sep)) {
-        throw new InvalidArchiveError(this.path, `'${name}' is a link that points outside the layout`)
-      }
-      const st = await stat(real)
-      return st.isFile() ? real : undefined
-    } catch (error) {
-      if (error instanceof InvalidArchiveError) throw error
+      real = await realpath(full)
+    } catch {
       return undefined
     }
+    if (real !== this.root && !real.startsWith(this.root + path.sep)) {
+      throw new InvalidArchiveError(this.path, `'${name}' is a link that points outside the layout`)
+    }
+    const st = await stat(real).catch(() => undefined)
+    if (st && !st.isFile() && !st.isDirectory())
+      throw new InvalidArchiveError(this.path, `'${name}' is not a regular file (a device, FIFO or socket)`)
+    return st?.isFile() ? real : undefined
   }
 
   async has(name: string): Promise<boolean> {
@@ -462,19 +509,13 @@ class DirSource implements ArchiveSource {
     const p = await this.resolve(name)
     if (p === undefined) throw new InvalidArchiveError(this.path, `missing blob or file '${name}'`)
     const size = (await stat(p)).size
-    if (size > maxBytes)
-      throw new InvalidArchiveError(
-        this.path,
-        `'${name}' is ${size} bytes, more than the ${maxBytes} allowed for a JSON document`,
-      )
-    return readFile(p)
+    if (size > maxBytes) throw tooLarge(this.path, name, size, maxBytes)
+    const bytes = await readFile(p)
+    if (bytes.length > maxBytes) throw tooLarge(this.path, name, bytes.length, maxBytes)
+    return bytes
   }
 
-  async streamEntries(
-    names: string[],
-    handler: (name: string, stream: AsyncIterable<Buffer>) => Promise<void>,
-    concurrency = 2,
-  ): Promise<void> {
+  async streamEntries(names: string[], handler: EntryHandler, concurrency = 2): Promise<void> {
     await runLimited(names, concurrency, async (name) => {
       const p = await this.resolve(name)
       if (p === undefined) throw new InvalidArchiveError(this.path, `missing blob or file '${name}'`)
@@ -490,8 +531,8 @@ class DirSource implements ArchiveSource {
   async close(): Promise<void> {}
 }
 
-/** Open any supported container: a directory, a tar, or a gzip-compressed tar. */
-export async function openSource(file: string): Promise<ArchiveSource> {
+/** Open any supported local source: a directory, a tar, or a gzip- or zstd-compressed tar. */
+export async function openSource(file: string): Promise<ImageSource> {
   let st
   try {
     st = await stat(file)
@@ -509,13 +550,8 @@ export async function openSource(file: string): Promise<ArchiveSource> {
   } finally {
     await fh.close()
   }
-  if (head[0] === 0x1f && head[1] === 0x8b) return GzipTarSource.open(file, st.size)
-  if (head.readUInt32LE(0) === 0xfd2fb528) {
-    throw new InvalidArchiveError(
-      file,
-      'a zstd-compressed archive: decompress it first (zstd -d), then analyze the .tar',
-    )
-  }
+  if (head[0] === 0x1f && head[1] === 0x8b) return StreamTarSource.open(file, st.size, 'gzip')
+  if (head.readUInt32LE(0) === 0xfd2fb528) return StreamTarSource.open(file, st.size, 'zstd')
   if (st.size < BLOCK)
     throw new InvalidArchiveError(file, `not a tar archive (${st.size} bytes, smaller than one tar block)`)
   return TarFileSource.open(file, st.size)

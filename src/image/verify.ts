@@ -2,11 +2,10 @@
  * --verify: every referenced blob hashed against its digest and size, each layer's diff ID against its
  * decompressed bytes. Streams (bounded memory), layers in parallel; one read of each blob feeds both hashes.
  */
-import {createHash} from 'node:crypto'
-import type {Transform} from 'node:stream'
-import * as zlib from 'node:zlib'
-
 import type {ImageArchive, LayerInfo} from './archive.js'
+import {createDecompressor} from './compression.js'
+import {createDigester, type DigestAlgorithm, parseDigest} from './digest.js'
+import {InflateGuard} from './limits.js'
 
 export interface BlobCheck {
   actualDigest?: string
@@ -34,43 +33,54 @@ export interface VerifyResult {
   warnings: string[]
 }
 
-type ZlibWithZstd = typeof zlib & {createZstdDecompress?: () => Transform}
-
-function decompressor(compression: LayerInfo['compression']): Transform | undefined | 'unsupported' {
-  if (compression === 'gzip') return zlib.createGunzip()
-  if (compression === 'zstd') {
-    const z = zlib as ZlibWithZstd
-    return typeof z.createZstdDecompress === 'function' ? z.createZstdDecompress() : 'unsupported'
-  }
-  return undefined
+function algorithmOf(digest: string | undefined): DigestAlgorithm {
+  return parseDigest(digest)?.algorithm ?? 'sha256'
 }
 
 /**
- * Hash a layer stream; decompress on the side (zlib runs on the thread pool) for the diff ID. The blob
- * hash always completes, even when the bytes do not decompress, so a corrupt blob reports its digest.
+ * Hash a layer stream with its digest's algorithm; decompress on the side (zlib runs on the thread pool)
+ * for the diff ID, within the decompression limits. The blob hash always completes, even when the bytes do
+ * not decompress, so a corrupt blob reports its digest.
  */
 async function hashLayer(
   stream: AsyncIterable<Buffer>,
-  compression: LayerInfo['compression'],
-): Promise<{decodeError?: string; diffId?: string; digest: string; note?: string; size: number}> {
-  const blobHash = createHash('sha256')
-  const dec = decompressor(compression)
+  layer: LayerInfo,
+  what: string,
+): Promise<{decodeError?: string; diffId?: string; digest: string; size: number}> {
+  const blobHash = createDigester(algorithmOf(layer.digest))
   let size = 0
-  if (dec === undefined || dec === 'unsupported') {
+  const dec = createDecompressor(layer.compression, what)
+  if (!dec) {
+    // uncompressed: the diff ID is the blob's digest, in the diff ID's own algorithm
+    const diffAlg = algorithmOf(layer.diffId)
+    const diffHash = diffAlg === algorithmOf(layer.digest) ? undefined : createDigester(diffAlg)
     for await (const chunk of stream) {
       blobHash.update(chunk)
+      diffHash?.update(chunk)
       size += chunk.length
     }
-    const digest = `sha256:${blobHash.digest('hex')}`
-    return dec === undefined
-      ? {diffId: digest, digest, size}
-      : {digest, note: 'this Node.js has no zstd decompressor: diff ID not checked', size}
+    const digest = blobHash.digest()
+    return {diffId: diffHash ? diffHash.digest() : digest, digest, size}
   }
-  const diffHash = createHash('sha256')
+  const diffHash = createDigester(algorithmOf(layer.diffId))
+  const guard = new InflateGuard(what)
   let decodeError: string | undefined
-  dec.on('data', (chunk: Buffer) => diffHash.update(chunk))
+  const fail = (message: string): void => {
+    decodeError ??= message
+    dec.destroy()
+  }
+  dec.on('data', (chunk: Buffer) => {
+    if (decodeError !== undefined) return
+    try {
+      guard.output(chunk.length)
+      diffHash.update(chunk)
+    } catch (error) {
+      fail((error as Error).message)
+    }
+  })
   const finished = new Promise<void>((resolve) => {
     dec.on('end', resolve)
+    dec.on('close', resolve)
     dec.on('error', (error: Error) => {
       decodeError ??= error.message
       resolve()
@@ -79,24 +89,25 @@ async function hashLayer(
   for await (const chunk of stream) {
     blobHash.update(chunk)
     size += chunk.length
+    guard.input(chunk.length)
     if (decodeError === undefined && !dec.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           dec.off('drain', done)
           dec.off('error', done)
+          dec.off('close', done)
           resolve()
         }
         dec.on('drain', done)
         dec.on('error', done)
+        dec.on('close', done)
       })
     }
   }
   if (decodeError === undefined) dec.end()
   await finished
-  const digest = `sha256:${blobHash.digest('hex')}`
-  return decodeError === undefined
-    ? {diffId: `sha256:${diffHash.digest('hex')}`, digest, size}
-    : {decodeError, digest, size}
+  const digest = blobHash.digest()
+  return decodeError === undefined ? {diffId: diffHash.digest(), digest, size} : {decodeError, digest, size}
 }
 
 export async function verifyImageArchive(archive: ImageArchive, concurrency = 2): Promise<VerifyResult> {
@@ -107,6 +118,14 @@ export async function verifyImageArchive(archive: ImageArchive, concurrency = 2)
   // JSON blobs (indexes, manifests, configs) were checked against digest and size when read: count them.
   checked += archive.nestedIndexes.length
   for (const img of archive.images) checked += (img.manifest ? 1 : 0) + 1
+  // a config whose diff IDs cannot be paired with the layers fails verification (one mismatch per config)
+  const configs = new Set<string>()
+  for (const img of archive.images) {
+    const c = img.config
+    if (!c.diffIdsProblem || configs.has(c.path)) continue
+    configs.add(c.path)
+    mismatches.push({actual: c.diffIdsProblem, expected: 'one diff ID string per layer', field: 'diffId', path: c.path})
+  }
   // each distinct layer path once
   const layers = new Map<string, LayerInfo>()
   for (const img of archive.images) for (const l of img.layers) if (!layers.has(l.path)) layers.set(l.path, l)
@@ -116,7 +135,7 @@ export async function verifyImageArchive(archive: ImageArchive, concurrency = 2)
       const layer = layers.get(path)!
       let result
       try {
-        result = await hashLayer(stream, layer.compression)
+        result = await hashLayer(stream, layer, `${archive.path}: layer ${path}`)
       } catch (error) {
         mismatches.push({
           actual: `undecodable (${(error as Error).message})`,
@@ -128,7 +147,13 @@ export async function verifyImageArchive(archive: ImageArchive, concurrency = 2)
       }
       checked++
       bytesHashed += result.size
-      if (result.note) warnings.push(`${path}: ${result.note}`)
+      if (result.decodeError !== undefined)
+        mismatches.push({
+          actual: `does not decompress (${result.decodeError.slice(0, 300)})`,
+          expected: `a ${layer.compression} stream`,
+          field: 'diffId',
+          path,
+        })
       if (result.size !== layer.size)
         mismatches.push({actual: String(result.size), expected: String(layer.size), field: 'size', path})
       if (layer.digest && result.digest !== layer.digest) {

@@ -15,14 +15,14 @@
  * the partial files of live writers and the contexts of running builds. Partial files and context temp dirs
  * of dead processes are swept by the next `init`.
  */
-import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream} from 'node:fs'
+import {randomBytes} from 'node:crypto'
 import {copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
 import {lock} from 'proper-lockfile'
 
 import {DigestMismatchError, ReproError} from '../errors.js'
+import {sha256File} from '../image/digest.js'
 import {lifecycle, processAlive} from '../lifecycle.js'
 import {parsePackageFileName} from './filename.js'
 
@@ -313,11 +313,7 @@ export class PackageCache {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('hex')
-}
+export {sha256File}
 
 export interface ExportResult {
   dir: string

@@ -2,16 +2,78 @@ import type {AnalyzeResult, DescriptorReport, ImageReport, IndexReport} from '..
 
 const TRUNCATE_AT = 400
 
+type Frame =
+  | {kind: 'array'; items: unknown[]; i: number}
+  | {kind: 'object'; keys: string[]; obj: Record<string, unknown>; i: number}
+
+/**
+ * Compact JSON of `value` written with an explicit stack (never recursing on nesting): the first `limit`
+ * characters, and the length of the whole text.
+ */
+export function jsonPreview(value: unknown, limit: number): {text: string; total: number} {
+  const parts: string[] = []
+  let kept = 0
+  let total = 0
+  const emit = (s: string): void => {
+    total += s.length
+    if (kept < limit) {
+      const piece = s.length <= limit - kept ? s : s.slice(0, limit - kept)
+      parts.push(piece)
+      kept += piece.length
+    }
+  }
+  const stack: Frame[] = []
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      emit('[')
+      stack.push({kind: 'array', items: v, i: 0})
+    } else if (v !== null && typeof v === 'object') {
+      emit('{')
+      const obj = v as Record<string, unknown>
+      stack.push({kind: 'object', obj, keys: Object.keys(obj).filter((k) => obj[k] !== undefined), i: 0})
+    } else emit(JSON.stringify(v) ?? 'null')
+  }
+  visit(value)
+  while (stack.length > 0) {
+    const f = stack.at(-1)!
+    if (f.kind === 'array') {
+      if (f.i >= f.items.length) {
+        emit(']')
+        stack.pop()
+        continue
+      }
+      if (f.i > 0) emit(',')
+      visit(f.items[f.i++])
+    } else {
+      if (f.i >= f.keys.length) {
+        emit('}')
+        stack.pop()
+        continue
+      }
+      const k = f.keys[f.i++]
+      emit(`${f.i > 1 ? ',' : ''}${JSON.stringify(k)}:`)
+      visit(f.obj[k])
+    }
+  }
+  return {text: parts.join(''), total}
+}
+
 export function truncateContents(value: unknown, showAll: boolean): string {
-  const text = JSON.stringify(value)
+  const {text, total} = jsonPreview(value, showAll ? Number.POSITIVE_INFINITY : TRUNCATE_AT)
+  if (total <= text.length) return text
+  return `${text}  [... ${total - text.length} characters omitted. Pass --show-contents to print them in their entirety]`
+}
+
+function truncateText(text: string, showAll: boolean): string {
   if (showAll || text.length <= TRUNCATE_AT) return text
   return `${text.slice(0, TRUNCATE_AT)}  [... ${text.length - TRUNCATE_AT} characters omitted. Pass --show-contents to print them in their entirety]`
 }
 
-function annotationLines(annotations: Record<string, string>, indent: string): string[] {
+/** Push one line per annotation (pushed, not spread: an object with 100,000 keys would overflow the stack). */
+function annotationLines(out: string[], annotations: Record<string, string>, indent: string, showAll = false): void {
   const keys = Object.keys(annotations).sort()
-  if (keys.length === 0) return [`${indent}(none)`]
-  return keys.map((k) => `${indent}${k}: ${annotations[k]}`)
+  if (keys.length === 0) out.push(`${indent}(none)`)
+  for (const k of keys) out.push(`${indent}${truncateText(k, showAll)}: ${truncateText(annotations[k], showAll)}`)
 }
 
 function descriptorLine(d: DescriptorReport): string {
@@ -27,18 +89,14 @@ function indexBlock(title: string, i: IndexReport, showAll: boolean): string[] {
     )
   }
   if (Object.keys(i.annotations).length > 0) {
-    out.push(
-      `  Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not hashed)' : ''}:`,
-      ...annotationLines(i.annotations, '    '),
-    )
+    out.push(`  Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not hashed)' : ''}:`)
+    annotationLines(out, i.annotations, '    ', showAll)
   }
   for (const [n, d] of i.manifests.entries()) {
     out.push(`  Descriptor ${n + 1}: ${descriptorLine(d)}`)
     if (Object.keys(d.annotations).length > 0) {
-      out.push(
-        `    Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not part of the digest)' : ''}:`,
-        ...annotationLines(d.annotations, '      '),
-      )
+      out.push(`    Annotations${i.annotationsAreIndexOnly ? ' (index.json-only, not part of the digest)' : ''}:`)
+      annotationLines(out, d.annotations, '      ', showAll)
     }
   }
   if (i.contents !== undefined) out.push(`  Contents: ${truncateContents(i.contents, showAll)}`)
@@ -59,8 +117,8 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
       `    Media type: ${m.mediaType ?? '-'}`,
       `    Platform: ${img.platform}`,
       '    Annotations (hashed):',
-      ...annotationLines(m.annotations, '      '),
     )
+    annotationLines(out, m.annotations, '      ', showAll)
     if (m.contents !== undefined) out.push(`    Contents: ${truncateContents(m.contents, showAll)}`)
   } else {
     out.push('  Manifest: none (this archive format holds no registry manifest)')
@@ -72,7 +130,7 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
     `    Created: ${img.config.created ?? '-'}`,
     `    History: ${img.config.historyCount} entries`,
   )
-  if (img.repoTags.length > 0) out.push(`    Repo tags: ${img.repoTags.join(', ')}`)
+  if (img.tags.length > 0) out.push(`    Tags: ${img.tags.join(', ')}`)
   if (img.config.contents !== undefined) out.push(`    Contents: ${truncateContents(img.config.contents, showAll)}`)
   out.push(`  Layers (${img.layers.length}):`)
   for (const [i, l] of img.layers.entries()) {
@@ -81,8 +139,10 @@ function imageBlock(n: number, img: ImageReport, showAll: boolean): string[] {
       `       Media type: ${l.mediaType}  Compression: ${l.compression}  Size: ${l.size} bytes`,
       `       Diff ID: ${l.diffId ?? '-'}`,
     )
-    if (Object.keys(l.annotations).length > 0)
-      out.push('       Annotations:', ...annotationLines(l.annotations, '         '))
+    if (Object.keys(l.annotations).length > 0) {
+      out.push('       Annotations:')
+      annotationLines(out, l.annotations, '         ', showAll)
+    }
   }
   return out
 }
@@ -102,9 +162,14 @@ export function renderAnalyze(r: AnalyzeResult, showAll: boolean): string {
   }
   if (r.imageDigest && platformImages.length > 1) out.push(`Image index digest (multi-platform): ${r.imageDigest}`)
   out.push('')
-  if (r.index) out.push(...indexBlock('Index (index.json)', r.index, showAll), '')
-  for (const n of r.nestedIndexes) out.push(...indexBlock(`Image index (${n.path})`, n, showAll), '')
-  for (const [i, img] of r.images.entries()) out.push(...imageBlock(i + 1, img, showAll), '')
+  // appended line by line: spreading 100,000+ lines into push() would overflow the stack
+  const append = (lines: string[]): void => {
+    for (const l of lines) out.push(l)
+    out.push('')
+  }
+  if (r.index) append(indexBlock('Index (index.json)', r.index, showAll))
+  for (const n of r.nestedIndexes) append(indexBlock(`Image index (${n.path})`, n, showAll))
+  for (const [i, img] of r.images.entries()) append(imageBlock(i + 1, img, showAll))
   for (const w of r.warnings) out.push(`Warning: ${w}`)
   if (r.verification) {
     const v = r.verification

@@ -38,8 +38,23 @@ function where(e: DiffEvent): string {
   return `${e.kind}: ${e.path}`
 }
 
+/** Length in code points, without building an array of them. */
+function codePoints(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdbff) n++
+  }
+  return n
+}
+
+/** Append without spreading into arguments (100,000+ lines would overflow the stack). */
+function append(out: string[], lines: string[]): void {
+  for (const l of lines) out.push(l)
+}
+
 function pad(s: string, n: number): string {
-  const len = [...s].length
+  const len = codePoints(s)
   return len >= n ? s : s + ' '.repeat(n - len)
 }
 
@@ -47,7 +62,8 @@ function table(events: DiffEvent[], o: RenderOptions): string[] {
   const max = o.maxValue ?? 50
   const rows = events.map((e) => [where(e), e.field, shorten(e.a, max), shorten(e.b, max), e.cause])
   const head = ['WHERE', 'FIELD', 'A', 'B', 'CAUSE']
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]].length)))
+  // a reduce, not Math.max(...rows): spreading 100,000+ rows overflows the stack
+  const widths = head.map((h, i) => rows.reduce((w, r) => Math.max(w, codePoints(r[i])), h.length))
   const colors: Array<keyof typeof ANSI | undefined> = [undefined, undefined, 'red', 'green', 'dim']
   const line = (r: string[], header: boolean): string =>
     r
@@ -58,12 +74,18 @@ function table(events: DiffEvent[], o: RenderOptions): string[] {
       })
       .join('  ')
       .trimEnd()
-  return [line(head, true), ...rows.map((r) => line(r, false))]
+  const out = [line(head, true)]
+  for (const r of rows) out.push(line(r, false))
+  return out
 }
 
 function groupByPlatform(events: DiffEvent[]): Map<string, DiffEvent[]> {
   const m = new Map<string, DiffEvent[]>()
-  for (const e of events) m.set(e.platform, [...(m.get(e.platform) ?? []), e])
+  for (const e of events) {
+    const list = m.get(e.platform)
+    if (list) list.push(e)
+    else m.set(e.platform, [e])
+  }
   return m
 }
 
@@ -96,11 +118,8 @@ function causeLines(causes: CauseSummary[], o: RenderOptions): string[] {
 function section(title: string, events: DiffEvent[], o: RenderOptions): string[] {
   const out: string[] = [paint(o.color, 'bold', title)]
   for (const [platform, list] of groupByPlatform(events)) {
-    out.push(
-      '',
-      platform === '' ? 'archive and index:' : `platform ${platform}:`,
-      ...table(list, o).map((l) => `  ${l}`),
-    )
+    out.push('', platform === '' ? 'archive and index:' : `platform ${platform}:`)
+    for (const l of table(list, o)) out.push(`  ${l}`)
   }
   return out
 }
@@ -111,7 +130,8 @@ export function renderDiff(r: DiffResult, o: RenderOptions): string {
     `${label}: ${s.input}  (${s.format}${s.imageDigest ? `, ${s.imageDigest}` : ''}; ${s.platforms.join(', ')})`
   out.push(side('A', r.a), side('B', r.b), '')
   if (r.differences.length > 0) {
-    out.push(...section('Differences', r.differences, o), '')
+    append(out, section('Differences', r.differences, o))
+    out.push('')
     const diffs = r.differences.filter((e) => e.diff)
     if (diffs.length > 0) {
       out.push(paint(o.color, 'bold', 'Text files'), '')
@@ -120,7 +140,8 @@ export function renderDiff(r: DiffResult, o: RenderOptions): string {
     out.push(paint(o.color, 'bold', 'Likely causes (most important first)'), ...causeLines(r.summary.causes, o), '')
   }
   if (r.notes.length > 0) {
-    out.push(...section('Notes (packaging only: the same image with --semantic)', r.notes, o), '')
+    append(out, section('Notes (packaging only: the same image with --semantic)', r.notes, o))
+    out.push('')
   }
   for (const w of r.warnings) out.push(paint(o.color, 'yellow', `warning: ${w}`))
   if (r.warnings.length > 0) out.push('')

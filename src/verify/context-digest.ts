@@ -7,11 +7,11 @@
  * make them irrelevant, and they differ between checkouts of the same commit.
  */
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {lstat, readdir, readFile, readlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import {InvalidArgumentError} from '../errors.js'
+import {sha256File} from '../image/digest.js'
 
 export interface IgnoreRule {
   pattern: string
@@ -93,11 +93,6 @@ export interface ContextDigest {
   ignoreFile?: string
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
-  return hash.digest('hex')
-}
 
 async function readIgnore(context: string, dockerfile?: string): Promise<{rules: IgnoreRule[]; file?: string}> {
   const candidates = [...(dockerfile ? [`${dockerfile}.dockerignore`] : []), path.join(context, '.dockerignore')]
@@ -142,7 +137,7 @@ export async function contextLines(
       } else if (st.isSymbolicLink()) {
         add('symlink', mode, await readlink(full), rel)
       } else if (st.isFile()) {
-        add('file', mode, await sha256OfFile(full), rel)
+        add('file', mode, await sha256File(full), rel)
       } else {
         add('other', mode, '-', rel)
       }

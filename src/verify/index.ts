@@ -4,7 +4,6 @@
  * an in-toto attestation of the inputs and the verdict. The rebuilt tarballs live in a temp directory
  * (removed at the end) unless --output-dir keeps them.
  */
-import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -22,6 +21,7 @@ import {build, type BuildInput, type BuildResult, resolveOptions, resolveSde} fr
 import {EngineNotFoundError, InvalidArgumentError, ReproError} from '../errors.js'
 import type {Exec} from '../exec.js'
 import {platformImages, topImageDigest} from '../image/archive.js'
+import {sha256File} from '../image/digest.js'
 import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {
@@ -163,11 +163,6 @@ export function checkVerifyInput(input: VerifyInput): void {
   }
 }
 
-async function sha256File(file: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex')
-}
 
 export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<VerifyResult> {
   const {exec, logger} = deps

@@ -184,7 +184,7 @@ describe('--expected-image-digest', () => {
     await writeArchive('docker-exporter', [img], out)
     const r = await runCli(['analyze', out, '--expected-image-digest', 'sha256:xyz'])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /--expected-image-digest sha256:xyz: not a sha256 digest/)
+    assert.match(r.stderr, /--expected-image-digest sha256:xyz: not a digest \(sha256: and 64 hex digits/)
   })
 })
 
@@ -284,15 +284,19 @@ describe('bad input: one line, exit 2, nothing written', () => {
       for (const d of img.layerDigests) {
         const p = path.join(root, blob(d))
         const b = await readFile(p)
-        b[b.length - 9] ^= 0xff // inside the gzip trailer's CRC: same size, different bytes
+        b[b.length - 9] ^= 0xff // the last byte of the deflate data: same size, different bytes
         await writeFile(p, b)
       }
     })
     // without --verify it is fine: layers are not read
     assert.equal((await runCli(['analyze', f])).code, 0)
-    await expectBad(f, /2 blob check\(s\) failed/, '--verify')
+    // each layer fails twice: its digest, and its bytes no longer decompress
+    await expectBad(f, /4 blob check\(s\) failed/, '--verify')
     const r = await runCli(['analyze', f, '--verify'])
-    for (const d of img.layerDigests) assert.match(r.stdout, new RegExp(`${blob(d)}: digest expected ${d}`))
+    for (const d of img.layerDigests) {
+      assert.match(r.stdout, new RegExp(`${blob(d)}: digest expected ${d}`))
+      assert.match(r.stdout, new RegExp(`${blob(d)}: diffId expected a gzip stream, got does not decompress`))
+    }
   })
 
   test('a digest that points outside blobs/', async () => {
@@ -345,5 +349,43 @@ describe('bad input: one line, exit 2, nothing written', () => {
     const f = `${root}.tar`
     await tarDir(root, f)
     await expectBad(f, /not a container image archive: no index\.json or manifest\.json \(found README\)/)
+  })
+})
+
+describe('outputs that cannot blow up', () => {
+  test('a 10 MB label: --json is one valid document, text truncates it', async () => {
+    const big = await buildImage({containerConfig: {Labels: {huge: 'x'.repeat(10 * 1024 * 1024)}}, layers: [files]})
+    const out = path.join(dir, 'huge-label.tar')
+    await writeArchive('oci-archive', [big], out)
+    const {code, json} = await analyzeJson(out)
+    assert.equal(code, 0)
+    assert.equal(json.images[0].config.labels.huge.length, 10 * 1024 * 1024)
+    const text = await runCli(['analyze', out])
+    assert.equal(text.code, 0)
+    assert.match(text.stdout, /characters omitted\. Pass --show-contents/)
+    assert.ok(text.stdout.length < 100_000, `text output is ${text.stdout.length} characters`)
+  })
+
+  test('one manifest under two names (repro build -t a -t b): one image digest, both tags, verified', async () => {
+    const root = path.join(dir, 'two-names-layout')
+    await writeArchive('oci-layout-dir', [img], root)
+    const index = JSON.parse(await readFile(path.join(root, 'index.json'), 'utf8'))
+    const d = index.manifests[0]
+    index.manifests = ['1', 'latest'].map((t) => ({
+      ...d,
+      annotations: {'io.containerd.image.name': `docker.io/library/app:${t}`, 'org.opencontainers.image.ref.name': t},
+    }))
+    await writeFile(path.join(root, 'index.json'), JSON.stringify(index))
+    const out = path.join(dir, 'two-names.tar')
+    await tarDir(root, out)
+    const {code, json} = await analyzeJson(out, '--verify', '--expected-image-digest', img.manifestDigest)
+    assert.equal(code, 0)
+    assert.equal(json.imageDigest, img.manifestDigest)
+    assert.equal(json.images.length, 1)
+    assert.deepEqual(json.images[0].tags, ['docker.io/library/app:1', 'docker.io/library/app:latest'])
+    assert.equal(json.verification.ok, true)
+    const text = await runCli(['analyze', out])
+    assert.match(text.stdout, new RegExp(`Image digest \\(linux/amd64\\): ${img.manifestDigest}`))
+    assert.match(text.stdout, /Tags: docker\.io\/library\/app:1, docker\.io\/library\/app:latest/)
   })
 })
