@@ -9,7 +9,7 @@ import yaml from 'js-yaml'
 
 import {decodeDockerfile, DockerfileParseError, MAX_DOCKERFILE_BYTES, parseDockerfile} from '../dockerfile/parse.js'
 import {InvalidArgumentError} from '../errors.js'
-import {parseDockerignore} from './dockerignore.js'
+import {parseDockerignore} from '../verify/context-digest.js'
 import {buildModel} from './model.js'
 import type {RawFinding, RuleContext} from './rules/common.js'
 import {normalizeImage} from './rules/images.js'

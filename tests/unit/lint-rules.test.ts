@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {isExcluded, parseDockerignore} from '../../src/lint/dockerignore.js'
+import {isIgnored, parseDockerignore} from '../../src/verify/context-digest.js'
 import {lintSource, summarize, type SourceFacts} from '../../src/lint/index.js'
 
 function facts(over: Partial<SourceFacts> = {}): SourceFacts {
@@ -173,7 +173,7 @@ describe('RL012 copy-git-dir', () => {
     assert.deepEqual(found(text, {dockerignore: '**/.git\n'}), [])
   })
   it('reads .dockerignore in order, with ! re-including', () => {
-    const match = (text: string): boolean => isExcluded(parseDockerignore(text), '.git')
+    const match = (text: string): boolean => isIgnored('.git', parseDockerignore(text))
     assert.equal(match('*\n!src\n'), true)
     assert.equal(match('.*\n!.git\n'), false)
     assert.equal(match('/.git/\n'), true)

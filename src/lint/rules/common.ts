@@ -1,3 +1,4 @@
+import type {IgnoreRule} from '../../verify/context-digest.js'
 import type {LintModel} from '../model.js'
 import type {ShellCommand, ShellWord} from '../shell.js'
 import type {Severity} from '../types.js'
@@ -5,7 +6,7 @@ import type {Severity} from '../types.js'
 export interface RuleContext {
   model: LintModel
   /** `.dockerignore` patterns of the build context; null when there is none */
-  dockerignore: string[] | null
+  dockerignore: IgnoreRule[] | null
   /** --build-context NAME=VALUE */
   buildContexts: Map<string, string>
   /** image references listed in repro.lock.yaml */

@@ -1,5 +1,5 @@
 /** RL010 build-time-value, RL011 user-db-date, RL012 copy-git-dir, RL014 pyc-timestamp. */
-import {isExcluded} from '../dockerignore.js'
+import {isIgnored} from '../../verify/context-digest.js'
 import {before, expandWord} from '../model.js'
 import type {ShellCommand} from '../shell.js'
 import {hasOption, type Check, type RawFinding} from './common.js'
@@ -93,7 +93,7 @@ const WHOLE_CONTEXT = new Set(['.', './', '*', './*'])
 
 export const copyGitDir: Check = (ctx) => {
   const out: RawFinding[] = []
-  const gitExcluded = ctx.dockerignore !== null && isExcluded(ctx.dockerignore, '.git')
+  const gitExcluded = ctx.dockerignore !== null && isIgnored('.git', ctx.dockerignore)
   if (gitExcluded) return out
   for (const item of ctx.model.instructions) {
     const {ins} = item
