@@ -27,6 +27,7 @@ import {
   type TarEntry,
 } from './tar.js'
 import {BLOCK} from './tar-header.js'
+import {mapLimit} from '../pool.js'
 
 export {normalizeEntryName} from './tar.js'
 
@@ -61,17 +62,6 @@ function tooLarge(file: string, name: string, size: number, maxBytes: number): R
     'maxJsonBytes',
     `'${name}' is ${size} bytes, more than ${maxBytes} for a JSON document`,
   )
-}
-
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const workers = Array.from({length: Math.max(1, Math.min(limit, items.length))}, async () => {
-    while (next < items.length) {
-      const item = items[next++]
-      await fn(item)
-    }
-  })
-  await Promise.all(workers)
 }
 
 const CHUNK = 4 * 1024 * 1024
@@ -181,7 +171,7 @@ class TarFileSource implements ImageSource {
   }
 
   async streamEntries(names: string[], handler: EntryHandler, concurrency = 2): Promise<void> {
-    await runLimited(names, concurrency, async (name) => {
+    await mapLimit(names, concurrency, async (name) => {
       const e = this.entry(name)
       await handler(name, e.size === 0 ? Readable.from([]) : readRange(this.fh, e.offset, e.size))
     })
@@ -516,7 +506,7 @@ class DirSource implements ImageSource {
   }
 
   async streamEntries(names: string[], handler: EntryHandler, concurrency = 2): Promise<void> {
-    await runLimited(names, concurrency, async (name) => {
+    await mapLimit(names, concurrency, async (name) => {
       const p = await this.resolve(name)
       if (p === undefined) throw new InvalidArchiveError(this.path, `missing blob or file '${name}'`)
       const fh = await open(p, 'r')

@@ -20,6 +20,7 @@ import type {HashEntry} from './hash-file.js'
 import {openOciRepository, type Repository} from '../image/registry/index.js'
 import {type Provider, providerTarget, type ProviderTarget} from './providers.js'
 import {formatBytes, openConfinedRegularFile, readChunks, RegularFileError} from './regular-file.js'
+import {mapLimit} from '../pool.js'
 
 /** The largest package file accepted (the hash file gives no size): 2 GiB. */
 export const DEFAULT_MAX_PACKAGE_BYTES = 2 * 2 ** 30
@@ -76,24 +77,6 @@ class AttemptError extends Error {
   ) {
     super(message)
   }
-}
-
-/** Run `fn` over items with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i], i)
-    }
-  }
-  await Promise.all(Array.from({length: Math.max(1, Math.min(limit, items.length))}, () => worker()))
-  return results
 }
 
 export async function downloadEntries(entries: HashEntry[], options: DownloadOptions): Promise<DownloadResult> {

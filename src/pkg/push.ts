@@ -13,7 +13,7 @@ import {openOciRepository} from '../image/registry/index.js'
 import type {OciRef} from '../image/registry/reference.js'
 import type {Logger} from '../log.js'
 import type {PackageCache} from './cache.js'
-import {mapLimit} from './download.js'
+import {mapLimit} from '../pool.js'
 import type {HashEntry} from './hash-file.js'
 
 export interface PushResult {

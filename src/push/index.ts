@@ -32,7 +32,7 @@ import {openRepository} from '../image/registry/index.js'
 import {formatReference, type ImageReference, parseReference} from '../image/registry/reference.js'
 import {lifecycle} from '../lifecycle.js'
 import type {Logger} from '../log.js'
-import {mapLimit} from '../pkg/download.js'
+import {mapLimit} from '../pool.js'
 
 export const PUSH_SCHEMA_VERSION = 1
 const BASE_NAME_ANNOTATION = 'org.opencontainers.image.base.name'

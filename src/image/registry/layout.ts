@@ -12,6 +12,7 @@ import {isIndexMediaType, MT} from '../media-types.js'
 import {type Descriptor, type Manifest, type Repository} from './client.js'
 import {RegistryError} from './errors.js'
 import type {ImageReference} from './reference.js'
+import {mapLimit} from '../../pool.js'
 
 /** More than this many platforms in one index, or layers in one manifest, is not an image we pull. */
 export const MAX_INDEX_ENTRIES = 1024
@@ -34,23 +35,6 @@ export interface PullResult {
 function platformOf(d: Descriptor): string {
   const p = d.platform
   return p?.os && p.architecture ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'unknown'
-}
-
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failed = false
-  await Promise.all(
-    Array.from({length: Math.max(1, Math.min(limit, items.length))}, async () => {
-      while (!failed && next < items.length) {
-        try {
-          await fn(items[next++])
-        } catch (error) {
-          failed = true
-          throw error
-        }
-      }
-    }),
-  )
 }
 
 function descriptors(subject: string, m: Manifest, key: 'layers' | 'manifests', max: number): Descriptor[] {
@@ -132,7 +116,7 @@ export async function pullToLayout(
   }
   const todo = [...blobs.values()].filter((d) => !written.has(d.digest)).sort((a, b) => (a.digest < b.digest ? -1 : 1))
   for (const d of todo) await mkdir(path.join(dir, 'blobs', parseDigest(d.digest)!.algorithm), {recursive: true})
-  await runLimited(todo, options.concurrency ?? 4, async (d) => {
+  await mapLimit(todo, options.concurrency ?? 4, async (d) => {
     await repo.fetchBlob(d, path.join(dir, blobPath(parseDigest(d.digest)!)))
     bytes += d.size
     count++
