@@ -269,6 +269,8 @@ rm -rf /out/.image.tar.repro-out-${RUN}
       'seccomp=unconfined',
       '--security-opt',
       'apparmor=unconfined',
+      '--security-opt',
+      'label=disable',
       '--device',
       '/dev/fuse',
       '-e',
