@@ -19,6 +19,7 @@ import {platformImages, readImageArchive, topImageDigest} from '../image/archive
 import {lifecycle, processAlive} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
+import {checkContextsReadable} from './context-access.js'
 import {checkKeyValue, parseBuildContext, parseSecret, privateOutDirPid, splitArgs, splitPlatforms} from './args.js'
 import {probe} from './detect.js'
 import {VOLUME_EXISTS} from './podman.js'
@@ -252,6 +253,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     exec,
   )
   checkRuntimeFlags(options, facts)
+  if (options.rootless && !input.dry) await checkContextsReadable(options)
   const plan = buildPlan(options, facts)
   for (const a of facts.assumptions) logger.warn(a)
   for (const w of hermetic.warnings) logger.warn(w)

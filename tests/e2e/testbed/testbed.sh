@@ -1344,7 +1344,7 @@ main() {
   prune-go) cmd_prune_go ;;
   env) cmd_env ;;
   pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
-  rootless) with_lock && step rootless step_rootless && jq . "$TB_PARTS/rootless.json" ;;
+  rootless) with_lock && step rootless step_rootless && write_state status >/dev/null && jq . "$TB_PARTS/rootless.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"

@@ -1,0 +1,197 @@
+/**
+ * Rootless podman for real: `repro build --runtime podman --rootless` run by the test bed's unprivileged user
+ * (state `rootless`, made by testbed.sh step rootless) with its own podman storage and the test bed's rootless
+ * BuildKit image (BuildKit + rootlesskit, user 1000). The nightly fixtures scratch-copy and busybox-run (base:
+ * the test bed's busybox as an OCI-layout build context) are built twice with --no-cache and SOURCE_DATE_EPOCH=0:
+ * the two tarballs must be byte-identical and the image digest must equal nightly/golden.yaml's digest for the
+ * default BuildKit version, which the rootful runtimes (docker, podman --privileged, buildkitd) give.
+ * A context the unprivileged user cannot read fails with exit 2 and leaves nothing behind.
+ */
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
+import {createReadStream, existsSync} from 'node:fs'
+import {chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+import {fileURLToPath} from 'node:url'
+
+import {parseGolden} from '../../nightly/lib/golden.js'
+import {readTestbedState, type TestbedState} from '../support/testbed.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const CLI = path.join(ROOT, 'bin', 'run.js')
+const FIXTURES = path.join(ROOT, 'nightly', 'fixtures')
+const PLATFORM = 'linux/amd64'
+
+interface RootlessState {
+  ok: boolean
+  user: string
+  uid: number
+  home: string
+  runtimeDir: string
+  image: {name: string}
+}
+
+type State = TestbedState & {rootless?: RootlessState}
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** argv as the rootless user, with only its own environment (no root's TMPDIR, HOME or XDG dirs leak in) */
+function asUser(r: RootlessState, argv: string[], cwd: string): Promise<Run> {
+  const env = [
+    `HOME=${r.home}`,
+    `USER=${r.user}`,
+    `XDG_RUNTIME_DIR=${r.runtimeDir}`,
+    'PATH=/usr/local/bin:/usr/bin:/bin',
+  ]
+  return new Promise((resolve, reject) => {
+    const child = spawn('runuser', ['-u', r.user, '--', 'env', '-i', ...env, ...argv], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 5 * 60_000,
+    })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.stderr.on('data', (b: Buffer) => err.push(b))
+    child.on('error', reject)
+    child.on('close', (code, signal) =>
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    )
+  })
+}
+
+function fileSha256(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256')
+    createReadStream(file)
+      .on('data', (b) => h.update(b))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')))
+  })
+}
+
+/** chown -R to the rootless user: it builds from and writes into these directories */
+async function chownTree(dir: string, uid: number): Promise<void> {
+  await chown(dir, uid, uid)
+  for (const e of await readdir(dir, {withFileTypes: true})) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) await chownTree(p, uid)
+    else await chown(p, uid, uid)
+  }
+}
+
+describe('rootless podman: repro build --runtime podman --rootless as an unprivileged user', () => {
+  let state: State
+  let rootless: RootlessState
+  let work: string
+  let golden: ReturnType<typeof parseGolden>
+
+  before(async () => {
+    state = readTestbedState<State>()
+    assert.ok(state.rootless?.ok, 'the test bed has no rootless user: run `npm run testbed -- up` (step rootless)')
+    rootless = state.rootless
+    assert.ok(existsSync(CLI), `${CLI} missing: run npm run build first`)
+    golden = parseGolden(await readFile(path.join(ROOT, 'nightly', 'golden.yaml'), 'utf8'))
+    assert.equal(
+      golden.bases.busybox,
+      state.images.busybox.manifestDigest,
+      'golden.yaml was recorded with another busybox base than the test bed has: its digests do not apply',
+    )
+    work = await mkdtemp(path.join(os.tmpdir(), 'repro-rootless-e2e-'))
+    await chmod(work, 0o755)
+  })
+  after(async () => {
+    if (work) await rm(work, {recursive: true, force: true})
+  })
+
+  async function build(context: string, out: string, base: boolean): Promise<Run> {
+    return asUser(
+      rootless,
+      [
+        process.execPath,
+        CLI,
+        'build',
+        '--runtime',
+        'podman',
+        '--rootless',
+        '--buildkit-image',
+        rootless.image.name,
+        '--sde',
+        '0',
+        '--no-cache',
+        ...(base ? ['--build-context', `base=oci-layout://${state.images.busybox.ociLayout}`] : []),
+        '-o',
+        out,
+        context,
+      ],
+      work,
+    )
+  }
+
+  for (const [fixture, base] of [
+    ['scratch-copy', false],
+    ['busybox-run', true],
+  ] as const) {
+    test(`${fixture}: twice byte-identical, the rootful runtimes' golden digest`, {timeout: 6 * 60_000}, async () => {
+      const version = state.buildkit.default
+      const want = golden.digests[fixture]?.[version]?.[PLATFORM]
+      assert.ok(want, `nightly/golden.yaml has no digest for ${fixture} ${version} ${PLATFORM}`)
+      const dir = path.join(work, fixture)
+      await cp(path.join(FIXTURES, fixture), path.join(dir, 'context'), {recursive: true})
+      await mkdir(path.join(dir, 'out'))
+      await chownTree(dir, rootless.uid)
+      const runs: {digest: string; sha: string}[] = []
+      for (const n of [1, 2]) {
+        const out = path.join(dir, 'out', `image-${n}.tar`)
+        const r = await build(path.join(dir, 'context'), out, base)
+        assert.equal(r.code, 0, `build ${n} exited ${r.code}:\n${r.stderr.trim().split('\n').slice(-20).join('\n')}`)
+        // rootless podman was detected as that user: the image's user 1000 is mapped to it, nothing privileged
+        const podmanRun = r.stderr.split('\n').find((l) => l.startsWith('+ podman run '))
+        assert.ok(podmanRun, 'the podman run step is printed')
+        assert.match(podmanRun, / --userns keep-id:uid=1000,gid=1000 /)
+        assert.doesNotMatch(podmanRun, /--privileged/)
+        const [digest, printed] = r.stdout.trim().split(/\s+/)
+        assert.equal(printed, out)
+        runs.push({digest, sha: await fileSha256(out)})
+      }
+      assert.equal(runs[0].sha, runs[1].sha, 'the two rootless tarballs are byte-identical')
+      assert.equal(runs[0].digest, runs[1].digest)
+      assert.equal(runs[0].digest, want, `${fixture}: the rootless digest equals the rootful runtimes' (golden.yaml)`)
+    })
+  }
+
+  test(
+    'a context the unprivileged user cannot read: exit 2, destination untouched, nothing left',
+    {timeout: 3 * 60_000},
+    async () => {
+      const dir = path.join(work, 'unreadable')
+      await mkdir(path.join(dir, 'context'), {recursive: true})
+      await mkdir(path.join(dir, 'out'))
+      // generated names (spaces, quotes, a newline, unicode) around one root-only file
+      const names = Array.from({length: 5}, (_, i) => `f ${i} '${randomBytes(3).toString('hex')}"\n✓`)
+      for (const n of names) await writeFile(path.join(dir, 'context', n), `${n}\n`)
+      await writeFile(path.join(dir, 'context', 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
+      await chownTree(dir, rootless.uid)
+      const secret = path.join(dir, 'context', 'root-only')
+      await writeFile(secret, 'not for the build user\n', {mode: 0o600})
+      await chown(secret, 0, 0)
+      const out = path.join(dir, 'out', 'image.tar')
+      const r = await build(path.join(dir, 'context'), out, false)
+      assert.equal(r.code, 2, `exit ${r.code}:\n${r.stderr.trim().split('\n').slice(-10).join('\n')}`)
+      assert.equal(r.stdout, '', 'no result on stdout')
+      assert.match(r.stderr, /root-only/, 'the error names the file it could not read')
+      assert.deepEqual(await readdir(path.join(dir, 'out')), [], 'no destination, partial file or private directory')
+    },
+  )
+})
