@@ -81,6 +81,27 @@ function fileSha256(file: string): Promise<string> {
   })
 }
 
+/** Every path in the image's layers, read with python3's tarfile (an independent reader). */
+function layerNames(archive: string): Promise<string[]> {
+  const script = [
+    'import json, sys, tarfile',
+    'outer = tarfile.open(sys.argv[1])',
+    "m = json.load(outer.extractfile('manifest.json'))",
+    "print(json.dumps([n for l in m[0]['Layers'] for n in tarfile.open(fileobj=outer.extractfile(l), mode='r:*').getnames()]))",
+  ].join('\n')
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', script, archive], {stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000})
+    const out: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.on('error', reject)
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as string[])
+        : reject(new Error(`python3 exited ${code}`)),
+    )
+  })
+}
+
 /** chown -R to the rootless user: it builds from and writes into these directories */
 async function chownTree(dir: string, uid: number): Promise<void> {
   await chown(dir, uid, uid)
@@ -179,8 +200,8 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
       await mkdir(path.join(dir, 'context'), {recursive: true})
       await mkdir(path.join(dir, 'out'))
       // generated names (spaces, quotes, a newline, unicode) around one root-only file
-      const names = Array.from({length: 5}, (_, i) => `f ${i} '${randomBytes(3).toString('hex')}"\n✓`)
-      for (const n of names) await writeFile(path.join(dir, 'context', n), `${n}\n`)
+      const generated = Array.from({length: 5}, (_, i) => `f ${i} '${randomBytes(3).toString('hex')}"\n✓`)
+      for (const n of generated) await writeFile(path.join(dir, 'context', n), `${n}\n`)
       await writeFile(path.join(dir, 'context', 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
       await chownTree(dir, rootless.uid)
       const secret = path.join(dir, 'context', 'root-only')
@@ -192,6 +213,14 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
       assert.equal(r.stdout, '', 'no result on stdout')
       assert.match(r.stderr, /root-only/, 'the error names the file it could not read')
       assert.deepEqual(await readdir(path.join(dir, 'out')), [], 'no destination, partial file or private directory')
+      // excluded by .dockerignore, the file is not sent: the build runs, and every generated name is in the image
+      await writeFile(path.join(dir, 'context', '.dockerignore'), 'root-only\n')
+      await chown(path.join(dir, 'context', '.dockerignore'), rootless.uid, rootless.uid)
+      const ok = await build(path.join(dir, 'context'), out, false)
+      assert.equal(ok.code, 0, `exit ${ok.code}:\n${ok.stderr.trim().split('\n').slice(-10).join('\n')}`)
+      const names = await layerNames(out)
+      for (const n of generated) assert.ok(names.includes(n), `${JSON.stringify(n)} is in the image`)
+      assert.ok(!names.includes('root-only'), 'the excluded file is not')
     },
   )
 })
