@@ -1,9 +1,11 @@
 /**
- * Rootless builds read the build context as the calling user (rootless podman maps the BuildKit image's user
- * 1000 to it), and BuildKit's context transfer turns a file that user cannot read into an EMPTY file in the
- * image, exit 0 (seen with BuildKit v0.32.2 under rootless podman 4.3: a root-owned 0600 file became a 0-byte
- * file). So before a rootless build every context entry the build would send (not excluded by .dockerignore)
- * must be readable, and every such directory listable, by this process: otherwise a one-line error names it.
+ * Podman run by an unprivileged user (rootless Podman, with or without --rootless) reads the build context as
+ * that user: rootless Podman maps the container's build user to it, and files owned by ids outside the user's
+ * range appear as nobody's. BuildKit's context transfer then turns a file that user cannot read into an EMPTY
+ * file in the image, exit 0 (seen with BuildKit v0.32.2 under rootless Podman 4.3, rootless and rootful
+ * BuildKit images alike: a root-owned 0600 file became a 0-byte file). So before such a build every context
+ * entry the build would send (not excluded by .dockerignore) must be readable, and every such directory
+ * listable, by this process: otherwise a one-line error names it. Root reads everything: no walk then.
  */
 import {constants} from 'node:fs'
 import {access, lstat, readdir} from 'node:fs/promises'
@@ -58,7 +60,7 @@ export async function checkContextsReadable(options: BuildOptions): Promise<void
     if (bad !== undefined) {
       throw new InvalidArgumentError(
         `${what} ${dir}: ${JSON.stringify(bad)} is not readable by this user (uid ${process.getuid?.() ?? '?'}); ` +
-          'a rootless build would put an empty file in the image: fix its permissions or exclude it in .dockerignore',
+          'BuildKit would put it in the image as an empty file: fix its permissions or exclude it in .dockerignore',
       )
     }
   }

@@ -253,7 +253,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     exec,
   )
   checkRuntimeFlags(options, facts)
-  if (options.rootless && !input.dry) await checkContextsReadable(options)
+  if (facts.runtime === 'podman' && !input.dry && process.getuid?.() !== 0) await checkContextsReadable(options)
   const plan = buildPlan(options, facts)
   for (const a of facts.assumptions) logger.warn(a)
   for (const w of hermetic.warnings) logger.warn(w)

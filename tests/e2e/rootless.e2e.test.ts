@@ -4,8 +4,10 @@
  * BuildKit image (BuildKit + rootlesskit, user 1000). The nightly fixtures scratch-copy and busybox-run (base:
  * the test bed's busybox as an OCI-layout build context) are built twice with --no-cache and SOURCE_DATE_EPOCH=0:
  * the two tarballs must be byte-identical and the image digest must equal nightly/golden.yaml's digest for the
- * default BuildKit version, which the rootful runtimes (docker, podman --privileged, buildkitd) give.
- * A context the unprivileged user cannot read fails with exit 2 and leaves nothing behind.
+ * default BuildKit version, which the rootful runtimes (docker, podman --privileged, buildkitd) give. The same
+ * for the rootful BuildKit image run by the same user without --rootless (podman's --privileged then stays in the
+ * user's namespace). A context file the unprivileged user cannot read fails with exit 2 and leaves nothing
+ * behind (BuildKit alone put it into the image as an empty file, exit 0); excluded by .dockerignore, it builds.
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
@@ -32,6 +34,8 @@ interface RootlessState {
   home: string
   runtimeDir: string
   image: {name: string}
+  /** the rootful BuildKit image, in the user's storage too */
+  rootfulImage: string
 }
 
 type State = TestbedState & {rootless?: RootlessState}
@@ -136,7 +140,12 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
     if (work) await rm(work, {recursive: true, force: true})
   })
 
-  async function build(context: string, out: string, base: boolean): Promise<Run> {
+  /**
+   * rootless: the rootless BuildKit image with --rootless (rootlesskit, user 1000 mapped to the caller);
+   * privileged: the rootful image with --privileged, which rootless podman confines to the user's namespace
+   */
+  type Mode = 'privileged' | 'rootless'
+  async function build(mode: Mode, context: string, out: string, base: boolean): Promise<Run> {
     return asUser(
       rootless,
       [
@@ -145,9 +154,9 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
         'build',
         '--runtime',
         'podman',
-        '--rootless',
-        '--buildkit-image',
-        rootless.image.name,
+        ...(mode === 'rootless'
+          ? ['--rootless', '--buildkit-image', rootless.image.name]
+          : ['--buildkit-image', rootless.rootfulImage]),
         '--sde',
         '0',
         '--no-cache',
@@ -160,67 +169,80 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
     )
   }
 
-  for (const [fixture, base] of [
-    ['scratch-copy', false],
-    ['busybox-run', true],
-  ] as const) {
-    test(`${fixture}: twice byte-identical, the rootful runtimes' golden digest`, {timeout: 6 * 60_000}, async () => {
-      const version = state.buildkit.default
-      const want = golden.digests[fixture]?.[version]?.[PLATFORM]
-      assert.ok(want, `nightly/golden.yaml has no digest for ${fixture} ${version} ${PLATFORM}`)
-      const dir = path.join(work, fixture)
-      await cp(path.join(FIXTURES, fixture), path.join(dir, 'context'), {recursive: true})
-      await mkdir(path.join(dir, 'out'))
-      await chownTree(dir, rootless.uid)
-      const runs: {digest: string; sha: string}[] = []
-      for (const n of [1, 2]) {
-        const out = path.join(dir, 'out', `image-${n}.tar`)
-        const r = await build(path.join(dir, 'context'), out, base)
-        assert.equal(r.code, 0, `build ${n} exited ${r.code}:\n${r.stderr.trim().split('\n').slice(-20).join('\n')}`)
-        // rootless podman was detected as that user: the image's user 1000 is mapped to it, nothing privileged
-        const podmanRun = r.stderr.split('\n').find((l) => l.startsWith('+ podman run '))
-        assert.ok(podmanRun, 'the podman run step is printed')
-        assert.match(podmanRun, / --userns keep-id:uid=1000,gid=1000 /)
-        assert.doesNotMatch(podmanRun, /--privileged/)
-        const [digest, printed] = r.stdout.trim().split(/\s+/)
-        assert.equal(printed, out)
-        runs.push({digest, sha: await fileSha256(out)})
-      }
-      assert.equal(runs[0].sha, runs[1].sha, 'the two rootless tarballs are byte-identical')
-      assert.equal(runs[0].digest, runs[1].digest)
-      assert.equal(runs[0].digest, want, `${fixture}: the rootless digest equals the rootful runtimes' (golden.yaml)`)
-    })
-  }
+  for (const mode of ['rootless', 'privileged'] as const) {
+    for (const [fixture, base] of [
+      ['scratch-copy', false],
+      ['busybox-run', true],
+    ] as const) {
+      test(
+        `${mode}: ${fixture} twice byte-identical, the rootful runtimes' golden digest`,
+        {timeout: 6 * 60_000},
+        async () => {
+          const version = state.buildkit.default
+          const want = golden.digests[fixture]?.[version]?.[PLATFORM]
+          assert.ok(want, `nightly/golden.yaml has no digest for ${fixture} ${version} ${PLATFORM}`)
+          const dir = path.join(work, `${mode}-${fixture}`)
+          await cp(path.join(FIXTURES, fixture), path.join(dir, 'context'), {recursive: true})
+          await mkdir(path.join(dir, 'out'))
+          await chownTree(dir, rootless.uid)
+          const runs: {digest: string; sha: string}[] = []
+          for (const n of [1, 2]) {
+            const out = path.join(dir, 'out', `image-${n}.tar`)
+            const r = await build(mode, path.join(dir, 'context'), out, base)
+            assert.equal(
+              r.code,
+              0,
+              `build ${n} exited ${r.code}:\n${r.stderr.trim().split('\n').slice(-20).join('\n')}`,
+            )
+            const podmanRun = r.stderr.split('\n').find((l) => l.startsWith('+ podman run '))
+            assert.ok(podmanRun, 'the podman run step is printed')
+            if (mode === 'rootless') {
+              // rootless podman was detected as that user: the image's user 1000 is mapped to it, nothing privileged
+              assert.match(podmanRun, / --userns keep-id:uid=1000,gid=1000 /)
+              assert.doesNotMatch(podmanRun, /--privileged/)
+            } else assert.match(podmanRun, / --privileged /)
+            const [digest, printed] = r.stdout.trim().split(/\s+/)
+            assert.equal(printed, out)
+            runs.push({digest, sha: await fileSha256(out)})
+          }
+          assert.equal(runs[0].sha, runs[1].sha, 'the two tarballs are byte-identical')
+          assert.equal(runs[0].digest, runs[1].digest)
+          assert.equal(runs[0].digest, want, `${fixture}: the digest equals the rootful runtimes' (golden.yaml)`)
+        },
+      )
+    }
 
-  test(
-    'a context the unprivileged user cannot read: exit 2, destination untouched, nothing left',
-    {timeout: 3 * 60_000},
-    async () => {
-      const dir = path.join(work, 'unreadable')
-      await mkdir(path.join(dir, 'context'), {recursive: true})
-      await mkdir(path.join(dir, 'out'))
-      // generated names (spaces, quotes, a newline, unicode) around one root-only file
-      const generated = Array.from({length: 5}, (_, i) => `f ${i} '${randomBytes(3).toString('hex')}"\n✓`)
-      for (const n of generated) await writeFile(path.join(dir, 'context', n), `${n}\n`)
-      await writeFile(path.join(dir, 'context', 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
-      await chownTree(dir, rootless.uid)
-      const secret = path.join(dir, 'context', 'root-only')
-      await writeFile(secret, 'not for the build user\n', {mode: 0o600})
-      await chown(secret, 0, 0)
-      const out = path.join(dir, 'out', 'image.tar')
-      const r = await build(path.join(dir, 'context'), out, false)
-      assert.equal(r.code, 2, `exit ${r.code}:\n${r.stderr.trim().split('\n').slice(-10).join('\n')}`)
-      assert.equal(r.stdout, '', 'no result on stdout')
-      assert.match(r.stderr, /root-only/, 'the error names the file it could not read')
-      assert.deepEqual(await readdir(path.join(dir, 'out')), [], 'no destination, partial file or private directory')
-      // excluded by .dockerignore, the file is not sent: the build runs, and every generated name is in the image
-      await writeFile(path.join(dir, 'context', '.dockerignore'), 'root-only\n')
-      await chown(path.join(dir, 'context', '.dockerignore'), rootless.uid, rootless.uid)
-      const ok = await build(path.join(dir, 'context'), out, false)
-      assert.equal(ok.code, 0, `exit ${ok.code}:\n${ok.stderr.trim().split('\n').slice(-10).join('\n')}`)
-      const names = await layerNames(out)
-      for (const n of generated) assert.ok(names.includes(n), `${JSON.stringify(n)} is in the image`)
-      assert.ok(!names.includes('root-only'), 'the excluded file is not')
-    },
-  )
+    test(
+      `${mode}: a context file the user cannot read is exit 2 with nothing left; excluded, it builds`,
+      {timeout: 3 * 60_000},
+      async () => {
+        const dir = path.join(work, `${mode}-unreadable`)
+        await mkdir(path.join(dir, 'context'), {recursive: true})
+        await mkdir(path.join(dir, 'out'))
+        // generated names (spaces, quotes, a newline, unicode) around one root-only file
+        const generated = Array.from({length: 5}, (_, i) => `f ${i} '${randomBytes(3).toString('hex')}"\n✓`)
+        for (const n of generated) await writeFile(path.join(dir, 'context', n), `${n}\n`)
+        await writeFile(path.join(dir, 'context', 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
+        await chownTree(dir, rootless.uid)
+        const secret = path.join(dir, 'context', 'root-only')
+        await writeFile(secret, 'not for the build user\n', {mode: 0o600})
+        await chown(secret, 0, 0)
+        const out = path.join(dir, 'out', 'image.tar')
+        const r = await build(mode, path.join(dir, 'context'), out, false)
+        assert.equal(r.code, 2, `exit ${r.code}:\n${r.stderr.trim().split('\n').slice(-10).join('\n')}`)
+        assert.equal(r.stdout, '', 'no result on stdout')
+        const error = r.stderr.trim().split('\n').at(-1) ?? ''
+        assert.match(error, /"root-only" is not readable by this user/, 'a one-line error names the file')
+        assert.deepEqual(await readdir(path.join(dir, 'out')), [], 'no destination, partial file or private directory')
+        // excluded by .dockerignore, the file is not sent: the build runs, and every generated name is in the image
+        await writeFile(path.join(dir, 'context', '.dockerignore'), 'root-only\n')
+        await chown(path.join(dir, 'context', '.dockerignore'), rootless.uid, rootless.uid)
+        const ok = await build(mode, path.join(dir, 'context'), out, false)
+        assert.equal(ok.code, 0, `exit ${ok.code}:\n${ok.stderr.trim().split('\n').slice(-10).join('\n')}`)
+        const names = await layerNames(out)
+        for (const n of generated) assert.ok(names.includes(n), `${JSON.stringify(n)} is in the image`)
+        assert.ok(!names.includes('root-only'), 'the excluded file is not')
+      },
+    )
+  }
 })

@@ -934,8 +934,20 @@ buildkit_rootless_rootfs() { # VERSION DIR
   chmod 0700 "$d/user/run/user/1000"
 }
 
+# rootless_load NAME OUT_DIR: the image of OUT_DIR/oci.tar into the rootless user's storage, manifest digest kept
+rootless_load() {
+  local name=$1 out=$2 mdig have
+  mdig=$(oci_manifest_digest "$out")
+  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name" 2>/dev/null || true)
+  [[ $have == "$mdig" ]] && return 0
+  rootless_run skopeo copy --quiet "oci-archive:$out/oci.tar" "containers-storage:$name" >&2 ||
+    die "rootless: skopeo copy of $name into $TB_ROOTLESS_USER's store failed"
+  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name")
+  [[ $have == "$mdig" ]] || die "rootless: $TB_ROOTLESS_USER's podman has $name as $have, expected $mdig"
+}
+
 step_rootless() {
-  local v=$TB_BUILDKIT_DEFAULT work out name key have mdig
+  local v=$TB_BUILDKIT_DEFAULT work out name key
   ROOTLESS_SUBIDS="1001:64535"
   rootless_user
   go_tool rootlesskit github.com/rootless-containers/rootlesskit/v3 "$TB_ROOTLESSKIT_VERSION" "" ./cmd/rootlesskit
@@ -962,33 +974,22 @@ DOCKERFILE
   if ! stamp_ok "$out/.stamp" "$key"; then buildkit_rootless_rootfs "$v" "$work"; fi
   build_image "$key" "$work" "$name" "$out"
   rm -rf "$work/rootfs.tar" "$work/user"
-  # into the rootless user's storage only (root's podman and docker are left alone)
-  mdig=$(oci_manifest_digest "$out")
-  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name" 2>/dev/null || true)
-  if [[ $have != "$mdig" ]]; then
-    rootless_run skopeo copy --quiet "oci-archive:$out/oci.tar" "containers-storage:$name" >&2 ||
-      die "rootless: skopeo copy of $name into $TB_ROOTLESS_USER's store failed"
-    have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name")
-    [[ $have == "$mdig" ]] || die "rootless: $TB_ROOTLESS_USER's podman has $name as $have, expected $mdig"
-  fi
-  # the test images the e2e tests build on, same digests as root's
-  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" 2>/dev/null || true)
-  mdig=$(oci_manifest_digest "$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG")
-  if [[ $have != "$mdig" ]]; then
-    rootless_run skopeo copy --quiet "oci-archive:$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG/oci.tar" \
-      "containers-storage:$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" >&2 || die "rootless: skopeo copy of busybox failed"
-  fi
+  # into the rootless user's storage only (root's podman and docker are left alone): the rootless image, the
+  # rootful one (rootless podman runs it with --privileged inside the user's namespace) and the busybox base
+  rootless_load "$name" "$out"
+  rootless_load "$TB_IMAGE_PREFIX/buildkit:$v" "$TB_CACHE/images/buildkit-$v"
+  rootless_load "$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" "$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG"
   # the proof that a rootless container runs here at all
   rootless_run podman run --rm "$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" true >&2 || die "rootless: podman run as $TB_ROOTLESS_USER failed"
   write_part rootless "$(jq -n --arg u "$TB_ROOTLESS_USER" --arg uid "$(id -u "$TB_ROOTLESS_USER")" --arg h "$(rootless_home)" \
     --arg d "$ROOTLESS_DRIVER" --arg net "$(rootless_run podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" \
     --arg netns "$(grep -q 'netns = "host"' "$(rootless_home)/.config/containers/containers.conf" && echo host || echo slirp4netns)" \
     --arg sub "$(grep "^$TB_ROOTLESS_USER:" /etc/subuid | head -1)" --arg rk "$TB_ROOTLESSKIT_VERSION" --arg v "$v" \
-    --argjson i "$(image_json x "$name" "$out")" \
+    --argjson i "$(image_json x "$name" "$out")" --arg rf "$TB_IMAGE_PREFIX/buildkit:$v" \
     '{rootless: {ok: true, user: $u, uid: ($uid|tonumber), home: $h, runtimeDir: ("/run/user/" + $uid), subuid: $sub,
       storageDriver: $d, network: $netns, networkBackend: $net, rootlesskitVersion: $rk, buildkitVersion: $v,
       run: ("runuser -u " + $u + " -- env XDG_RUNTIME_DIR=/run/user/" + $uid + " HOME=" + $h + " podman ..."),
-      image: $i.images.x}}')"
+      image: $i.images.x, rootfulImage: $rf}}')"
 }
 
 # ---------------------------------------------------------------------------------------------
