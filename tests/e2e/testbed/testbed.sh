@@ -846,7 +846,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # Rootless podman: an unprivileged user with subordinate ids and its own podman storage, and a rootless
 # BuildKit image (BuildKit + rootlesskit, user 1000) in that user's storage. What it took on this
-# machine (kernel 6.18, cgroups v1, /dev/fuse and /dev/net/tun root-only) is in README "Rootless".
+# machine (kernel 6.18, cgroups v1, /dev/fuse and /dev/net/tun root-only) is in README "Rootless Podman".
 
 rootless_home() { getent passwd "$TB_ROOTLESS_USER" | cut -d: -f6; }
 # rootless_run CMD...: CMD as the rootless user, with its runtime directory (no login session, no systemd)
@@ -858,7 +858,7 @@ rootless_run() {
 }
 
 rootless_user() {
-  local u=$TB_ROOTLESS_USER uid home start conf
+  local u=$TB_ROOTLESS_USER uid home start conf f
   if ! id -u "$u" >/dev/null 2>&1; then
     log "rootless: creating user $u"
     useradd --create-home --shell /bin/bash --comment 'repro test bed: rootless podman' "$u"
