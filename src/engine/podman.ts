@@ -70,13 +70,21 @@ export function podmanSteps(
     const args: Arg[] = ['podman', 'run', '--rm', '--name', name]
     if (options.rootless) {
       // rootless BuildKit in a container: no privileges, no seccomp/apparmor filtering of its user namespaces,
-      // no process sandbox (it cannot mount a new /proc), fuse-overlayfs through /dev/fuse
+      // no process sandbox (it cannot mount a new /proc), fuse-overlayfs through /dev/fuse when the kernel's
+      // overlayfs is not usable in a user namespace (buildkitd picks overlayfs first: Linux >= 5.11 needs no
+      // /dev/fuse, and podman passes a root-only 0600 /dev/fuse through without error, tested). Rootless podman
+      // maps the image's user 1000 to the calling user, so files in the mounts stay the caller's.
       if (facts.podmanRootless) args.push('--userns', 'keep-id:uid=1000,gid=1000')
       args.push(
         '--security-opt',
         'seccomp=unconfined',
         '--security-opt',
         'apparmor=unconfined',
+        // SELinux (Fedora, RHEL): the context, Dockerfile and output mounts keep the user's labels, which
+        // container_t may not read; --privileged turns labelling off for the rootful case, this does it here,
+        // without relabelling the user's files as `:Z` would (a no-op where SELinux is off)
+        '--security-opt',
+        'label=disable',
         '--device',
         '/dev/fuse',
         '-e',

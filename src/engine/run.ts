@@ -19,6 +19,7 @@ import {fileDigest} from '../image/digest.js'
 import {lifecycle, processAlive} from '../lifecycle.js'
 import type {Logger} from '../log.js'
 import {gitSdeArgv, parseGitSde, resolveSdeSource, type Sde} from '../sde.js'
+import {checkContextsReadable} from './context-access.js'
 import {checkKeyValue, parseBuildContext, parseSecret, privateOutDirPid, splitArgs, splitPlatforms} from './args.js'
 import {probe} from './detect.js'
 import {VOLUME_EXISTS} from './podman.js'
@@ -271,6 +272,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     exec,
   )
   checkRuntimeFlags(options, facts)
+  if (facts.runtime === 'podman' && !input.dry && process.getuid?.() !== 0) await checkContextsReadable(options)
   const plan = buildPlan(options, facts)
   for (const a of facts.assumptions) logger.warn(a)
   for (const w of hermetic.warnings) logger.warn(w)
@@ -433,12 +435,14 @@ const SLOT_WAIT_MS = 1000
 
 /**
  * Take the first free BuildKit state volume among NAME, NAME-1, ... NAME-7 (a lock per volume under
- * $TMPDIR/repro-locks, held for the build; a lock of a killed process goes stale after 10 s). When all are
+ * $TMPDIR/repro-locks-UID, held for the build; a lock of a killed process goes stale after 10 s). When all are
  * taken, wait for one.
  */
 async function takeVolumeSlot(name: string, logger: Logger): Promise<{name: string; release: () => Promise<void>}> {
-  const dir = path.join(tmpdir(), 'repro-locks')
-  await mkdir(dir, {recursive: true})
+  // one directory per user (podman volumes are per user too): root's 0755 /tmp/repro-locks made every other
+  // user's build fail with EACCES
+  const dir = path.join(tmpdir(), `repro-locks-${process.getuid?.() ?? 0}`)
+  await mkdir(dir, {recursive: true, mode: 0o700})
   for (let round = 0; ; round++) {
     for (let i = 0; i < VOLUME_SLOTS; i++) {
       const slot = i === 0 ? name : `${name}-${i}`

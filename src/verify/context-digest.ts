@@ -82,7 +82,7 @@ export function isIgnored(rel: string, rules: IgnoreRule[]): boolean {
 }
 
 /** A negated rule may re-include something under this directory: walk into it even when it is excluded. */
-function mayReinclude(rel: string, rules: IgnoreRule[]): boolean {
+export function mayReinclude(rel: string, rules: IgnoreRule[]): boolean {
   return rules.some((r) => r.negate && (r.pattern.startsWith(`${rel}/`) || r.pattern.includes('*')))
 }
 
@@ -94,7 +94,7 @@ export interface ContextDigest {
 }
 
 
-async function readIgnore(context: string, dockerfile?: string): Promise<{rules: IgnoreRule[]; file?: string}> {
+export async function readIgnore(context: string, dockerfile?: string): Promise<{rules: IgnoreRule[]; file?: string}> {
   const candidates = [...(dockerfile ? [`${dockerfile}.dockerignore`] : []), path.join(context, '.dockerignore')]
   for (const f of candidates) {
     const text = await readFile(f, 'utf8').catch(() => undefined)

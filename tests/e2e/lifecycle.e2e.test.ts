@@ -401,7 +401,9 @@ describe('concurrent builds, downloads and a cache clean on one package cache', 
       [],
       'no partial file or private output directory',
     )
-    const locks = await readdir(path.join(tmpdir(), 'repro-locks')).catch(() => [] as string[])
+    const locks = await readdir(path.join(tmpdir(), `repro-locks-${process.getuid?.() ?? 0}`)).catch(
+      () => [] as string[],
+    )
     assert.deepEqual(
       locks.filter((l) => l.includes(createHash('sha256').update(alias).digest('hex').slice(0, 12))),
       [],

@@ -281,6 +281,8 @@ rm -rf /out/.image.tar.repro-${RUN}-buildkitd.toml
       'seccomp=unconfined',
       '--security-opt',
       'apparmor=unconfined',
+      '--security-opt',
+      'label=disable',
       '--device',
       '/dev/fuse',
       '-e',

@@ -12,6 +12,7 @@
 #   testbed.sh buildkitd-stop [VER]
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
 #   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
+#   testbed.sh rootless                (re)make only the rootless podman user and its BuildKit image, print their state part
 #   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
@@ -843,6 +844,155 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
+# Rootless podman: an unprivileged user with subordinate ids and its own podman storage, and a rootless
+# BuildKit image (BuildKit + rootlesskit, user 1000) in that user's storage. What it took on this
+# machine (kernel 6.18, cgroups v1, /dev/fuse and /dev/net/tun root-only) is in README "Rootless Podman".
+
+rootless_home() { getent passwd "$TB_ROOTLESS_USER" | cut -d: -f6; }
+# rootless_run CMD...: CMD as the rootless user, with its runtime directory (no login session, no systemd)
+rootless_run() {
+  local uid
+  uid=$(id -u "$TB_ROOTLESS_USER")
+  (cd / && runuser -u "$TB_ROOTLESS_USER" -- env -i HOME="$(rootless_home)" USER="$TB_ROOTLESS_USER" \
+    XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@")
+}
+
+rootless_user() {
+  local u=$TB_ROOTLESS_USER uid home start conf f
+  if ! id -u "$u" >/dev/null 2>&1; then
+    log "rootless: creating user $u"
+    useradd --create-home --shell /bin/bash --comment 'repro test bed: rootless podman' "$u"
+  fi
+  uid=$(id -u "$u") home=$(rootless_home)
+  # useradd gives 65536 subordinate ids when login.defs says so (Debian's does); add them when it did not
+  for f in subuid subgid; do
+    if ! grep -q "^$u:" "/etc/$f" 2>/dev/null; then
+      start=$(awk -F: '{ e = $2 + $3; if (e > m) m = e } END { print (m < 100000 ? 100000 : m) }' "/etc/$f" 2>/dev/null || echo 100000)
+      usermod "--add-${f}s" "$start-$((start + 65535))" "$u"
+    fi
+  done
+  install -d -m 0700 -o "$u" -g "$u" "/run/user/$uid"
+  install -d -m 0755 -o "$u" -g "$u" "$home/.config" "$home/.config/containers"
+  # storage: the kernel's own overlayfs when an unprivileged user namespace may mount it (Linux >= 5.11);
+  # fuse-overlayfs needs /dev/fuse, which is root-only (0600) here; vfs (a full copy per layer) otherwise
+  local driver=vfs
+  # shellcheck disable=SC2016
+  if rootless_run sh -c 'd=$(mktemp -d) && mkdir $d/l $d/u $d/w $d/m &&
+    unshare --user --map-root-user --mount mount -t overlay overlay -o lowerdir=$d/l,upperdir=$d/u,workdir=$d/w $d/m; r=$?; rm -rf $d; exit $r' 2>/dev/null; then
+    driver=overlay
+  fi
+  conf="# written by the repro test bed (testbed.sh rootless_user)
+[storage]
+driver = \"$driver\""
+  if [[ $(cat "$home/.config/containers/storage.conf" 2>/dev/null) != "$conf" ]]; then
+    # a store made with another driver cannot be reused
+    [[ -f $home/.config/containers/storage.conf ]] && rootless_run podman system reset --force >&2
+    printf '%s\n' "$conf" >"$home/.config/containers/storage.conf"
+  fi
+  # network: slirp4netns opens /dev/net/tun, which is root-only (0600) here ("open("/dev/net/tun"):
+  # Permission denied"): containers share the host's network namespace instead. cgroups v1 + no systemd:
+  # the system drop-in (cgroupfs, runc, file events) applies to this user as well.
+  conf="# written by the repro test bed (testbed.sh rootless_user)"
+  if ! rootless_run test -r /dev/net/tun -a -w /dev/net/tun; then
+    conf="$conf
+[containers]
+netns = \"host\""
+  fi
+  printf '%s\n' "$conf" >"$home/.config/containers/containers.conf"
+  chown "$u:$u" "$home/.config/containers/storage.conf" "$home/.config/containers/containers.conf"
+  ROOTLESS_DRIVER=$driver
+}
+
+# rootless BuildKit image root filesystem: the rootful one plus rootlesskit, newuidmap/newgidmap with file
+# capabilities (rootlesskit maps the subordinate ids with them) and user 1000
+buildkit_rootless_rootfs() { # VERSION DIR
+  local v=$1 d=$2 lib
+  buildkit_rootfs "$v" "$d/rootfs"
+  cp "$TB_CACHE/bin/rootlesskit/$TB_ROOTLESSKIT_VERSION/rootlesskit" "$d/rootfs/usr/bin/rootlesskit"
+  cp /usr/bin/newuidmap /usr/bin/newgidmap "$d/rootfs/usr/bin/"
+  for lib in $(ldd /usr/bin/newuidmap | grep -o '/[^ ]*'); do
+    mkdir -p "$d/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$d/rootfs$lib"
+  done
+  chmod 0755 "$d/rootfs/usr/bin/rootlesskit" "$d/rootfs/usr/bin/newuidmap" "$d/rootfs/usr/bin/newgidmap"
+  # file capabilities, not setuid root: Debian's setuid newuidmap opens /proc/PID/uid_map as euid 0, which
+  # then needs CAP_SYS_ADMIN ("write to uid_map failed: Operation not permitted" in a rootless podman
+  # container without --cap-add SYS_ADMIN); with cap_setuid=ep it opens the map as the user, which works
+  setcap cap_setuid=ep "$d/rootfs/usr/bin/newuidmap"
+  setcap cap_setgid=ep "$d/rootfs/usr/bin/newgidmap"
+  printf 'user:x:1000:1000:user:/home/user:/bin/sh\n' >>"$d/rootfs/etc/passwd"
+  printf 'user:x:1000:\n' >>"$d/rootfs/etc/group"
+  # inside a rootless podman container only ids 0-65536 exist: the nested range must fit in them
+  printf 'user:%s\n' "$ROOTLESS_SUBIDS" | tee "$d/rootfs/etc/subuid" >"$d/rootfs/etc/subgid"
+  chmod 0644 "$d/rootfs/etc/subuid" "$d/rootfs/etc/subgid"
+  # a tar with the capability xattrs (a COPY from the build context drops them), deterministic like det_tar
+  tar --sort=name --format=posix --xattrs --xattrs-include=security.capability \
+    --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime' --mtime=@0 --owner=0 --group=0 \
+    --numeric-owner -C "$d/rootfs" -cf "$d/rootfs.tar" .
+  rm -rf "$d/rootfs"
+  rm -rf "$d/user" && mkdir -p "$d/user/home/user/.local/tmp" "$d/user/home/user/.local/share/buildkit" "$d/user/run/user/1000"
+  chmod 0700 "$d/user/run/user/1000"
+}
+
+# rootless_load NAME OUT_DIR: the image of OUT_DIR/oci.tar into the rootless user's storage, manifest digest kept
+rootless_load() {
+  local name=$1 out=$2 mdig have
+  mdig=$(oci_manifest_digest "$out")
+  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name" 2>/dev/null || true)
+  [[ $have == "$mdig" ]] && return 0
+  rootless_run skopeo copy --quiet "oci-archive:$out/oci.tar" "containers-storage:$name" >&2 ||
+    die "rootless: skopeo copy of $name into $TB_ROOTLESS_USER's store failed"
+  have=$(rootless_run podman image inspect --format '{{.Digest}}' "$name")
+  [[ $have == "$mdig" ]] || die "rootless: $TB_ROOTLESS_USER's podman has $name as $have, expected $mdig"
+}
+
+step_rootless() {
+  local v=$TB_BUILDKIT_DEFAULT work out name key
+  ROOTLESS_SUBIDS="1001:64535"
+  rootless_user
+  go_tool rootlesskit github.com/rootless-containers/rootlesskit/v3 "$TB_ROOTLESSKIT_VERSION" "" ./cmd/rootlesskit
+  [[ -x $(bk_bin "$v")/buildkitd ]] || die "rootless: BuildKit $v was not built"
+  work=$TB_CACHE/images/buildkit-$v-rootless-src out=$TB_CACHE/images/buildkit-$v-rootless name=$TB_IMAGE_PREFIX/buildkit:$v-rootless
+  mkdir -p "$work"
+  cat >"$work/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+ADD rootfs.tar /
+COPY --chown=1000:1000 user/ /
+USER 1000:1000
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/home/user USER=user \
+    XDG_RUNTIME_DIR=/run/user/1000 TMPDIR=/home/user/.local/tmp BUILDKIT_HOST=unix:///run/user/1000/buildkit/buildkitd.sock
+VOLUME /home/user/.local/share/buildkit
+ENTRYPOINT ["rootlesskit", "buildkitd"]
+DOCKERFILE
+  key="buildkit-rootless-image v3 $v df=$(sha256 "$work/Dockerfile") subids=$ROOTLESS_SUBIDS"
+  key="$key recipe=$(declare -f buildkit_rootless_rootfs buildkit_rootfs busybox_rootfs | sha256sum | cut -c1-64)"
+  key="$key rootlesskit=$(cached_sha256 "$TB_CACHE/bin/rootlesskit/$TB_ROOTLESSKIT_VERSION/rootlesskit") newuidmap=$(cached_sha256 /usr/bin/newuidmap)"
+  key="$key buildkitd=$(cached_sha256 "$(bk_bin "$v")/buildkitd") buildctl=$(cached_sha256 "$(bk_bin "$v")/buildctl")"
+  key="$key daemonless=$(sha256 "$(bk_bin "$v")/buildctl-daemonless.sh") runc=$(cached_sha256 "$RUNC") busybox=$(cached_sha256 /bin/busybox)"
+  key="$key libs=$(for lib in $({ ldd "$RUNC" && ldd /usr/bin/newuidmap; } | grep -o '/[^ ]*' | sort -u); do cached_sha256 "$lib"; done | sha256sum | cut -c1-64)"
+  key="$key builder=$(cached_sha256 "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd")"
+  if ! stamp_ok "$out/.stamp" "$key"; then buildkit_rootless_rootfs "$v" "$work"; fi
+  build_image "$key" "$work" "$name" "$out"
+  rm -rf "$work/rootfs.tar" "$work/user"
+  # into the rootless user's storage only (root's podman and docker are left alone): the rootless image, the
+  # rootful one (rootless podman runs it with --privileged inside the user's namespace) and the busybox base
+  rootless_load "$name" "$out"
+  rootless_load "$TB_IMAGE_PREFIX/buildkit:$v" "$TB_CACHE/images/buildkit-$v"
+  rootless_load "$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" "$TB_CACHE/images/busybox-$TB_BUSYBOX_TAG"
+  # the proof that a rootless container runs here at all
+  rootless_run podman run --rm "$TB_IMAGE_PREFIX/busybox:$TB_BUSYBOX_TAG" true >&2 || die "rootless: podman run as $TB_ROOTLESS_USER failed"
+  write_part rootless "$(jq -n --arg u "$TB_ROOTLESS_USER" --arg uid "$(id -u "$TB_ROOTLESS_USER")" --arg h "$(rootless_home)" \
+    --arg d "$ROOTLESS_DRIVER" --arg net "$(rootless_run podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" \
+    --arg netns "$(grep -q 'netns = "host"' "$(rootless_home)/.config/containers/containers.conf" && echo host || echo slirp4netns)" \
+    --arg sub "$(grep "^$TB_ROOTLESS_USER:" /etc/subuid | head -1)" --arg rk "$TB_ROOTLESSKIT_VERSION" --arg v "$v" \
+    --argjson i "$(image_json x "$name" "$out")" --arg rf "$TB_IMAGE_PREFIX/buildkit:$v" \
+    '{rootless: {ok: true, user: $u, uid: ($uid|tonumber), home: $h, runtimeDir: ("/run/user/" + $uid), subuid: $sub,
+      storageDriver: $d, network: $netns, networkBackend: $net, rootlesskitVersion: $rk, buildkitVersion: $v,
+      run: ("runuser -u " + $u + " -- env XDG_RUNTIME_DIR=/run/user/" + $uid + " HOME=" + $h + " podman ..."),
+      image: $i.images.x, rootfulImage: $rf}}')"
+}
+
+# ---------------------------------------------------------------------------------------------
 # .deb files
 
 step_debs() {
@@ -1123,6 +1273,7 @@ cmd_up() {
   step image-buildkit step_image_buildkit
   step debs step_debs
   step pkg-repos step_pkg_repos
+  step rootless step_rootless
   local out
   out=$(write_state up)
   printf '%s\n' "$out"
@@ -1194,6 +1345,7 @@ main() {
   prune-go) cmd_prune_go ;;
   env) cmd_env ;;
   pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
+  rootless) with_lock && step rootless step_rootless && write_state status >/dev/null && jq . "$TB_PARTS/rootless.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
