@@ -24,6 +24,8 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {builderName} from '../../src/engine/docker.js'
+import {cacheVolumeName} from '../../src/engine/podman.js'
 import {ROOT, runCli} from '../support/cli.js'
 import {readTestbedState} from '../support/testbed.js'
 
@@ -157,7 +159,7 @@ describe('cancellation and cleanup on real engines', () => {
 
   /** BuildKit's own record of the build (docker buildx history): it ended, and not by completing. */
   async function buildxHistoryEnded(name: string): Promise<void> {
-    const builder = `repro-${createHash('sha256').update(image).digest('hex').slice(0, 12)}`
+    const builder = builderName(image) // the product's own name (it hashes the image, buildkitd.toml and network)
     let records: Array<{name: string; status: string}> = []
     for (let i = 0; i < 100; i++) {
       records = execFileSync('docker', ['buildx', 'history', 'ls', '--builder', builder, '--format', 'json'], {
@@ -277,11 +279,10 @@ describe('concurrent builds, downloads and a cache clean on one package cache', 
         // already gone
       }
     }
-    const hash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12)
-    quiet(['docker', 'buildx', 'rm', `repro-${hash(alias)}`])
+    quiet(['docker', 'buildx', 'rm', builderName(alias)])
     quiet(['docker', 'rmi', alias])
     quiet(['podman', 'rmi', alias])
-    const volume = `repro-buildkit-${hash(alias)}`
+    const volume = cacheVolumeName(alias)
     for (let i = 0; i < 8; i++) quiet(['podman', 'volume', 'rm', '-f', i === 0 ? volume : `${volume}-${i}`])
     if (dir) await rm(dir, {recursive: true, force: true})
   })
