@@ -14,6 +14,7 @@ import {
   type PlannedOutput,
   REDACTED,
   type Step,
+  type TlsFiles,
 } from './types.js'
 
 // docker.ts takes the secret argument from here too
@@ -89,6 +90,19 @@ export function redactAddr(addr: string): Arg {
   return shown === addr ? addr : {value: addr, shown}
 }
 
+/**
+ * buildctl's global connection flags: the address (credentials hidden) and the client TLS files. The paths
+ * are shown as they are (a path is not a secret; the key's content never appears).
+ */
+export function buildctlConnArgs(addr: string, tls: TlsFiles | undefined): Arg[] {
+  const args: Arg[] = ['--addr', redactAddr(addr)]
+  if (tls?.ca) args.push('--tlscacert', tls.ca)
+  if (tls?.cert) args.push('--tlscert', tls.cert)
+  if (tls?.key) args.push('--tlskey', tls.key)
+  if (tls?.serverName) args.push('--tlsservername', tls.serverName)
+  return args
+}
+
 /** The buildkit runtime: buildctl talks to an existing daemon (local socket, tcp, kube-pod://, ...). */
 export function buildkitSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
   const addr = facts.buildkitAddr ?? ''
@@ -101,7 +115,7 @@ export function buildkitSteps(options: BuildOptions, facts: Facts, outputs: Plan
   }
   return outputs.map((o) =>
     execStep(
-      ['buildctl', '--addr', redactAddr(addr), ...buildctlBuildArgs(options, facts, o, paths)],
+      ['buildctl', ...buildctlConnArgs(addr, options.tls), ...buildctlBuildArgs(options, facts, o, paths)],
       `build${o.platform ? ` ${o.platform}` : ''} on the BuildKit daemon`,
     ),
   )

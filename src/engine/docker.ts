@@ -62,11 +62,12 @@ export function parseBuildxInstance(text: string): BuilderFound | undefined {
 }
 
 export function dockerSteps(options: BuildOptions, facts: Facts, outputs: PlannedOutput[]): Step[] {
-  const name = facts.builder?.name ?? builderName(options.buildkitImage)
+  // --builder NAME: someone else's builder (remote, kubernetes, ...): used as it is, never created or removed
+  const name = options.builder ?? facts.builder?.name ?? builderName(options.buildkitImage)
   const steps: Step[] = []
-  const recreate = builderNeedsRecreate(options, facts)
+  const recreate = !options.builder && builderNeedsRecreate(options, facts)
   if (recreate) steps.push(execStep(['docker', 'buildx', 'rm', name], `remove the builder: ${facts.builder?.stale}`))
-  if (!facts.builder?.exists || recreate) {
+  if (!options.builder && (!facts.builder?.exists || recreate)) {
     steps.push(
       execStep(
         [
@@ -122,7 +123,9 @@ export function dockerSteps(options: BuildOptions, facts: Facts, outputs: Planne
       ...options.buildxArgs,
       options.context,
     )
-    steps.push(execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx`))
+    steps.push(
+      execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx${options.builder ? ` on ${name}` : ''}`),
+    )
   }
   return steps
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -18,7 +19,7 @@ import {
   splitPlatforms,
 } from '../../src/engine/args.js'
 import {parseBuildctlVersion, parseBuildkitInfo} from '../../src/engine/buildkit.js'
-import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe} from '../../src/engine/detect.js'
+import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe, tlsFailure} from '../../src/engine/detect.js'
 import {
   builderName,
   builderStaleReason,
@@ -35,7 +36,7 @@ import {
   planText,
 } from '../../src/engine/plan.js'
 import {qualifyImage} from '../../src/engine/podman.js'
-import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime} from '../../src/engine/run.js'
+import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime, resolveTls} from '../../src/engine/run.js'
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
 /** a DOCKER_CONFIG without buildx records, so probes never read this machine's ~/.docker */
@@ -640,7 +641,7 @@ describe('probe', () => {
     )
     assert.deepEqual([podman.runtime, podman.runtimeVersion], ['podman', '4.3.1'])
     const bk = await probe(
-      options(),
+      options({buildkitImage: 'moby/buildkit:v0.19.0'}),
       {dry: false, buildkitHost: 'unix:///b.sock'},
       fakeExec((argv) =>
         argv[0] !== 'buildctl'
@@ -741,5 +742,250 @@ describe('files', () => {
       build({...input, buildArgs: ['SOURCE_DATE_EPOCH=1']}, {exec, logger: silentLogger}),
       /set it with --sde/,
     )
+  })
+})
+
+describe('remote BuildKit: TLS, --builder and the pin', () => {
+  const tls = {ca: '/pki/ca.pem', cert: '/pki/client cert.pem', key: '/pki/key.pem', serverName: 'bk.example'}
+  const INFO = (v: string) => ({stdout: `BuildKit: github.com/moby/buildkit ${v} abc\n`})
+  const bkExec = (v: string) =>
+    fakeExec((argv) => (argv.includes('debug') ? INFO(v) : {stdout: 'buildctl github.com/moby/buildkit v0.32.2 x\n'}))
+
+  it('passes the TLS files to buildctl, in the plan and the probe, and shows their paths with --dry', async () => {
+    const o = options({tls})
+    const f = facts({runtime: 'buildkit', buildkitAddr: 'tcp://127.0.0.1:1234'})
+    const steps = buildPlan(o, f).steps
+    assert.ok(steps[0].kind === 'exec')
+    assert.deepEqual(steps[0].argv.slice(0, 12), [
+      'buildctl',
+      '--addr',
+      'tcp://127.0.0.1:1234',
+      '--tlscacert',
+      '/pki/ca.pem',
+      '--tlscert',
+      '/pki/client cert.pem',
+      '--tlskey',
+      '/pki/key.pem',
+      '--tlsservername',
+      'bk.example',
+      'build',
+    ])
+    assert.match(
+      planText(buildPlan(o, f)),
+      /^buildctl --addr tcp:\/\/127\.0\.0\.1:1234 --tlscacert \/pki\/ca\.pem --tlscert '\/pki\/client cert\.pem' --tlskey \/pki\/key\.pem --tlsservername bk\.example build /,
+    )
+    const exec = bkExec('v0.32.2')
+    const probed = await probe(o, {dry: false, buildkitAddr: 'tcp://127.0.0.1:1234'}, exec)
+    assert.deepEqual(exec.calls[1], [
+      'buildctl',
+      '--addr',
+      'tcp://127.0.0.1:1234',
+      '--tlscacert',
+      '/pki/ca.pem',
+      '--tlscert',
+      '/pki/client cert.pem',
+      '--tlskey',
+      '/pki/key.pem',
+      '--tlsservername',
+      'bk.example',
+      'debug',
+      'info',
+    ])
+    assert.deepEqual(probed.served, {
+      version: 'v0.32.2',
+      from: 'the daemon at tcp://127.0.0.1:1234',
+      pin: 'v0.32.2',
+      pinned: true,
+    })
+  })
+
+  it('names a TLS failure (exit 2), even with --dry', async () => {
+    const exec = fakeExec((argv) =>
+      argv.includes('debug')
+        ? {
+            exitCode: 1,
+            stderr:
+              'error: failed to call info: Unavailable: connection error: desc = "transport: authentication handshake failed: remote error: tls: unknown certificate authority"\n',
+          }
+        : {stdout: 'buildctl github.com/moby/buildkit v0.32.2 x\n'},
+    )
+    for (const dry of [false, true]) {
+      await assert.rejects(probe(options({tls}), {dry, buildkitAddr: 'tcp://127.0.0.1:1234'}, exec), (e: Error) => {
+        assert.ok(e instanceof EngineNotFoundError)
+        assert.equal(e.exitCode, 2)
+        assert.equal(
+          e.message,
+          'the BuildKit daemon at tcp://127.0.0.1:1234: TLS failure: transport: authentication handshake failed: remote error: tls: unknown certificate authority',
+        )
+        return true
+      })
+    }
+    assert.equal(
+      tlsFailure({
+        argv: [],
+        exitCode: 1,
+        notFound: false,
+        stderr: 'x509: certificate signed by unknown authority',
+        stdout: '',
+      }),
+      'x509: certificate signed by unknown authority',
+    )
+    assert.equal(
+      tlsFailure({argv: [], exitCode: 1, notFound: false, stderr: 'connection refused', stdout: ''}),
+      undefined,
+    )
+  })
+
+  it('refuses a daemon serving another BuildKit than the pin, unless --allow-unpinned-builder', async () => {
+    const addr = 'unix:///run/bk-v0.19.0.sock'
+    await assert.rejects(
+      probe(options(), {dry: false, buildkitAddr: addr}, bkExec('v0.19.0')),
+      (e: Error) =>
+        e instanceof EngineNotFoundError &&
+        e.message === `the daemon at ${addr} serves BuildKit v0.19.0, not the pinned v0.32.2`,
+    )
+    const allowed = await probe(
+      options({allowUnpinnedBuilder: true}),
+      {dry: false, buildkitAddr: addr},
+      bkExec('v0.19.0'),
+    )
+    assert.deepEqual(allowed.served, {version: 'v0.19.0', from: `the daemon at ${addr}`, pin: 'v0.32.2', pinned: false})
+    // the nightly's older versions pass their own image: that version is the pin
+    const own = await probe(
+      options({buildkitImage: 'moby/buildkit:v0.19.0'}),
+      {dry: false, buildkitAddr: addr},
+      bkExec('v0.19.0'),
+    )
+    assert.equal(own.served?.pinned, true)
+    // an image tag without a version gives nothing to compare with: refused too
+    await assert.rejects(
+      probe(options({buildkitImage: 'localhost/bk:latest'}), {dry: false, buildkitAddr: addr}, bkExec('v0.32.2')),
+      /names no version to compare with/,
+    )
+  })
+
+  it('--builder: builds on the existing builder, never creates or removes it, and checks its BuildKit', async () => {
+    const o = options({builder: 'team-remote'})
+    const inspect = (v: string) =>
+      fakeExec((argv) =>
+        argv[2] === 'inspect'
+          ? {
+              stdout: `Name: team-remote\nDriver: remote\nNodes:\nName: team-remote0\nEndpoint: tcp://10.0.0.5:1234\nStatus: running\nBuildKit version: ${v}\n`,
+            }
+          : {stdout: '20.10.24\n'},
+      )
+    const exec = inspect('v0.32.2')
+    const f = await probe(o, {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG}, exec)
+    assert.deepEqual(
+      exec.calls.find((c) => c[2] === 'inspect'),
+      ['docker', 'buildx', 'inspect', 'team-remote', '--bootstrap'],
+    )
+    assert.equal(f.builderDriver, 'remote')
+    assert.deepEqual(f.served, {version: 'v0.32.2', from: 'the builder team-remote', pin: 'v0.32.2', pinned: true})
+    const argv = argvOf(o, f)
+    assert.ok(!argv.some((a) => a[2] === 'create' || a[2] === 'rm'), 'no builder is created or removed')
+    assert.deepEqual(
+      argv.filter((a) => a[0] === 'docker').map((a) => a.slice(0, 5)),
+      [['docker', 'buildx', 'build', '--builder', 'team-remote']],
+    )
+    await assert.rejects(
+      probe(o, {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG}, inspect('v0.19.0')),
+      /the builder team-remote serves BuildKit v0.19.0, not the pinned v0.32.2/,
+    )
+    // a docker-container builder pinned by digest: the digest is recorded
+    const pinnedImage = `moby/buildkit:v0.32.2@${DIGEST}`
+    const dc = await probe(
+      options({builder: 'dc', buildkitImage: pinnedImage}),
+      {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG},
+      fakeExec((argv) =>
+        argv[2] === 'inspect'
+          ? {stdout: `Driver: docker-container\nDriver Options: image="${pinnedImage}"\nBuildKit version: v0.32.2\n`}
+          : {stdout: '20.10.24\n'},
+      ),
+    )
+    assert.equal(dc.served?.imageDigest, DIGEST)
+    await assert.rejects(
+      probe(
+        o,
+        {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG},
+        fakeExec((argv) =>
+          argv[2] === 'inspect' ? {exitCode: 1, stderr: 'ERROR: no builder "team-remote" found\n'} : {stdout: '20\n'},
+        ),
+      ),
+      /^EngineNotFoundError: --builder team-remote: docker exited with 1: ERROR: no builder "team-remote" found$/,
+    )
+  })
+
+  it('refuses TLS flags off the buildkit runtime and --builder off docker', () => {
+    assert.throws(() => checkRuntimeFlags(options({tls}), facts()), /--tls-\* applies to a BuildKit daemon/)
+    assert.throws(
+      () => checkRuntimeFlags(options({builder: 'b'}), facts({runtime: 'buildkit'})),
+      /--builder applies to the docker runtime/,
+    )
+  })
+
+  describe('TLS files', () => {
+    let dir: string
+    const input = (over: Partial<BuildInput>): BuildInput => ({cwd: dir, ...over}) as BuildInput
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'repro-tls-'))
+      await mkdir(path.join(dir, 'pki'))
+      for (const f of ['ca.pem', 'cert.pem', 'key.pem']) await writeFile(path.join(dir, 'pki', f), 'x\n')
+      await mkdir(path.join(dir, 'half'))
+      await writeFile(path.join(dir, 'half', 'ca.pem'), 'x\n')
+    })
+    after(async () => rm(dir, {recursive: true, force: true}))
+
+    it('takes ca.pem, cert.pem and key.pem from --tls-dir; a flag overrides one', async () => {
+      const pki = path.join(dir, 'pki')
+      assert.deepEqual(await resolveTls(input({tlsDir: 'pki', tlsServerName: 'localhost'})), {
+        ca: path.join(pki, 'ca.pem'),
+        cert: path.join(pki, 'cert.pem'),
+        key: path.join(pki, 'key.pem'),
+        serverName: 'localhost',
+      })
+      assert.equal((await resolveTls(input({tlsDir: 'pki', tlsCa: 'half/ca.pem'})))?.ca, path.join(dir, 'half/ca.pem'))
+      assert.equal(await resolveTls(input({})), undefined)
+    })
+
+    it('names the flag and the file that is missing or wrong, before anything runs', async () => {
+      const cases: Array<[Partial<BuildInput>, string]> = [
+        [{tlsCa: 'nope.pem'}, `--tls-ca ${path.join(dir, 'nope.pem')}: no such file`],
+        [{tlsCert: 'pki/cert.pem', tlsKey: 'gone.pem'}, `--tls-key ${path.join(dir, 'gone.pem')}: no such file`],
+        [{tlsCert: 'pki', tlsKey: 'pki/key.pem'}, `--tls-cert ${path.join(dir, 'pki')}: not a regular file`],
+        [{tlsDir: 'half'}, `--tls-dir ${path.join(dir, 'half', 'cert.pem')}: no such file`],
+        [{tlsDir: 'pki/ca.pem'}, `--tls-dir ${path.join(dir, 'pki/ca.pem')}: not a directory`],
+        [
+          {tlsCert: 'pki/cert.pem'},
+          '--tls-cert: a client certificate needs its key (--tls-cert and --tls-key together)',
+        ],
+      ]
+      for (const [over, message] of cases) {
+        await assert.rejects(resolveTls(input(over)), (e: Error) => {
+          assert.ok(e instanceof InvalidArgumentError, message)
+          assert.equal(e.message, message)
+          assert.equal(e.exitCode, 2)
+          return true
+        })
+      }
+    })
+
+    it('hostile server names and paths: refused or quoted, never split into other arguments', async () => {
+      // generated: shell metacharacters, option look-alikes, newlines, long names
+      const hostile = ['a b', '--addr=x', 'x;rm -rf /', 'x\ny', '$(id)', 'é.example', 'a'.repeat(300), '']
+      for (const name of hostile) {
+        await assert.rejects(resolveTls(input({tlsServerName: name})), /--tls-server-name '.*': not a host name/s)
+      }
+      const odd = path.join(dir, "it's $(x) ; `y`.pem")
+      await writeFile(odd, 'x\n')
+      const t = await resolveTls(input({tlsCa: odd}))
+      const plan = buildPlan(options({tls: t}), facts({runtime: 'buildkit', buildkitAddr: 'tcp://h:1'}))
+      assert.ok(plan.steps[0].kind === 'exec')
+      assert.equal(plan.steps[0].argv[4], odd, 'the path stays one argument')
+      // a shell parses the printed line back into the very argv
+      const line = planText(plan).split('\n')[0]
+      const parsed = spawnSync('bash', ['-c', `printf '%s\\0' ${line}`], {encoding: 'utf8'}).stdout.split('\0')
+      assert.deepEqual(parsed.slice(0, 5), ['buildctl', '--addr', 'tcp://h:1', '--tlscacert', odd])
+    })
   })
 })
