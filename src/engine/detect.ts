@@ -5,6 +5,7 @@
  */
 import {readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
+import {connect} from 'node:tls'
 import path from 'node:path'
 // the two functions, not the whole package: every millisecond of start-up is overhead on each build
 import coerce from 'semver/functions/coerce.js'
@@ -24,6 +25,7 @@ import {
   plannedOutputs,
   type Runtime,
   type ServedBuildkit,
+  type TlsFiles,
 } from './plan.js'
 
 export interface ProbeInput {
@@ -289,7 +291,9 @@ async function probeBuildkit(
   }
   facts.runtimeVersion = parseBuildctlVersion(c.stdout)
   if (!ok(info)) {
-    const tls = tlsFailure(info)
+    // TLS 1.3: the daemon refuses a client certificate after the handshake, and buildctl often sees only a
+    // broken pipe or EOF; then a handshake of our own with the same files names what failed
+    const tls = tlsFailure(info) ?? (options.tls ? await tlsHandshakeProblem(addr, options.tls) : undefined)
     if (tls) {
       // a certificate problem is never assumed away, not even with --dry: nothing would ever connect
       throw new EngineNotFoundError(`the BuildKit daemon at ${redacted(addr)}: TLS failure: ${tls}`, [
@@ -333,6 +337,59 @@ export function tlsFailure(r: ExecResult): string | undefined {
   // grpc wraps the cause in layers ("rpc error: ... desc = connection error: desc = \"transport: ...\""): keep the cause
   const m = /(tls:[^"]*|x509:[^"]*|remote error:[^"]*|[^"]*certificate[^"]*)/i.exec(line)
   return (m?.[1] ?? line).trim().slice(0, 300)
+}
+
+const HANDSHAKE_TIMEOUT_MS = 5000
+/** the HTTP/2 client preface: gRPC's first bytes, which the daemon answers only once it accepted the client */
+const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+
+/**
+ * A TLS handshake with the daemon at tcp://HOST:PORT using the client's files: the problem (the daemon
+ * refused the client certificate, or the daemon's certificate is not trusted), or undefined when TLS works
+ * (or the address is not tcp://, or nothing answers: then it is not a TLS problem).
+ */
+export async function tlsHandshakeProblem(addr: string, tls: TlsFiles): Promise<string | undefined> {
+  const m = /^tcp:\/\/(?:[^/@]*@)?(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(addr)
+  if (!m) return undefined
+  const host = m[1].replace(/^\[|\]$/g, '')
+  let files: {ca?: Buffer; cert?: Buffer; key?: Buffer}
+  try {
+    files = {
+      ca: tls.ca ? await readFile(tls.ca) : undefined,
+      cert: tls.cert ? await readFile(tls.cert) : undefined,
+      key: tls.key ? await readFile(tls.key) : undefined,
+    }
+  } catch {
+    return undefined // checked before the probe: a file that went away is reported by buildctl
+  }
+  return new Promise((resolve) => {
+    let done = false
+    const finish = (problem: string | undefined) => {
+      if (done) return
+      done = true
+      socket.destroy()
+      resolve(problem)
+    }
+    const socket = connect({
+      host,
+      port: Number(m[2]),
+      servername: tls.serverName ?? (/^[\d.]+$|:/.test(host) ? undefined : host),
+      ...files,
+      ALPNProtocols: ['h2'],
+    })
+    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => finish(undefined))
+    socket.on('secureConnect', () => socket.write(H2_PREFACE))
+    socket.on('data', () => finish(undefined))
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const text = error.message.split('\n')[0]
+      if (/alert/i.test(text)) {
+        const alert = /(tlsv1\d? alert [\w ]+|sslv3 alert [\w ]+)/i.exec(text)?.[1] ?? text
+        finish(`the daemon refused the client certificate (${alert.trim()})`)
+      } else if (/certificate|self.signed|verify|altnames|hostname|CERT_|UNABLE_TO/i.test(`${error.code} ${text}`)) {
+        finish(`the daemon's certificate is not trusted (${error.code ? `${error.code}: ` : ''}${text})`)
+      } else finish(undefined)
+    })
+  })
 }
 
 /** The served BuildKit against the pin: the version the --buildkit-image tag names. */
