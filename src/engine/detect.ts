@@ -98,7 +98,8 @@ export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec
   let dockerProbe: ExecResult | undefined
   if (input.runtime === undefined) {
     const tried: string[] = []
-    if (input.buildkitAddr) {
+    // TLS files only make sense for a BuildKit daemon: with BUILDKIT_HOST they select it as --buildkit-addr does
+    if (input.buildkitAddr || (options.tls && input.buildkitHost)) {
       facts.runtime = 'buildkit'
     } else {
       dockerProbe = await tryRun(exec, ['docker', 'version', '--format', '{{.Server.Version}}'])
@@ -348,7 +349,11 @@ const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
  * refused the client certificate, or the daemon's certificate is not trusted), or undefined when TLS works
  * (or the address is not tcp://, or nothing answers: then it is not a TLS problem).
  */
-export async function tlsHandshakeProblem(addr: string, tls: TlsFiles): Promise<string | undefined> {
+export async function tlsHandshakeProblem(
+  addr: string,
+  tls: TlsFiles,
+  timeoutMs = HANDSHAKE_TIMEOUT_MS,
+): Promise<string | undefined> {
   const m = /^tcp:\/\/(?:[^/@]*@)?(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(addr)
   if (!m) return undefined
   const host = m[1].replace(/^\[|\]$/g, '')
@@ -377,9 +382,21 @@ export async function tlsHandshakeProblem(addr: string, tls: TlsFiles): Promise<
       ...files,
       ALPNProtocols: ['h2'],
     })
-    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => finish(undefined))
-    socket.on('secureConnect', () => socket.write(H2_PREFACE))
+    socket.setTimeout(timeoutMs, () => finish(undefined))
+    let secured = false
+    socket.on('secureConnect', () => {
+      secured = true
+      socket.write(H2_PREFACE)
+    })
     socket.on('data', () => finish(undefined))
+    // closed after the handshake without a word: a server that refuses the client certificate without an alert
+    socket.on('close', () =>
+      finish(
+        secured && tls.cert
+          ? 'the daemon closed the connection right after the TLS handshake: it refused the client certificate'
+          : undefined,
+      ),
+    )
     socket.on('error', (error: NodeJS.ErrnoException) => {
       const text = error.message.split('\n')[0]
       if (/alert/i.test(text)) {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {createServer as createTcpServer, type AddressInfo, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
+import {createServer as createTlsServer} from 'node:tls'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -19,7 +21,14 @@ import {
   splitPlatforms,
 } from '../../src/engine/args.js'
 import {parseBuildctlVersion, parseBuildkitInfo} from '../../src/engine/buildkit.js'
-import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe, tlsFailure} from '../../src/engine/detect.js'
+import {
+  checkBuildkitVersion,
+  imageTagVersion,
+  ociLayoutDigest,
+  probe,
+  tlsFailure,
+  tlsHandshakeProblem,
+} from '../../src/engine/detect.js'
 import {
   builderName,
   builderStaleReason,
@@ -987,5 +996,127 @@ describe('remote BuildKit: TLS, --builder and the pin', () => {
       const parsed = spawnSync('bash', ['-c', `printf '%s\\0' ${line}`], {encoding: 'utf8'}).stdout.split('\0')
       assert.deepEqual(parsed.slice(0, 5), ['buildctl', '--addr', 'tcp://h:1', '--tlscacert', odd])
     })
+  })
+})
+
+describe('naming a TLS failure with a handshake of our own', () => {
+  let dir: string
+  const servers: Server[] = []
+  const pem = (...p: string[]) => path.join(dir, ...p)
+  // certificates from openssl (an independent writer): a CA, a server for 127.0.0.1, a client, and a client
+  // signed by another CA
+  const ssl = (...args: string[]) => execFileSync('openssl', args, {stdio: 'ignore'})
+  function cert(name: string, cn: string, usage: string, ca: string, san?: string) {
+    ssl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      pem(`${name}-key.pem`),
+      '-out',
+      pem(`${name}.csr`),
+    )
+    execFileSync('sh', [
+      '-c',
+      `printf 'extendedKeyUsage=${usage}\\n${san ? `subjectAltName=${san}\\n` : ''}' > '${pem(`${name}.ext`)}'`,
+    ])
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      pem(`${name}.csr`),
+      '-CA',
+      pem(`${ca}.pem`),
+      '-CAkey',
+      pem(`${ca}-key.pem`),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      pem(`${name}.ext`),
+      '-out',
+      pem(`${name}.pem`),
+    )
+  }
+  const listen = (server: Server) =>
+    new Promise<number>((resolve) => {
+      servers.push(server)
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
+    })
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'repro-tls-handshake-'))
+    for (const ca of ['ca', 'other-ca']) {
+      ssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${ca}`,
+        '-keyout',
+        pem(`${ca}-key.pem`),
+        '-out',
+        pem(`${ca}.pem`),
+      )
+    }
+    cert('server', 'localhost', 'serverAuth', 'ca', 'IP:127.0.0.1,DNS:localhost')
+    cert('client', 'client', 'clientAuth', 'ca')
+    cert('untrusted', 'untrusted', 'clientAuth', 'other-ca')
+  })
+  after(async () => {
+    for (const s of servers) s.close()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('says which side failed, and nothing when TLS works or nothing answers', async () => {
+    const server = createTlsServer({
+      cert: await readFile(pem('server.pem')),
+      key: await readFile(pem('server-key.pem')),
+      ca: await readFile(pem('ca.pem')),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    })
+    server.on('secureConnection', (s) => s.write('\0\0\0\x04\0\0\0\0\0')) // an HTTP/2 SETTINGS frame, as gRPC answers
+    server.on('tlsClientError', () => {})
+    const port = await listen(server)
+    const addr = `tcp://127.0.0.1:${port}`
+    const client = {ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client-key.pem'), serverName: 'localhost'}
+    assert.equal(await tlsHandshakeProblem(addr, client), undefined)
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, cert: pem('untrusted.pem'), key: pem('untrusted-key.pem')})) ?? '',
+      // OpenSSL servers (Node) close without an alert in TLS 1.3; Go servers (buildkitd) send one: both named
+      /^the daemon (refused the client certificate \(tlsv1\d? alert [a-z ]+\)|closed the connection right after the TLS handshake: it refused the client certificate)$/,
+    )
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, ca: pem('other-ca.pem')})) ?? '',
+      /^the daemon's certificate is not trusted \(/,
+    )
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, serverName: 'elsewhere.example'})) ?? '',
+      /^the daemon's certificate is not trusted \(.*elsewhere\.example/,
+    )
+    // not TLS problems: not tcp://, nothing listening, a peer that never answers (bounded by the timeout)
+    assert.equal(await tlsHandshakeProblem('unix:///run/x.sock', client), undefined)
+    const closed = createTcpServer()
+    const closedPort = await listen(closed)
+    closed.close()
+    assert.equal(await tlsHandshakeProblem(`tcp://127.0.0.1:${closedPort}`, client), undefined)
+    const silent = await listen(createTcpServer(() => {}))
+    const t0 = Date.now()
+    assert.equal(await tlsHandshakeProblem(`tcp://127.0.0.1:${silent}`, client, 300), undefined)
+    assert.ok(Date.now() - t0 < 5000)
   })
 })
