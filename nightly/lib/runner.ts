@@ -138,7 +138,9 @@ export async function runMatrix(o: RunOptions): Promise<RunOutcome> {
                   pkgCache: path.join(work, 'pkg-cache'),
                 }
               : {}),
-            buildkitImage: cell.runtime === 'buildkit' ? undefined : o.engines.images[cell.buildkit],
+            // buildkit: the daemon is never run from the image, but its tag is the pin the daemon is checked against
+            buildkitImage:
+              cell.runtime === 'buildkit' ? `moby/buildkit:${cell.buildkit}` : o.engines.images[cell.buildkit],
             buildkitAddr: cell.runtime === 'buildkit' ? o.engines.addrs[cell.buildkit] : undefined,
             rootless: false,
             runtime: cell.runtime,

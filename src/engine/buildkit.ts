@@ -15,6 +15,7 @@ import {
   type PlannedOutput,
   REDACTED,
   type Step,
+  type TlsFiles,
 } from './types.js'
 
 // docker.ts takes the secret argument from here too
@@ -93,6 +94,19 @@ export function redactAddr(addr: string): Arg {
   return shown === addr ? addr : {value: addr, shown}
 }
 
+/**
+ * buildctl's global connection flags: the address (credentials hidden) and the client TLS files. The paths
+ * are shown as they are (a path is not a secret; the key's content never appears).
+ */
+export function buildctlConnArgs(addr: string, tls: TlsFiles | undefined): Arg[] {
+  const args: Arg[] = ['--addr', redactAddr(addr)]
+  if (tls?.ca) args.push('--tlscacert', tls.ca)
+  if (tls?.cert) args.push('--tlscert', tls.cert)
+  if (tls?.key) args.push('--tlskey', tls.key)
+  if (tls?.serverName) args.push('--tlsservername', tls.serverName)
+  return args
+}
+
 /** The buildkit runtime: buildctl talks to an existing daemon (local socket, tcp, kube-pod://, ...). */
 export function buildkitSteps(
   options: BuildOptions,
@@ -111,7 +125,7 @@ export function buildkitSteps(
   }
   return outputs.map((o) =>
     execStep(
-      ['buildctl', '--addr', redactAddr(addr), ...buildctlBuildArgs(options, facts, o, paths)],
+      ['buildctl', ...buildctlConnArgs(addr, options.tls), ...buildctlBuildArgs(options, facts, o, paths)],
       `build${o.platform ? ` ${o.platform}` : ''} on the BuildKit daemon`,
     ),
   )

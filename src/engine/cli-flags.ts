@@ -24,6 +24,37 @@ export const buildFlags = {
       'address of a BuildKit daemon (unix://, tcp://, kube-pod://...); implies --runtime buildkit (default: $BUILDKIT_HOST)',
     helpGroup: 'ENGINE',
   }),
+  'tls-ca': Flags.string({
+    description: 'with --buildkit-addr tcp://: CA certificate that signed the daemon (buildctl --tlscacert)',
+    helpGroup: 'ENGINE',
+  }),
+  'tls-cert': Flags.string({
+    description: 'with --buildkit-addr tcp://: client certificate for mutual TLS (buildctl --tlscert)',
+    helpGroup: 'ENGINE',
+  }),
+  'tls-key': Flags.string({
+    description: 'with --buildkit-addr tcp://: client key for mutual TLS (buildctl --tlskey)',
+    helpGroup: 'ENGINE',
+  }),
+  'tls-server-name': Flags.string({
+    description: "with --buildkit-addr tcp://: the name the daemon's certificate must carry (buildctl --tlsservername)",
+    helpGroup: 'ENGINE',
+  }),
+  'tls-dir': Flags.string({
+    description:
+      'with --buildkit-addr tcp://: directory holding ca.pem, cert.pem and key.pem (each --tls-* flag overrides one)',
+    helpGroup: 'ENGINE',
+  }),
+  builder: Flags.string({
+    description:
+      'docker: build on this existing buildx builder (any driver: docker-container, remote, kubernetes); never created or removed',
+    helpGroup: 'ENGINE',
+  }),
+  'allow-unpinned-builder': Flags.boolean({
+    description:
+      'build even when the daemon or --builder serves another BuildKit version than the pin (--buildkit-image); recorded in the result',
+    helpGroup: 'ENGINE',
+  }),
   rootless: Flags.boolean({
     description: 'podman: run the rootless BuildKit image without --privileged',
     env: 'REPRO_ROOTLESS',
@@ -151,6 +182,13 @@ export interface BuildFlagValues {
   runtime?: string
   'buildkit-image'?: string
   'buildkit-addr'?: string
+  'tls-ca'?: string
+  'tls-cert'?: string
+  'tls-key'?: string
+  'tls-server-name'?: string
+  'tls-dir'?: string
+  builder?: string
+  'allow-unpinned-builder'?: boolean
   rootless: boolean
   'no-cache': boolean
   'buildkit-args'?: string
@@ -205,6 +243,13 @@ export function buildInputFromFlags(
     rootless: flags.rootless,
     runtime: flags.runtime,
     buildkitAddr: flags['buildkit-addr'],
+    tlsCa: flags['tls-ca'],
+    tlsCert: flags['tls-cert'],
+    tlsKey: flags['tls-key'],
+    tlsServerName: flags['tls-server-name'],
+    tlsDir: flags['tls-dir'],
+    builder: flags.builder,
+    allowUnpinnedBuilder: flags['allow-unpinned-builder'] ?? false,
     sde: flags.sde,
     datetime: flags.datetime,
     sdeFromGit: flags['sde-from-git'],

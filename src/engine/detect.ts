@@ -5,6 +5,7 @@
  */
 import {readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
+import {connect} from 'node:tls'
 import path from 'node:path'
 // the two functions, not the whole package: every millisecond of start-up is overhead on each build
 import coerce from 'semver/functions/coerce.js'
@@ -12,15 +13,19 @@ import lt from 'semver/functions/lt.js'
 
 import {EngineNotFoundError, InvalidArgumentError, tail} from '../errors.js'
 import type {Exec, ExecResult} from '../exec.js'
+import {pinnedDigest} from '../verify/attestation.js'
 import {builderName, builderStaleReason, parseBuildxInspect, parseBuildxInstance, parseBuildxVersion} from './docker.js'
-import {parseBuildctlVersion, parseBuildkitInfo} from './buildkit.js'
+import {buildctlConnArgs, parseBuildctlVersion, parseBuildkitInfo, redactAddr} from './buildkit.js'
 import {
+  type Arg,
   type BuildOptions,
   DEFAULT_BUILDKIT_ADDR,
   type Facts,
   MIN_BUILDKIT_VERSION,
   plannedOutputs,
   type Runtime,
+  type ServedBuildkit,
+  type TlsFiles,
 } from './plan.js'
 
 export interface ProbeInput {
@@ -93,7 +98,8 @@ export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec
   let dockerProbe: ExecResult | undefined
   if (input.runtime === undefined) {
     const tried: string[] = []
-    if (input.buildkitAddr) {
+    // TLS files only make sense for a BuildKit daemon: with BUILDKIT_HOST they select it as --buildkit-addr does
+    if (input.buildkitAddr || (options.tls && input.buildkitHost)) {
       facts.runtime = 'buildkit'
     } else {
       dockerProbe = await tryRun(exec, ['docker', 'version', '--format', '{{.Server.Version}}'])
@@ -126,7 +132,7 @@ export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec
 
   if (facts.runtime === 'docker') await probeDocker(options, facts, exec, assume, dockerProbe, input)
   else if (facts.runtime === 'podman') await probePodman(options, facts, exec, assume)
-  else await probeBuildkit(facts, exec, assume, input)
+  else await probeBuildkit(options, facts, exec, assume, input)
 
   if (facts.runtime !== 'buildkit' && facts.buildkitVersion === undefined) {
     const v = imageTagVersion(options.buildkitImage)
@@ -144,6 +150,7 @@ export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec
     facts.buildkitVersion,
     facts.runtime === 'buildkit' ? `the daemon at ${facts.buildkitAddr}` : options.buildkitImage,
   )
+  if (facts.served) checkPin(options, facts.served)
 
   await probeFiles(options, facts)
   return facts
@@ -159,6 +166,10 @@ async function probeDocker(
   dockerProbe: ExecResult | undefined,
   input: ProbeInput,
 ): Promise<void> {
+  if (options.builder) {
+    await probeNamedBuilder(options, options.builder, facts, exec, assume, dockerProbe)
+    return
+  }
   const name = builderName(options.buildkitImage)
   facts.builder = {name, exists: false}
   if (facts.assumptions.length > 0) {
@@ -220,21 +231,80 @@ async function probePodman(options: BuildOptions, facts: Facts, exec: Exec, assu
   }
 }
 
-async function probeBuildkit(facts: Facts, exec: Exec, assume: Assume, input: ProbeInput): Promise<void> {
+/** An existing buildx builder (--builder NAME, any driver): used as it is; its driver and BuildKit probed. */
+async function probeNamedBuilder(
+  options: BuildOptions,
+  name: string,
+  facts: Facts,
+  exec: Exec,
+  assume: Assume,
+  dockerProbe: ExecResult | undefined,
+): Promise<void> {
+  facts.builder = {name, exists: true}
+  if (facts.assumptions.length > 0) {
+    facts.assumptions.push(`assuming the builder ${name} exists and runs the pinned BuildKit`)
+    return
+  }
+  // --bootstrap: a stopped builder (or a remote one never contacted) reports its BuildKit only when started
+  const [v, inspect] = await Promise.all([
+    dockerProbe ?? tryRun(exec, ['docker', 'version', '--format', '{{.Server.Version}}']),
+    tryRun(exec, ['docker', 'buildx', 'inspect', name, '--bootstrap']),
+  ])
+  if (ok(v)) facts.runtimeVersion = v.stdout.trim()
+  if (!ok(inspect)) {
+    if (inspect.notFound) {
+      assume(`docker is not usable: ${why(inspect)}`, `the builder ${name} exists and runs the pinned BuildKit`)
+      return
+    }
+    throw new EngineNotFoundError(`--builder ${name}: ${describeFailure(inspect)}`, [
+      'list the builders with: docker buildx ls',
+      'create one, e.g.: docker buildx create --name NAME --driver remote tcp://HOST:PORT',
+    ])
+  }
+  const found = parseBuildxInspect(inspect.stdout)
+  facts.builder = {name, exists: true, image: found.image, buildkitVersion: found.buildkitVersion}
+  facts.builderDriver = found.driver
+  facts.served = served(options, found.buildkitVersion, `the builder ${name}`, found.image)
+  if (found.buildkitVersion) {
+    facts.buildkitVersion = found.buildkitVersion
+    facts.buildkitVersionFrom = `the builder ${name}`
+  }
+}
+
+async function probeBuildkit(
+  options: BuildOptions,
+  facts: Facts,
+  exec: Exec,
+  assume: Assume,
+  input: ProbeInput,
+): Promise<void> {
   const addr = input.buildkitAddr ?? input.buildkitHost ?? DEFAULT_BUILDKIT_ADDR
   facts.buildkitAddr = addr
+  const conn = buildctlConnArgs(addr, options.tls).map((a: Arg) => (typeof a === 'string' ? a : a.value))
   // client and daemon versions together: each buildctl start costs 0.1 s or more
   const [c, info] = await Promise.all([
     tryRun(exec, ['buildctl', '--version']),
-    tryRun(exec, ['buildctl', '--addr', addr, 'debug', 'info']),
+    tryRun(exec, ['buildctl', ...conn, 'debug', 'info']),
   ])
   if (!ok(c)) {
-    assume(`buildctl is not usable: ${why(c)}`, 'a BuildKit daemon at ' + addr)
+    assume(`buildctl is not usable: ${why(c)}`, 'a BuildKit daemon at ' + redacted(addr))
     return
   }
   facts.runtimeVersion = parseBuildctlVersion(c.stdout)
   if (!ok(info)) {
-    assume(`the BuildKit daemon at ${addr} is not reachable: ${why(info)}`, 'it is there and recent')
+    // TLS 1.3: the daemon refuses a client certificate after the handshake, and buildctl often sees only a
+    // broken pipe or EOF; then a handshake of our own with the same files names what failed
+    const tls = tlsFailure(info) ?? (options.tls ? await tlsHandshakeProblem(addr, options.tls) : undefined)
+    if (tls) {
+      // a certificate problem is never assumed away, not even with --dry: nothing would ever connect
+      throw new EngineNotFoundError(`the BuildKit daemon at ${redacted(addr)}: TLS failure: ${tls}`, [
+        'check --tls-ca (the CA that signed the daemon), --tls-cert/--tls-key (a client certificate the daemon trusts) and --tls-server-name',
+      ])
+    }
+    assume(
+      `the BuildKit daemon at ${redacted(addr)} is not reachable: ${describeFailure(info)}`,
+      'it is there and recent',
+    )
     return
   }
   const v = parseBuildkitInfo(info.stdout)
@@ -242,6 +312,133 @@ async function probeBuildkit(facts: Facts, exec: Exec, assume: Assume, input: Pr
     facts.buildkitVersion = v
     facts.buildkitVersionFrom = 'the daemon'
   }
+  facts.served = served(options, v, `the daemon at ${redacted(addr)}`)
+}
+
+function redacted(addr: string): string {
+  const a = redactAddr(addr)
+  return typeof a === 'string' ? a : a.shown
+}
+
+/** The probe's failure without echoing its argv (it may hold a daemon address with credentials). */
+function describeFailure(r: ExecResult): string {
+  if (r.notFound) return `${r.argv[0]}: not found in PATH`
+  const t = tail(r.stderr || r.stdout, 1).trim()
+  return `${r.argv[0]} exited with ${r.exitCode ?? 'unknown'}${t ? `: ${t}` : ''}`
+}
+
+/** The TLS part of a failed buildctl's message (handshake, certificate, authority), if that is what failed. */
+export function tlsFailure(r: ExecResult): string | undefined {
+  const text = `${r.stderr}\n${r.stdout}`
+  const line = text
+    .split('\n')
+    .reverse()
+    .find((l) => /\btls\b|x509|certificate|handshake/i.test(l))
+  if (!line) return undefined
+  // grpc wraps the cause in layers ("rpc error: ... desc = connection error: desc = \"transport: ...\""): keep the cause
+  const m = /(tls:[^"]*|x509:[^"]*|remote error:[^"]*|[^"]*certificate[^"]*)/i.exec(line)
+  return (m?.[1] ?? line).trim().slice(0, 300)
+}
+
+const HANDSHAKE_TIMEOUT_MS = 5000
+/** the HTTP/2 client preface: gRPC's first bytes, which the daemon answers only once it accepted the client */
+const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+
+/**
+ * A TLS handshake with the daemon at tcp://HOST:PORT using the client's files: the problem (the daemon
+ * refused the client certificate, or the daemon's certificate is not trusted), or undefined when TLS works
+ * (or the address is not tcp://, or nothing answers: then it is not a TLS problem).
+ */
+export async function tlsHandshakeProblem(
+  addr: string,
+  tls: TlsFiles,
+  timeoutMs = HANDSHAKE_TIMEOUT_MS,
+): Promise<string | undefined> {
+  const m = /^tcp:\/\/(?:[^/@]*@)?(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(addr)
+  if (!m) return undefined
+  const host = m[1].replace(/^\[|\]$/g, '')
+  let files: {ca?: Buffer; cert?: Buffer; key?: Buffer}
+  try {
+    files = {
+      ca: tls.ca ? await readFile(tls.ca) : undefined,
+      cert: tls.cert ? await readFile(tls.cert) : undefined,
+      key: tls.key ? await readFile(tls.key) : undefined,
+    }
+  } catch {
+    return undefined // checked before the probe: a file that went away is reported by buildctl
+  }
+  return new Promise((resolve) => {
+    let done = false
+    const finish = (problem: string | undefined) => {
+      if (done) return
+      done = true
+      socket.destroy()
+      resolve(problem)
+    }
+    const socket = connect({
+      host,
+      port: Number(m[2]),
+      servername: tls.serverName ?? (/^[\d.]+$|:/.test(host) ? undefined : host),
+      ...files,
+      ALPNProtocols: ['h2'],
+    })
+    socket.setTimeout(timeoutMs, () => finish(undefined))
+    let secured = false
+    socket.on('secureConnect', () => {
+      secured = true
+      socket.write(H2_PREFACE)
+    })
+    socket.on('data', () => finish(undefined))
+    // closed after the handshake without a word: a server that refuses the client certificate without an alert
+    socket.on('close', () =>
+      finish(
+        secured && tls.cert
+          ? 'the daemon closed the connection right after the TLS handshake: it refused the client certificate'
+          : undefined,
+      ),
+    )
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const text = error.message.split('\n')[0]
+      if (/alert/i.test(text)) {
+        const alert = /(tlsv1\d? alert [\w ]+|sslv3 alert [\w ]+)/i.exec(text)?.[1] ?? text
+        finish(`the daemon refused the client certificate (${alert.trim()})`)
+      } else if (/certificate|self.signed|verify|altnames|hostname|CERT_|UNABLE_TO/i.test(`${error.code} ${text}`)) {
+        finish(`the daemon's certificate is not trusted (${error.code ? `${error.code}: ` : ''}${text})`)
+      } else finish(undefined)
+    })
+  })
+}
+
+/** The served BuildKit against the pin: the version the --buildkit-image tag names. */
+export function served(
+  options: BuildOptions,
+  version: string | undefined,
+  from: string,
+  image?: string,
+): ServedBuildkit {
+  const pin = imageTagVersion(options.buildkitImage)
+  const v = version ? coerce(version)?.version : undefined
+  const imageDigest = image ? (pinnedDigest(image) ?? undefined) : undefined
+  return {
+    version: version ?? '(unknown)',
+    from,
+    ...(imageDigest ? {imageDigest} : {}),
+    ...(pin ? {pin: `v${pin}`} : {}),
+    pinned: pin !== undefined && v === pin,
+  }
+}
+
+/** Refuse a build served by another BuildKit than the pin, unless --allow-unpinned-builder (then say so). */
+export function checkPin(options: BuildOptions, s: ServedBuildkit): void {
+  if (s.pinned || options.allowUnpinnedBuilder) return
+  const what = s.pin
+    ? `serves BuildKit ${s.version}, not the pinned ${s.pin}`
+    : `serves BuildKit ${s.version}, and --buildkit-image ${options.buildkitImage} names no version to compare with`
+  throw new EngineNotFoundError(`${s.from} ${what}`, [
+    'point at a daemon or builder running the pinned BuildKit',
+    `or pass --buildkit-image with the version it runs (e.g. moby/buildkit:${s.version})`,
+    'or pass --allow-unpinned-builder to build anyway (the result records the served version)',
+  ])
 }
 
 /** Local files: output directories to create, digests of oci-layout build contexts. */

@@ -70,11 +70,12 @@ export function dockerSteps(
   outputs: PlannedOutput[],
   files: EngineFiles = {},
 ): Step[] {
-  const name = facts.builder?.name ?? builderName(options.buildkitImage)
+  // --builder NAME: someone else's builder (remote, kubernetes, ...): used as it is, never created or removed
+  const name = options.builder ?? facts.builder?.name ?? builderName(options.buildkitImage)
   const steps: Step[] = []
-  const recreate = builderNeedsRecreate(options, facts)
+  const recreate = !options.builder && builderNeedsRecreate(options, facts)
   if (recreate) steps.push(execStep(['docker', 'buildx', 'rm', name], `remove the builder: ${facts.builder?.stale}`))
-  if (!facts.builder?.exists || recreate) {
+  if (!options.builder && (!facts.builder?.exists || recreate)) {
     steps.push(
       execStep(
         [
@@ -135,7 +136,7 @@ export function dockerSteps(
       options.context,
     )
     steps.push(
-      execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx`, {
+      execStep(args, `build${o.platform ? ` ${o.platform}` : ''} with buildx${options.builder ? ` on ${name}` : ''}`, {
         // buildx reads the source policy from this variable (buildx >= 0.10, BuildKit >= 0.11)
         ...(files.policy ? {env: {EXPERIMENTAL_BUILDKIT_SOURCE_POLICY: files.policy}} : {}),
       }),

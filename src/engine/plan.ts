@@ -148,6 +148,18 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
       ? `- BuildKit: ${facts.buildkitVersion ?? '(version unknown)'} (the daemon)`
       : `- BuildKit image: ${options.buildkitImage} (${facts.buildkitVersion ? `${facts.buildkitVersion}, from ${facts.buildkitVersionFrom}` : 'version unknown'})`,
   ]
+  if (facts.served) {
+    const s = facts.served
+    lines.push(
+      `- BuildKit pin: ${s.pin ?? '(no version in the image tag)'}, served ${s.version} by ${s.from}${s.pinned ? '' : ' (NOT the pin: --allow-unpinned-builder)'}`,
+    )
+  }
+  if (options.tls) {
+    const t = options.tls
+    lines.push(
+      `- TLS: ca ${t.ca ?? '(system)'}, cert ${t.cert ?? '(none)'}, key ${t.key ?? '(none)'}${t.serverName ? `, server name ${t.serverName}` : ''}`,
+    )
+  }
   if (facts.builder) {
     lines.push(`- Builder: ${facts.builder.name} (${builderState(options, facts)})`)
   }
@@ -174,6 +186,7 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
 
 function builderState(options: BuildOptions, facts: Facts): string {
   const b = facts.builder
+  if (options.builder) return `existing, ${facts.builderDriver ?? 'driver unknown'} driver`
   if (!b?.exists) return 'will be created'
   return builderNeedsRecreate(options, facts) ? `will be recreated: ${b.stale}` : 'reused'
 }

@@ -4,7 +4,7 @@
  * which is read back and renamed only when the engine succeeded and the archive reads as an image.
  */
 import {tmpdir} from 'node:os'
-import {chmod, mkdir, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {access, chmod, constants, mkdir, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {lock} from 'proper-lockfile'
@@ -34,6 +34,7 @@ import {
   type Plan,
   type Runtime,
   RUNTIMES,
+  type ServedBuildkit,
   stepText,
   summaryLines,
 } from './plan.js'
@@ -59,6 +60,15 @@ export interface BuildInput {
   rootless: boolean
   runtime?: string
   buildkitAddr?: string
+  /** --tls-ca, --tls-cert, --tls-key, --tls-server-name, --tls-dir */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
+  tlsServerName?: string
+  tlsDir?: string
+  /** --builder: an existing buildx builder */
+  builder?: string
+  allowUnpinnedBuilder?: boolean
   sde?: string
   datetime?: string
   sdeFromGit: boolean
@@ -105,6 +115,8 @@ export interface BuildResult {
   runtimeVersion?: string
   buildkitImage?: string
   buildkitVersion?: string
+  /** the BuildKit that served the build (a daemon or an existing builder), probed, against the pin */
+  buildkitServed?: ServedBuildkit
   builder?: string
   sourceDateEpoch: number
   sourceDateEpochFrom: string
@@ -142,6 +154,52 @@ export async function resolveSde(input: BuildInput, exec: Exec): Promise<Sde> {
 
 async function isDir(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() ?? false
+}
+
+/** One readable regular file, or a one-line error naming the flag and the file. */
+async function checkReadable(flag: string, file: string): Promise<string> {
+  const s = await stat(file).catch(() => undefined)
+  if (!s) throw new InvalidArgumentError(`${flag} ${file}: no such file`)
+  if (!s.isFile()) throw new InvalidArgumentError(`${flag} ${file}: not a regular file`)
+  await access(file, constants.R_OK).catch(() => {
+    throw new InvalidArgumentError(`${flag} ${file}: not readable`)
+  })
+  return file
+}
+
+/**
+ * The client TLS files: each --tls-* flag, else DIR/ca.pem, DIR/cert.pem, DIR/key.pem of --tls-dir (the
+ * names buildctl's --tlsdir reads). Every file is checked before anything runs.
+ */
+export async function resolveTls(input: BuildInput): Promise<BuildOptions['tls']> {
+  const {tlsCa, tlsCert, tlsKey, tlsServerName, tlsDir} = input
+  if (!tlsCa && !tlsCert && !tlsKey && tlsServerName === undefined && !tlsDir) return undefined
+  const abs = (p: string) => path.resolve(input.cwd, p)
+  const tls: NonNullable<BuildOptions['tls']> = {}
+  if (tlsDir) {
+    const dir = abs(tlsDir)
+    if (!(await isDir(dir))) throw new InvalidArgumentError(`--tls-dir ${dir}: not a directory`)
+    const pick = async (flag: string, given: string | undefined, name: string) =>
+      given ? checkReadable(flag, abs(given)) : checkReadable('--tls-dir', path.join(dir, name))
+    tls.ca = await pick('--tls-ca', tlsCa, 'ca.pem')
+    tls.cert = await pick('--tls-cert', tlsCert, 'cert.pem')
+    tls.key = await pick('--tls-key', tlsKey, 'key.pem')
+  } else {
+    if (tlsCa) tls.ca = await checkReadable('--tls-ca', abs(tlsCa))
+    if (tlsCert) tls.cert = await checkReadable('--tls-cert', abs(tlsCert))
+    if (tlsKey) tls.key = await checkReadable('--tls-key', abs(tlsKey))
+  }
+  if (Boolean(tls.cert) !== Boolean(tls.key)) {
+    throw new InvalidArgumentError(
+      `${tls.cert ? '--tls-cert' : '--tls-key'}: a client certificate needs its key (--tls-cert and --tls-key together)`,
+    )
+  }
+  if (tlsServerName !== undefined) {
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(tlsServerName))
+      throw new InvalidArgumentError(`--tls-server-name '${tlsServerName}': not a host name`)
+    tls.serverName = tlsServerName
+  }
+  return tls
 }
 
 /** Validate flags into options: paths made absolute and checked, lists split, one SOURCE_DATE_EPOCH. */
@@ -199,6 +257,9 @@ export async function resolveOptions(input: BuildInput, sde: Sde): Promise<Build
     buildkitImage: input.buildkitImage || (input.rootless ? DEFAULT_BUILDKIT_IMAGE_ROOTLESS : DEFAULT_BUILDKIT_IMAGE),
     rootless: input.rootless,
     sde,
+    tls: await resolveTls(input),
+    builder: input.builder || undefined,
+    allowUnpinnedBuilder: input.allowUnpinnedBuilder ?? false,
   }
 }
 
@@ -216,6 +277,14 @@ export function checkRuntimeFlags(options: BuildOptions, facts: Facts): void {
   }
   if (options.rootless && facts.runtime !== 'podman') {
     throw new InvalidArgumentError(`--rootless applies to the podman runtime, not ${facts.runtime}`)
+  }
+  if (options.tls && facts.runtime !== 'buildkit') {
+    throw new InvalidArgumentError(
+      `--tls-* applies to a BuildKit daemon (--buildkit-addr tcp://...), not ${facts.runtime}; a buildx builder keeps its own TLS (docker buildx create --driver-opt cacert=...)`,
+    )
+  }
+  if (options.builder && facts.runtime !== 'docker') {
+    throw new InvalidArgumentError(`--builder applies to the docker runtime (docker buildx), not ${facts.runtime}`)
   }
 }
 
@@ -289,6 +358,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     runtimeVersion: facts.runtimeVersion,
     buildkitImage: facts.runtime === 'buildkit' ? undefined : options.buildkitImage,
     buildkitVersion: facts.buildkitVersion,
+    buildkitServed: facts.served,
     builder: facts.builder?.name,
     sourceDateEpoch: sde.epoch,
     sourceDateEpochFrom: sde.origin,
@@ -299,6 +369,11 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
   }
   if (locked && facts.runtime !== 'buildkit' && locked.lock.buildkit.image !== options.buildkitImage) {
     const w = `${locked.use.path} was made for BuildKit ${locked.lock.buildkit.image}; this build runs ${options.buildkitImage}`
+    logger.warn(w)
+    result.warnings.push(w)
+  }
+  if (facts.served && !facts.served.pinned) {
+    const w = `--allow-unpinned-builder: ${facts.served.from} serves BuildKit ${facts.served.version}, not the pin ${facts.served.pin ?? '(none: the image tag names no version)'}`
     logger.warn(w)
     result.warnings.push(w)
   }

@@ -39,6 +39,12 @@ export interface BuildOptions {
   stages?: Stage[]
   /** a BuildKit source policy (JSON) the build must follow: from repro.lock.yaml (src/lock) */
   sourcePolicy?: string
+  /** buildkit runtime: mutual TLS to a tcp:// daemon (absolute, checked paths) */
+  tls?: TlsFiles
+  /** docker runtime: an existing buildx builder of any driver (--builder), used as it is, never created */
+  builder?: string
+  /** build even when the BuildKit serving the build is not the pinned version (recorded in the result) */
+  allowUnpinnedBuilder?: boolean
 }
 
 /**
@@ -58,6 +64,28 @@ export interface EngineFiles {
   /** the source policy JSON */
   policy?: string
   buildkitdConfig?: string
+}
+
+/** buildctl's client TLS files (--tlscacert, --tlscert, --tlskey) and the name the server certificate must carry. */
+export interface TlsFiles {
+  ca?: string
+  cert?: string
+  key?: string
+  serverName?: string
+}
+
+/** The BuildKit that serves the build, probed, against the pin (the version of --buildkit-image). */
+export interface ServedBuildkit {
+  /** the version the daemon or builder reports */
+  version: string
+  /** where it was read: the daemon (buildctl debug info) or the builder (docker buildx inspect) */
+  from: string
+  /** the digest of the image the builder runs, when its reference pins one */
+  imageDigest?: string
+  /** the pinned version (from --buildkit-image); absent when the image tag names no version */
+  pin?: string
+  /** false: another version serves the build (only with --allow-unpinned-builder) */
+  pinned: boolean
 }
 
 /** What probing the machine found (or, with --dry and no engine, assumed). */
@@ -83,6 +111,10 @@ export interface Facts {
   buildkitVersion?: string
   /** where buildkitVersion came from */
   buildkitVersionFrom?: string
+  /** the BuildKit actually serving the build, when a daemon or builder reported it */
+  served?: ServedBuildkit
+  /** docker with --builder: the driver of the existing builder */
+  builderDriver?: string
   /** output directories that do not exist yet (a mkdir step creates them) */
   missingDirs: string[]
   /** digests of oci-layout build contexts, pinned so every runtime builds on the same base */

@@ -19,6 +19,8 @@ export interface RuntimeVersion {
   runtime: string
   version: string | null
   buildkitVersion: string | null
+  /** a BuildKit daemon or an existing builder served the build: its probed version against the pin */
+  buildkitServed?: {version: string; imageDigest?: string; pin?: string; pinned: boolean}
 }
 
 export interface VerificationInputs {

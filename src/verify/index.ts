@@ -372,7 +372,14 @@ export async function collectInputs(
   const runtimes: RuntimeVersion[] = []
   for (const r of results) {
     if (runtimes.some((x) => x.runtime === r.runtime)) continue
-    runtimes.push({runtime: r.runtime, version: r.runtimeVersion ?? null, buildkitVersion: r.buildkitVersion ?? null})
+    const s = r.buildkitServed
+    runtimes.push({
+      runtime: r.runtime,
+      version: r.runtimeVersion ?? null,
+      buildkitVersion: r.buildkitVersion ?? null,
+      // without `from`: it may name a host path (a unix socket)
+      ...(s ? {buildkitServed: {version: s.version, imageDigest: s.imageDigest, pin: s.pin, pinned: s.pinned}} : {}),
+    })
   }
   runtimes.sort((a, b) => (a.runtime < b.runtime ? -1 : 1))
   return {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {createServer as createTcpServer, type AddressInfo, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
+import {createServer as createTlsServer} from 'node:tls'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -18,7 +21,14 @@ import {
   splitPlatforms,
 } from '../../src/engine/args.js'
 import {parseBuildctlVersion, parseBuildkitInfo} from '../../src/engine/buildkit.js'
-import {checkBuildkitVersion, imageTagVersion, ociLayoutDigest, probe} from '../../src/engine/detect.js'
+import {
+  checkBuildkitVersion,
+  imageTagVersion,
+  ociLayoutDigest,
+  probe,
+  tlsFailure,
+  tlsHandshakeProblem,
+} from '../../src/engine/detect.js'
 import {
   builderName,
   builderStaleReason,
@@ -35,7 +45,7 @@ import {
   planText,
 } from '../../src/engine/plan.js'
 import {qualifyImage} from '../../src/engine/podman.js'
-import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime} from '../../src/engine/run.js'
+import {build, type BuildInput, checkRuntimeFlags, executePlan, parseRuntime, resolveTls} from '../../src/engine/run.js'
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
 /** a DOCKER_CONFIG without buildx records, so probes never read this machine's ~/.docker */
@@ -658,7 +668,7 @@ describe('probe', () => {
     )
     assert.deepEqual([podman.runtime, podman.runtimeVersion], ['podman', '4.3.1'])
     const bk = await probe(
-      options(),
+      options({buildkitImage: 'moby/buildkit:v0.19.0'}),
       {dry: false, buildkitHost: 'unix:///b.sock'},
       fakeExec((argv) =>
         argv[0] !== 'buildctl'
@@ -761,5 +771,372 @@ describe('files', () => {
       build({...input, buildArgs: ['SOURCE_DATE_EPOCH=1']}, {exec, logger: silentLogger}),
       /set it with --sde/,
     )
+  })
+})
+
+describe('remote BuildKit: TLS, --builder and the pin', () => {
+  const tls = {ca: '/pki/ca.pem', cert: '/pki/client cert.pem', key: '/pki/key.pem', serverName: 'bk.example'}
+  const INFO = (v: string) => ({stdout: `BuildKit: github.com/moby/buildkit ${v} abc\n`})
+  const bkExec = (v: string) =>
+    fakeExec((argv) => (argv.includes('debug') ? INFO(v) : {stdout: 'buildctl github.com/moby/buildkit v0.32.2 x\n'}))
+
+  it('passes the TLS files to buildctl, in the plan and the probe, and shows their paths with --dry', async () => {
+    const o = options({tls})
+    const f = facts({runtime: 'buildkit', buildkitAddr: 'tcp://127.0.0.1:1234'})
+    const steps = buildPlan(o, f).steps
+    assert.ok(steps[0].kind === 'exec')
+    assert.deepEqual(steps[0].argv.slice(0, 12), [
+      'buildctl',
+      '--addr',
+      'tcp://127.0.0.1:1234',
+      '--tlscacert',
+      '/pki/ca.pem',
+      '--tlscert',
+      '/pki/client cert.pem',
+      '--tlskey',
+      '/pki/key.pem',
+      '--tlsservername',
+      'bk.example',
+      'build',
+    ])
+    assert.match(
+      planText(buildPlan(o, f)),
+      /^buildctl --addr tcp:\/\/127\.0\.0\.1:1234 --tlscacert \/pki\/ca\.pem --tlscert '\/pki\/client cert\.pem' --tlskey \/pki\/key\.pem --tlsservername bk\.example build /,
+    )
+    const exec = bkExec('v0.32.2')
+    const probed = await probe(o, {dry: false, buildkitAddr: 'tcp://127.0.0.1:1234'}, exec)
+    assert.deepEqual(exec.calls[1], [
+      'buildctl',
+      '--addr',
+      'tcp://127.0.0.1:1234',
+      '--tlscacert',
+      '/pki/ca.pem',
+      '--tlscert',
+      '/pki/client cert.pem',
+      '--tlskey',
+      '/pki/key.pem',
+      '--tlsservername',
+      'bk.example',
+      'debug',
+      'info',
+    ])
+    assert.deepEqual(probed.served, {
+      version: 'v0.32.2',
+      from: 'the daemon at tcp://127.0.0.1:1234',
+      pin: 'v0.32.2',
+      pinned: true,
+    })
+  })
+
+  it('names a TLS failure (exit 2), even with --dry', async () => {
+    const exec = fakeExec((argv) =>
+      argv.includes('debug')
+        ? {
+            exitCode: 1,
+            stderr:
+              'error: failed to call info: Unavailable: connection error: desc = "transport: authentication handshake failed: remote error: tls: unknown certificate authority"\n',
+          }
+        : {stdout: 'buildctl github.com/moby/buildkit v0.32.2 x\n'},
+    )
+    for (const dry of [false, true]) {
+      await assert.rejects(probe(options({tls}), {dry, buildkitAddr: 'tcp://127.0.0.1:1234'}, exec), (e: Error) => {
+        assert.ok(e instanceof EngineNotFoundError)
+        assert.equal(e.exitCode, 2)
+        assert.equal(
+          e.message,
+          'the BuildKit daemon at tcp://127.0.0.1:1234: TLS failure: transport: authentication handshake failed: remote error: tls: unknown certificate authority',
+        )
+        return true
+      })
+    }
+    assert.equal(
+      tlsFailure({
+        argv: [],
+        exitCode: 1,
+        notFound: false,
+        stderr: 'x509: certificate signed by unknown authority',
+        stdout: '',
+      }),
+      'x509: certificate signed by unknown authority',
+    )
+    assert.equal(
+      tlsFailure({argv: [], exitCode: 1, notFound: false, stderr: 'connection refused', stdout: ''}),
+      undefined,
+    )
+  })
+
+  it('refuses a daemon serving another BuildKit than the pin, unless --allow-unpinned-builder', async () => {
+    const addr = 'unix:///run/bk-v0.19.0.sock'
+    await assert.rejects(
+      probe(options(), {dry: false, buildkitAddr: addr}, bkExec('v0.19.0')),
+      (e: Error) =>
+        e instanceof EngineNotFoundError &&
+        e.message === `the daemon at ${addr} serves BuildKit v0.19.0, not the pinned v0.32.2`,
+    )
+    const allowed = await probe(
+      options({allowUnpinnedBuilder: true}),
+      {dry: false, buildkitAddr: addr},
+      bkExec('v0.19.0'),
+    )
+    assert.deepEqual(allowed.served, {version: 'v0.19.0', from: `the daemon at ${addr}`, pin: 'v0.32.2', pinned: false})
+    // the nightly's older versions pass their own image: that version is the pin
+    const own = await probe(
+      options({buildkitImage: 'moby/buildkit:v0.19.0'}),
+      {dry: false, buildkitAddr: addr},
+      bkExec('v0.19.0'),
+    )
+    assert.equal(own.served?.pinned, true)
+    // an image tag without a version gives nothing to compare with: refused too
+    await assert.rejects(
+      probe(options({buildkitImage: 'localhost/bk:latest'}), {dry: false, buildkitAddr: addr}, bkExec('v0.32.2')),
+      /names no version to compare with/,
+    )
+  })
+
+  it('--builder: builds on the existing builder, never creates or removes it, and checks its BuildKit', async () => {
+    const o = options({builder: 'team-remote'})
+    const inspect = (v: string) =>
+      fakeExec((argv) =>
+        argv[2] === 'inspect'
+          ? {
+              stdout: `Name: team-remote\nDriver: remote\nNodes:\nName: team-remote0\nEndpoint: tcp://10.0.0.5:1234\nStatus: running\nBuildKit version: ${v}\n`,
+            }
+          : {stdout: '20.10.24\n'},
+      )
+    const exec = inspect('v0.32.2')
+    const f = await probe(o, {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG}, exec)
+    assert.deepEqual(
+      exec.calls.find((c) => c[2] === 'inspect'),
+      ['docker', 'buildx', 'inspect', 'team-remote', '--bootstrap'],
+    )
+    assert.equal(f.builderDriver, 'remote')
+    assert.deepEqual(f.served, {version: 'v0.32.2', from: 'the builder team-remote', pin: 'v0.32.2', pinned: true})
+    const argv = argvOf(o, f)
+    assert.ok(!argv.some((a) => a[2] === 'create' || a[2] === 'rm'), 'no builder is created or removed')
+    assert.deepEqual(
+      argv.filter((a) => a[0] === 'docker').map((a) => a.slice(0, 5)),
+      [['docker', 'buildx', 'build', '--builder', 'team-remote']],
+    )
+    await assert.rejects(
+      probe(o, {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG}, inspect('v0.19.0')),
+      /the builder team-remote serves BuildKit v0.19.0, not the pinned v0.32.2/,
+    )
+    // a docker-container builder pinned by digest: the digest is recorded
+    const pinnedImage = `moby/buildkit:v0.32.2@${DIGEST}`
+    const dc = await probe(
+      options({builder: 'dc', buildkitImage: pinnedImage}),
+      {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG},
+      fakeExec((argv) =>
+        argv[2] === 'inspect'
+          ? {stdout: `Driver: docker-container\nDriver Options: image="${pinnedImage}"\nBuildKit version: v0.32.2\n`}
+          : {stdout: '20.10.24\n'},
+      ),
+    )
+    assert.equal(dc.served?.imageDigest, DIGEST)
+    await assert.rejects(
+      probe(
+        o,
+        {dry: false, runtime: 'docker', dockerConfig: NO_CONFIG},
+        fakeExec((argv) =>
+          argv[2] === 'inspect' ? {exitCode: 1, stderr: 'ERROR: no builder "team-remote" found\n'} : {stdout: '20\n'},
+        ),
+      ),
+      /^EngineNotFoundError: --builder team-remote: docker exited with 1: ERROR: no builder "team-remote" found$/,
+    )
+  })
+
+  it('refuses TLS flags off the buildkit runtime and --builder off docker', () => {
+    assert.throws(() => checkRuntimeFlags(options({tls}), facts()), /--tls-\* applies to a BuildKit daemon/)
+    assert.throws(
+      () => checkRuntimeFlags(options({builder: 'b'}), facts({runtime: 'buildkit'})),
+      /--builder applies to the docker runtime/,
+    )
+  })
+
+  describe('TLS files', () => {
+    let dir: string
+    const input = (over: Partial<BuildInput>): BuildInput => ({cwd: dir, ...over}) as BuildInput
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'repro-tls-'))
+      await mkdir(path.join(dir, 'pki'))
+      for (const f of ['ca.pem', 'cert.pem', 'key.pem']) await writeFile(path.join(dir, 'pki', f), 'x\n')
+      await mkdir(path.join(dir, 'half'))
+      await writeFile(path.join(dir, 'half', 'ca.pem'), 'x\n')
+    })
+    after(async () => rm(dir, {recursive: true, force: true}))
+
+    it('takes ca.pem, cert.pem and key.pem from --tls-dir; a flag overrides one', async () => {
+      const pki = path.join(dir, 'pki')
+      assert.deepEqual(await resolveTls(input({tlsDir: 'pki', tlsServerName: 'localhost'})), {
+        ca: path.join(pki, 'ca.pem'),
+        cert: path.join(pki, 'cert.pem'),
+        key: path.join(pki, 'key.pem'),
+        serverName: 'localhost',
+      })
+      assert.equal((await resolveTls(input({tlsDir: 'pki', tlsCa: 'half/ca.pem'})))?.ca, path.join(dir, 'half/ca.pem'))
+      assert.equal(await resolveTls(input({})), undefined)
+    })
+
+    it('names the flag and the file that is missing or wrong, before anything runs', async () => {
+      const cases: Array<[Partial<BuildInput>, string]> = [
+        [{tlsCa: 'nope.pem'}, `--tls-ca ${path.join(dir, 'nope.pem')}: no such file`],
+        [{tlsCert: 'pki/cert.pem', tlsKey: 'gone.pem'}, `--tls-key ${path.join(dir, 'gone.pem')}: no such file`],
+        [{tlsCert: 'pki', tlsKey: 'pki/key.pem'}, `--tls-cert ${path.join(dir, 'pki')}: not a regular file`],
+        [{tlsDir: 'half'}, `--tls-dir ${path.join(dir, 'half', 'cert.pem')}: no such file`],
+        [{tlsDir: 'pki/ca.pem'}, `--tls-dir ${path.join(dir, 'pki/ca.pem')}: not a directory`],
+        [
+          {tlsCert: 'pki/cert.pem'},
+          '--tls-cert: a client certificate needs its key (--tls-cert and --tls-key together)',
+        ],
+      ]
+      for (const [over, message] of cases) {
+        await assert.rejects(resolveTls(input(over)), (e: Error) => {
+          assert.ok(e instanceof InvalidArgumentError, message)
+          assert.equal(e.message, message)
+          assert.equal(e.exitCode, 2)
+          return true
+        })
+      }
+    })
+
+    it('hostile server names and paths: refused or quoted, never split into other arguments', async () => {
+      // generated: shell metacharacters, option look-alikes, newlines, long names
+      const hostile = ['a b', '--addr=x', 'x;rm -rf /', 'x\ny', '$(id)', 'é.example', 'a'.repeat(300), '']
+      for (const name of hostile) {
+        await assert.rejects(resolveTls(input({tlsServerName: name})), /--tls-server-name '.*': not a host name/s)
+      }
+      const odd = path.join(dir, "it's $(x) ; `y`.pem")
+      await writeFile(odd, 'x\n')
+      const t = await resolveTls(input({tlsCa: odd}))
+      const plan = buildPlan(options({tls: t}), facts({runtime: 'buildkit', buildkitAddr: 'tcp://h:1'}))
+      assert.ok(plan.steps[0].kind === 'exec')
+      assert.equal(plan.steps[0].argv[4], odd, 'the path stays one argument')
+      // a shell parses the printed line back into the very argv
+      const line = planText(plan).split('\n')[0]
+      const parsed = spawnSync('bash', ['-c', `printf '%s\\0' ${line}`], {encoding: 'utf8'}).stdout.split('\0')
+      assert.deepEqual(parsed.slice(0, 5), ['buildctl', '--addr', 'tcp://h:1', '--tlscacert', odd])
+    })
+  })
+})
+
+describe('naming a TLS failure with a handshake of our own', () => {
+  let dir: string
+  const servers: Server[] = []
+  const pem = (...p: string[]) => path.join(dir, ...p)
+  // certificates from openssl (an independent writer): a CA, a server for 127.0.0.1, a client, and a client
+  // signed by another CA
+  const ssl = (...args: string[]) => execFileSync('openssl', args, {stdio: 'ignore'})
+  function cert(name: string, cn: string, usage: string, ca: string, san?: string) {
+    ssl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      pem(`${name}-key.pem`),
+      '-out',
+      pem(`${name}.csr`),
+    )
+    execFileSync('sh', [
+      '-c',
+      `printf 'extendedKeyUsage=${usage}\\n${san ? `subjectAltName=${san}\\n` : ''}' > '${pem(`${name}.ext`)}'`,
+    ])
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      pem(`${name}.csr`),
+      '-CA',
+      pem(`${ca}.pem`),
+      '-CAkey',
+      pem(`${ca}-key.pem`),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      pem(`${name}.ext`),
+      '-out',
+      pem(`${name}.pem`),
+    )
+  }
+  const listen = (server: Server) =>
+    new Promise<number>((resolve) => {
+      servers.push(server)
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
+    })
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'repro-tls-handshake-'))
+    for (const ca of ['ca', 'other-ca']) {
+      ssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${ca}`,
+        '-keyout',
+        pem(`${ca}-key.pem`),
+        '-out',
+        pem(`${ca}.pem`),
+      )
+    }
+    cert('server', 'localhost', 'serverAuth', 'ca', 'IP:127.0.0.1,DNS:localhost')
+    cert('client', 'client', 'clientAuth', 'ca')
+    cert('untrusted', 'untrusted', 'clientAuth', 'other-ca')
+  })
+  after(async () => {
+    for (const s of servers) s.close()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('says which side failed, and nothing when TLS works or nothing answers', async () => {
+    const server = createTlsServer({
+      cert: await readFile(pem('server.pem')),
+      key: await readFile(pem('server-key.pem')),
+      ca: await readFile(pem('ca.pem')),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    })
+    server.on('secureConnection', (s) => s.write('\0\0\0\x04\0\0\0\0\0')) // an HTTP/2 SETTINGS frame, as gRPC answers
+    server.on('tlsClientError', () => {})
+    const port = await listen(server)
+    const addr = `tcp://127.0.0.1:${port}`
+    const client = {ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client-key.pem'), serverName: 'localhost'}
+    assert.equal(await tlsHandshakeProblem(addr, client), undefined)
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, cert: pem('untrusted.pem'), key: pem('untrusted-key.pem')})) ?? '',
+      // OpenSSL servers (Node) close without an alert in TLS 1.3; Go servers (buildkitd) send one: both named
+      /^the daemon (refused the client certificate \(tlsv1\d? alert [a-z ]+\)|closed the connection right after the TLS handshake: it refused the client certificate)$/,
+    )
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, ca: pem('other-ca.pem')})) ?? '',
+      /^the daemon's certificate is not trusted \(/,
+    )
+    assert.match(
+      (await tlsHandshakeProblem(addr, {...client, serverName: 'elsewhere.example'})) ?? '',
+      /^the daemon's certificate is not trusted \(.*elsewhere\.example/,
+    )
+    // not TLS problems: not tcp://, nothing listening, a peer that never answers (bounded by the timeout)
+    assert.equal(await tlsHandshakeProblem('unix:///run/x.sock', client), undefined)
+    const closed = createTcpServer()
+    const closedPort = await listen(closed)
+    closed.close()
+    assert.equal(await tlsHandshakeProblem(`tcp://127.0.0.1:${closedPort}`, client), undefined)
+    const silent = await listen(createTcpServer(() => {}))
+    const t0 = Date.now()
+    assert.equal(await tlsHandshakeProblem(`tcp://127.0.0.1:${silent}`, client, 300), undefined)
+    assert.ok(Date.now() - t0 < 5000)
   })
 })

@@ -10,6 +10,7 @@
 #   testbed.sh env                     print shell exports (BUILDKIT_HOST, REPRO_TESTBED_STATE, ...)
 #   testbed.sh buildkitd-start [VER]   start a standalone buildkitd for VER (default: the default one)
 #   testbed.sh buildkitd-stop [VER]
+#   testbed.sh buildkitd-tls-start | buildkitd-tls-stop   buildkitd on tcp://127.0.0.1 with mutual TLS + a buildx remote builder
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
 #   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
 #   testbed.sh rootless                (re)make only the rootless podman user and its BuildKit image, print their state part
@@ -602,6 +603,135 @@ step_buildkitd() {
     fi
     write_part "buildkitd-$v" "$(buildkitd_json "$v")"
   done
+}
+
+# ---------------------------------------------------------------------------------------------
+# A BuildKit daemon (the default version) on tcp://127.0.0.1 with mutual TLS, its certificates made here
+# with openssl, and a buildx `remote` builder pointing at it (repro build --buildkit-addr tcp:// --tls-*,
+# repro build --builder). Another client certificate, signed by another CA, is for the failure test.
+
+TB_TLS_PORT=${REPRO_TESTBED_TLS_PORT:-12376}
+TB_REMOTE_BUILDER=${REPRO_TESTBED_REMOTE_BUILDER:-repro-testbed-remote}
+tls_dir() { echo "$TB_LIB/buildkit-tls"; }
+tls_addr() { echo "tcp://127.0.0.1:$TB_TLS_PORT"; }
+tls_ok() {
+  local c
+  c=$(tls_dir)/pki/client
+  "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildctl" --addr "$(tls_addr)" --tlscacert "$c/ca.pem" --tlscert "$c/cert.pem" \
+    --tlskey "$c/key.pem" --tlsservername localhost debug workers >/dev/null 2>&1
+}
+
+# tls_cert DIR CN USAGE SAN CA_DIR: an EC P-256 key and a certificate signed by CA_DIR/{ca.pem,ca-key.pem}
+tls_cert() {
+  local d=$1 cn=$2 usage=$3 san=$4 ca=$5
+  mkdir -p "$d"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+    -keyout "$d/key.pem" -out "$d/req.csr" 2>/dev/null
+  {
+    echo "extendedKeyUsage=$usage"
+    if [[ -n $san ]]; then echo "subjectAltName=$san"; fi
+  } >"$d/ext.cnf"
+  openssl x509 -req -in "$d/req.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca-key.pem" -CAcreateserial -days 3650 \
+    -extfile "$d/ext.cnf" -out "$d/cert.pem" 2>/dev/null
+  rm -f "$d/req.csr" "$d/ext.cnf"
+  chmod 600 "$d/key.pem"
+}
+
+tls_certs() { # DIR: CA, server (127.0.0.1, localhost), client, and an untrusted client (another CA)
+  local p=$1 ca
+  [[ -f $p/.stamp ]] && return 0
+  rm -rf "$p" && mkdir -p "$p"
+  for ca in ca other-ca; do
+    mkdir -p "$p/$ca"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=repro-testbed $ca" \
+      -keyout "$p/$ca/ca-key.pem" -out "$p/$ca/ca.pem" 2>/dev/null
+  done
+  tls_cert "$p/server" localhost serverAuth "IP:127.0.0.1,DNS:localhost" "$p/ca"
+  tls_cert "$p/client" repro-testbed-client clientAuth "" "$p/ca"
+  tls_cert "$p/untrusted" repro-testbed-untrusted clientAuth "" "$p/other-ca"
+  # buildctl's --tlsdir layout in each directory: ca.pem (the CA that signed the daemon), cert.pem, key.pem
+  cp "$p/ca/ca.pem" "$p/server/ca.pem"
+  cp "$p/ca/ca.pem" "$p/client/ca.pem"
+  cp "$p/ca/ca.pem" "$p/untrusted/ca.pem"
+  date -u +%FT%TZ >"$p/.stamp"
+}
+
+buildkitd_tls_start() {
+  local v=$TB_BUILDKIT_DEFAULT dir bin pid
+  mkdirs
+  dir=$(tls_dir) bin=$(bk_bin "$v")
+  [[ -x $bin/buildkitd ]] || die "buildkitd $v is not built (run testbed.sh up)"
+  have openssl || die "openssl is not installed"
+  tls_certs "$dir/pki"
+  mkdir -p "$dir/root"
+  cat >"$dir/buildkitd.toml.tmp" <<EOF
+# Written by the repro test bed: buildkitd $v on $(tls_addr) with mutual TLS.
+root = "$dir/root"
+
+[grpc]
+  address = ["$(tls_addr)"]
+
+[grpc.tls]
+  cert = "$dir/pki/server/cert.pem"
+  key = "$dir/pki/server/key.pem"
+  ca = "$dir/pki/server/ca.pem"
+
+[worker.oci]
+  enabled = true
+  binary = "$RUNC"
+  gc = true
+  gckeepstorage = 10000000000
+
+[worker.containerd]
+  enabled = false
+EOF
+  mv -f "$dir/buildkitd.toml.tmp" "$dir/buildkitd.toml"
+  if pid=$(pid_of buildkitd-tls "$bin/buildkitd") && tls_ok; then
+    log "buildkitd-tls: running (pid $pid)"
+  else
+    stop_daemon buildkitd-tls "$bin/buildkitd"
+    start_daemon buildkitd-tls "$bin/buildkitd" --config "$dir/buildkitd.toml"
+    wait_for "buildkitd-tls" 60 tls_ok || die "buildkitd-tls did not answer within 60s: $(tail -5 "$TB_LOGS/buildkitd-tls.log")"
+  fi
+  remote_builder_create
+}
+
+# the buildx remote builder, made again each time (the port or the certificates may have changed)
+remote_builder_create() {
+  local c
+  c=$(tls_dir)/pki/client
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx rm "$TB_REMOTE_BUILDER" >/dev/null 2>&1 || true
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx create --name "$TB_REMOTE_BUILDER" --driver remote \
+    --driver-opt "cacert=$c/ca.pem,cert=$c/cert.pem,key=$c/key.pem,servername=localhost" "$(tls_addr)" >&2
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx inspect --bootstrap "$TB_REMOTE_BUILDER" >&2
+}
+
+buildkitd_tls_stop() {
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx rm "$TB_REMOTE_BUILDER" >/dev/null 2>&1 || true
+  stop_daemon buildkitd-tls "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd"
+}
+
+buildkitd_tls_json() {
+  local running=false pid="" builder=false d p
+  d=$(tls_dir) p=$(tls_dir)/pki
+  pid=$(pid_of buildkitd-tls "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd") || pid=""
+  [[ -x $(bk_bin "$TB_BUILDKIT_DEFAULT")/buildctl ]] && tls_ok && running=true
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx inspect "$TB_REMOTE_BUILDER" 2>/dev/null | grep -q '^Status: *running' && builder=true
+  jq -n --argjson r "$running" --arg pid "$pid" --arg host "$(tls_addr)" --arg port "$TB_TLS_PORT" --arg v "$TB_BUILDKIT_DEFAULT" \
+    --arg d "$d" --arg p "$p" --arg log "$TB_LOGS/buildkitd-tls.log" --arg pf "$TB_RUN/buildkitd-tls.pid" \
+    --arg src "$TB_INSTALLED" --arg b "$TB_REMOTE_BUILDER" --argjson bok "$builder" \
+    '{buildkitTls: {running: $r, pid: (if $pid == "" then null else ($pid|tonumber) end), pidFile: $pf, version: $v,
+      host: $host, port: ($port|tonumber), serverName: "localhost", root: ($d + "/root"), config: ($d + "/buildkitd.toml"),
+      log: $log, start: ("bash " + $src + "/testbed.sh buildkitd-tls-start"),
+      certs: {dir: $p, ca: ($p + "/ca/ca.pem"),
+        client: {dir: ($p + "/client"), ca: ($p + "/client/ca.pem"), cert: ($p + "/client/cert.pem"), key: ($p + "/client/key.pem")},
+        untrusted: {dir: ($p + "/untrusted"), ca: ($p + "/untrusted/ca.pem"), cert: ($p + "/untrusted/cert.pem"), key: ($p + "/untrusted/key.pem")}},
+      remoteBuilder: {name: $b, driver: "remote", ok: $bok}}}'
+}
+
+step_buildkitd_tls() {
+  if [[ -x $(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd ]] && docker_ok; then buildkitd_tls_start; fi
+  write_part buildkitd-tls "$(buildkitd_tls_json)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1242,6 +1372,7 @@ refresh_health() {
   write_part registry "$(registry_json)"
   local v
   for v in $TB_BUILDKIT_VERSIONS; do write_part "buildkitd-$v" "$(buildkitd_json "$v")"; done
+  write_part buildkitd-tls "$(buildkitd_tls_json)"
   have podman && write_part podman "$(podman_json)"
   true
 }
@@ -1268,6 +1399,7 @@ cmd_up() {
   step podman step_podman
   step registry step_registry
   step buildkitd step_buildkitd
+  step buildkitd-tls step_buildkitd_tls
   step image-busybox step_image_busybox
   step image-debian step_image_debian
   step image-buildkit step_image_buildkit
@@ -1316,6 +1448,7 @@ cmd_down() {
   local v
   for v in $TB_BUILDKIT_VERSIONS; do buildkitd_stop "$v"; done
   rm -f "$TB_RUN/buildkitd.sock"
+  buildkitd_tls_stop
   stop_daemon registry /usr/bin/docker-registry
   if [[ -f $TB_RUN/dockerd.pid ]]; then stop_daemon dockerd /usr/sbin/dockerd; fi
   if have jq && [[ -d $TB_PARTS ]]; then refresh_health && write_state down >/dev/null; fi
@@ -1359,6 +1492,8 @@ main() {
     write_part "buildkitd-${1:-$TB_BUILDKIT_DEFAULT}" "$(buildkitd_json "${1:-$TB_BUILDKIT_DEFAULT}")"
     write_state status >/dev/null
     ;;
+  buildkitd-tls-start) with_lock && buildkitd_tls_start && write_part buildkitd-tls "$(buildkitd_tls_json)" && jq . "$TB_PARTS/buildkitd-tls.json" ;;
+  buildkitd-tls-stop) with_lock && buildkitd_tls_stop && write_part buildkitd-tls "$(buildkitd_tls_json)" ;;
   registry-start) with_lock && registry_start && write_part registry "$(registry_json)" ;;
   registry-stop) with_lock && stop_daemon registry /usr/bin/docker-registry && write_part registry "$(registry_json)" ;;
   dockerd-start) with_lock && dockerd_start && write_part docker "$(docker_json)" ;;
