@@ -3,13 +3,13 @@
  * the source policy BuildKit enforces; with --locked, the proof that the lock covers every input the
  * Dockerfile names, checked before any engine starts.
  */
-import {createHash} from 'node:crypto'
 import {access} from 'node:fs/promises'
 
 import {defaultLockPath} from './index.js'
 import {LockError, type LockFile, readLockFile} from './format.js'
 import {checkLockCovers, lockPolicy, policyText, type SourcePolicy} from './policy.js'
 import {targetInputs} from './resolve.js'
+import {sha256Digest} from '../image/digest.js'
 
 export interface BuildLockInput {
   context: string
@@ -65,7 +65,7 @@ export async function lockForBuild(input: BuildLockInput): Promise<BuildLock | u
   return {
     use: {
       path: file,
-      sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      sha256: sha256Digest(bytes),
       locked: input.locked,
       inputs: lockedInputs(lock),
     },

@@ -2,13 +2,13 @@
  * `repro lock`: resolve every external input of a build and write repro.lock.yaml (keeping the pins it
  * already has), re-resolve some or all (`--update`), or say which input moved (`--check`).
  */
-import {createHash} from 'node:crypto'
 import {access} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ReproError} from '../errors.js'
 import {LOCK_FILE, LockError, type LockFile, readLockFile, serializeLock, writeLockFile} from './format.js'
 import {lockHeader, type LockTarget, type ResolveDeps, targetInputs, wantedInputs} from './resolve.js'
+import {sha256Digest} from '../image/digest.js'
 
 export {LOCK_FILE, LockError, LockFileError, readLockFile, serializeLock} from './format.js'
 export type {LockFile} from './format.js'
@@ -148,7 +148,7 @@ export async function lock(options: LockOptions, deps: ResolveDeps): Promise<Loc
 }
 
 function sha256Of(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`
+  return sha256Digest(text)
 }
 
 /** Per input: old pin → new pin (added, removed, moved), then the settings that differ; sorted. */

@@ -28,6 +28,7 @@ import {rpmDbPath, rpmRootArgs} from './install.js'
 import {archArchiveName, checkPacmanDesc, type PacmanDesc} from './pacman-meta.js'
 import {kojiName, parsePrimaryXml, parseRpmQa, RPM_QA_FORMAT, type RpmRepoPackage} from './rpm-meta.js'
 import {readTar} from './tar-entries.js'
+import {sha256Hex} from '../image/digest.js'
 
 export class GenerateError extends ReproError {
   constructor(message: string, suggestions: string[] = []) {
@@ -318,7 +319,7 @@ async function generatePacman(o: GenerateOptions): Promise<GenerateResult> {
     const name = checkedName(archArchiveName(hit.desc), hit.file)
     entries.push({sha256: hit.desc.sha256, name})
     // the detached signature's bytes are the sync db's %PGPSIG%, so its hash is known too
-    if (hit.sig) entries.push({sha256: createHash('sha256').update(hit.sig).digest('hex'), name: `${name}.sig`})
+    if (hit.sig) entries.push({sha256: sha256Hex(hit.sig), name: `${name}.sig`})
   }
   if (missing.length)
     throw missingError(

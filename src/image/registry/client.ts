@@ -18,7 +18,7 @@ import {open, rename, rm} from 'node:fs/promises'
 
 import {DigestMismatchError} from '../../errors.js'
 import type {Logger} from '../../log.js'
-import {parseDigest} from '../digest.js'
+import {type DigestAlgorithm, digestOf, parseDigest} from '../digest.js'
 import {isIndexMediaType, MT} from '../media-types.js'
 import {basicHeader, parseChallenge, parseTokenResponse, repositoryScope, tokenRequest} from './auth.js'
 import type {Credentials, CredentialStore} from './credentials.js'
@@ -512,8 +512,8 @@ async function errorDetail(subject: string, res: RegistryResponse): Promise<stri
   }
 }
 
-function hashOf(algorithm: string, data: Buffer): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`
+function hashOf(algorithm: DigestAlgorithm, data: Buffer): string {
+  return digestOf(data, algorithm)
 }
 
 /** The fallback tag of the referrers API: `<alg>-<hex>` (alg cut to 32, hex to 64 characters). */

@@ -38,6 +38,7 @@ import {
 } from './chain-file.js'
 import {gpgvVerify} from './gpgv.js'
 import {checkClearSigned, parseRelease, type ReleaseFile} from './release.js'
+import {sha256Hex} from '../../image/digest.js'
 
 /** Real InRelease files are 35-300 KB; anything this big is refused before it is read. */
 export const MAX_RELEASE_BYTES = 32 * 1024 * 1024
@@ -49,7 +50,7 @@ export const DEFAULT_KEYRINGS: Record<'debian' | 'ubuntu', string> = {
   ubuntu: '/usr/share/keyrings/ubuntu-archive-keyring.gpg',
 }
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+const sha256 = (b: Buffer | string): string => sha256Hex(b)
 
 async function readBounded(file: string, max: number, what: string): Promise<Buffer> {
   let size: number
