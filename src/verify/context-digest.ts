@@ -93,7 +93,6 @@ export interface ContextDigest {
   ignoreFile?: string
 }
 
-
 export async function readIgnore(context: string, dockerfile?: string): Promise<{rules: IgnoreRule[]; file?: string}> {
   const candidates = [...(dockerfile ? [`${dockerfile}.dockerignore`] : []), path.join(context, '.dockerignore')]
   for (const f of candidates) {

@@ -163,7 +163,6 @@ export function checkVerifyInput(input: VerifyInput): void {
   }
 }
 
-
 export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<VerifyResult> {
   const {exec, logger} = deps
   const now = deps.now ?? (() => new Date())
