@@ -10,7 +10,7 @@
  * behind (BuildKit alone put it into the image as an empty file, exit 0); excluded by .dockerignore, it builds.
  */
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {createReadStream, existsSync} from 'node:fs'
 import {chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
@@ -106,6 +106,35 @@ function layerNames(archive: string): Promise<string[]> {
   })
 }
 
+/**
+ * The CLI as the rootless user can run it: the checkout itself when the user can read it, else a copy of what
+ * bin/run.js loads (bin, dist, the manifest, package.json; node_modules hard-linked) under `dir`. CI clones into
+ * a 0700 temp directory, which another user cannot enter.
+ */
+async function cliForUser(r: RootlessState, dir: string): Promise<string> {
+  const readable = spawnSyncOk('runuser', ['-u', r.user, '--', 'test', '-r', CLI])
+  if (readable) return CLI
+  const copy = path.join(dir, 'cli')
+  await mkdir(copy)
+  for (const name of ['bin', 'dist', 'package.json', 'oclif.manifest.json'])
+    execFileSync('cp', ['-a', path.join(ROOT, name), copy])
+  try {
+    execFileSync('cp', ['-al', path.join(ROOT, 'node_modules'), copy], {stdio: 'ignore'})
+  } catch {
+    execFileSync('cp', ['-a', path.join(ROOT, 'node_modules'), copy]) // another filesystem: no hard links
+  }
+  return path.join(copy, 'bin', 'run.js')
+}
+
+function spawnSyncOk(file: string, args: string[]): boolean {
+  try {
+    execFileSync(file, args, {stdio: 'ignore'})
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** chown -R to the rootless user: it builds from and writes into these directories */
 async function chownTree(dir: string, uid: number): Promise<void> {
   await chown(dir, uid, uid)
@@ -121,6 +150,7 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
   let rootless: RootlessState
   let work: string
   let golden: ReturnType<typeof parseGolden>
+  let cli: string
 
   before(async () => {
     state = readTestbedState<State>()
@@ -135,6 +165,7 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
     )
     work = await mkdtemp(path.join(os.tmpdir(), 'repro-rootless-e2e-'))
     await chmod(work, 0o755)
+    cli = await cliForUser(rootless, work)
   })
   after(async () => {
     if (work) await rm(work, {recursive: true, force: true})
@@ -150,7 +181,7 @@ describe('rootless podman: repro build --runtime podman --rootless as an unprivi
       rootless,
       [
         process.execPath,
-        CLI,
+        cli,
         'build',
         '--runtime',
         'podman',
