@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {buildFlags} from '../engine/cli-flags.js'
 import {realExec} from '../exec.js'
+import {dockerConfigDir} from '../image/registry/credentials.js'
 import {lock, type LockResult} from '../lock/index.js'
 import {lockOptionsFrom} from '../lock/options.js'
 import {renderLock} from '../ui/lock-text.js'
@@ -92,7 +93,7 @@ store to their registry digest. Writes repro.lock.yaml next to the Dockerfile (k
     const result = await lock(options, {
       exec: realExec,
       logger: this.logger,
-      registry: {dockerConfigDir: process.env.DOCKER_CONFIG, plainHttp: flags['plain-http'] ?? false},
+      registry: {dockerConfigDir: dockerConfigDir(process.env), plainHttp: flags['plain-http'] ?? false},
     })
     if (result.mode === 'check' && result.changes.length > 0) process.exitCode = 1
     if (!this.jsonEnabled()) this.out(renderLock(result))
