@@ -716,9 +716,11 @@ buildkitd_tls_json() {
   d=$(tls_dir) p=$(tls_dir)/pki
   pid=$(pid_of buildkitd-tls "$(bk_bin "$TB_BUILDKIT_DEFAULT")/buildkitd") || pid=""
   [[ -x $(bk_bin "$TB_BUILDKIT_DEFAULT")/buildctl ]] && tls_ok && running=true
-  # --bootstrap connects to the daemon: without it a just-created remote builder can still say inactive (CI saw it)
-  DOCKER_HOST=unix://$DOCKER_SOCK timeout 60 docker buildx inspect --bootstrap "$TB_REMOTE_BUILDER" 2>/dev/null |
-    grep -q '^Status: *running' && builder=true
+  # the output is read whole before matching: `inspect | grep -q` under pipefail failed whenever grep quit before
+  # docker finished writing (SIGPIPE, exit 141), and the builder was reported down at random
+  local inspect
+  inspect=$(DOCKER_HOST=unix://$DOCKER_SOCK timeout 60 docker buildx inspect --bootstrap "$TB_REMOTE_BUILDER" 2>/dev/null) || inspect=""
+  grep -q '^Status: *running' <<<"$inspect" && builder=true
   jq -n --argjson r "$running" --arg pid "$pid" --arg host "$(tls_addr)" --arg port "$TB_TLS_PORT" --arg v "$TB_BUILDKIT_DEFAULT" \
     --arg d "$d" --arg p "$p" --arg log "$TB_LOGS/buildkitd-tls.log" --arg pf "$TB_RUN/buildkitd-tls.pid" \
     --arg src "$TB_INSTALLED" --arg b "$TB_REMOTE_BUILDER" --argjson bok "$builder" \
