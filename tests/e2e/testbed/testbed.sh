@@ -14,6 +14,7 @@
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
 #   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
 #   testbed.sh rootless                (re)make only the rootless podman user and its BuildKit image, print their state part
+#   testbed.sh buildah                 (re)build only the pinned buildah, its own storage and base images, print its state part
 #   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
@@ -254,8 +255,8 @@ go_build() {
   : >"$blog"
   for xl in "" " -checklinkname=0"; do
     log "$name $v: go install ${targets[*]}${xl:+ (ldflags$xl)} (log $blog)"
-    if (cd /tmp && GOBIN=$out go install -trimpath -ldflags "$ld$xl" "${targets[@]}") >>"$blog" 2>&1; then
-      method="go install -trimpath -ldflags '$ld$xl' ${targets[*]}"
+    if (cd /tmp && GOBIN=$out go install -trimpath ${TB_GO_TAGS:+-tags "$TB_GO_TAGS"} -ldflags "$ld$xl" "${targets[@]}") >>"$blog" 2>&1; then
+      method="go install -trimpath${TB_GO_TAGS:+ -tags '$TB_GO_TAGS'} -ldflags '$ld$xl' ${targets[*]}"
       break
     fi
     grep -q 'linkname' "$blog" || break
@@ -265,8 +266,8 @@ go_build() {
     for xl in "" " -checklinkname=0"; do
       log "$name $v: go build inside the module source $moddir${xl:+ (ldflags$xl)}"
       # -mod=mod: some module zips keep a partial vendor/ dir (BuildKit v0.19) that would switch on -mod=vendor
-      if (cd "$moddir" && go build -mod=mod -trimpath -ldflags "$ld$xl" -o "$out/" "${pkgs[@]}") >>"$blog" 2>&1; then
-        method="go mod download $mod@$v && cd \$GOMODCACHE/$mod@$v && go build -mod=mod -trimpath -ldflags '$ld$xl' ${pkgs[*]}"
+      if (cd "$moddir" && go build -mod=mod -trimpath ${TB_GO_TAGS:+-tags "$TB_GO_TAGS"} -ldflags "$ld$xl" -o "$out/" "${pkgs[@]}") >>"$blog" 2>&1; then
+        method="go mod download $mod@$v && cd \$GOMODCACHE/$mod@$v && go build -mod=mod -trimpath${TB_GO_TAGS:+ -tags '$TB_GO_TAGS'} -ldflags '$ld$xl' ${pkgs[*]}"
         break
       fi
       grep -q 'linkname' "$blog" || break
@@ -358,6 +359,54 @@ step_diffoci() {
   write_part diffoci "$(jq -n --arg p "$p" --arg v "$("$p" --version 2>&1 | sed -n 1p)" --arg pin "$TB_DIFFOCI_VERSION" \
     '{tools: {diffoci: {path: $p, version: $v, pinned: $pin, env: {DOCKER: "/usr/bin/docker"},
       note: "for docker:// refs run it with DOCKER=/usr/bin/docker: with the 28.x client diffoci runs `docker save --platform`, which needs API 1.48 (dockerd 20.10 has 1.41)"}}}')"
+}
+
+# buildah for `repro build --runtime buildah` (see docs/buildah-spike.md): the pinned version built from the
+# Go module proxy (CGO_ENABLED=0, build tags without C libraries), Debian's runc through the test bed's
+# containers.conf drop-in (runtime runc, cgroupfs), its own storage (vfs) under $TB_LIB/buildah (never
+# podman's /var/lib/containers), and the test bed's base images loaded into it from their OCI layouts.
+BUILDAH_DIR=$TB_LIB/buildah
+BUILDAH_STORAGE_CONF=$BUILDAH_DIR/storage.conf
+
+step_buildah() {
+  check_go
+  local v=$TB_BUILDAH_VERSION out=$TB_CACHE/bin/buildah/$TB_BUILDAH_VERSION key t0 secs img name dir ref id images='{}'
+  key="buildah $v tags=$TB_BUILDAH_TAGS $(go_version) cgo0 trimpath v1"
+  if stamp_ok "$out/.stamp" "$key" && [[ -x $out/buildah ]]; then
+    log "buildah $v: cached ($out)"
+  else
+    t0=$(date +%s.%N)
+    # the module's go.mod has no replace directives, but the proxy hides its version list ("loading
+    # deprecation ... 403"): go_build falls back to `go build` inside the module source
+    TB_GO_TAGS=$TB_BUILDAH_TAGS go_build buildah github.com/containers/buildah "$v" "$out" \
+      "-X main.buildInfo=0" ./cmd/buildah || die "building buildah $v failed: $(cat "$out/.error")"
+    secs=$(since "$t0")
+    printf '%s\n' "$secs" >"$out/.seconds"
+    printf '%s' "$key" >"$out/.stamp"
+    log "buildah $v: built in ${secs}s"
+  fi
+  mkdir -p "$BUILDAH_DIR/storage" "$TB_RUN/buildah"
+  printf '%s\n' '# written by the repro test bed: buildah'"'"'s own storage, apart from podman'"'"'s' '[storage]' 'driver = "vfs"' \
+    "graphroot = \"$BUILDAH_DIR/storage\"" "runroot = \"$TB_RUN/buildah\"" >"$BUILDAH_STORAGE_CONF.tmp"
+  mv -f "$BUILDAH_STORAGE_CONF.tmp" "$BUILDAH_STORAGE_CONF"
+  # the base images, from the OCI layouts the image steps wrote (no registry): name:tag in the layout
+  for img in busybox debian; do
+    name=$(jq -r --arg i "$img" '.images[$i].name // empty' "$TB_STATE" 2>/dev/null)
+    dir=$(jq -r --arg i "$img" '.images[$i].ociLayout // empty' "$TB_STATE" 2>/dev/null)
+    ref=$(jq -r --arg i "$img" '.images[$i].ociRef // empty' "$TB_STATE" 2>/dev/null)
+    [[ -n $name && -d $dir ]] || die "buildah: no $img image in $TB_STATE yet (run testbed.sh up)"
+    CONTAINERS_STORAGE_CONF=$BUILDAH_STORAGE_CONF "$out/buildah" pull --quiet "oci:$dir:$ref" >"$BUILDAH_DIR/pull.out" 2>>"$TB_LOGS/buildah.log" ||
+      die "buildah pull oci:$dir:$ref failed (see $TB_LOGS/buildah.log)"
+    id=$(tail -1 "$BUILDAH_DIR/pull.out")
+    CONTAINERS_STORAGE_CONF=$BUILDAH_STORAGE_CONF "$out/buildah" tag "$id" "$name" 2>>"$TB_LOGS/buildah.log" ||
+      die "buildah tag $id $name failed (see $TB_LOGS/buildah.log)"
+    images=$(jq --arg i "$img" --arg n "$name" --arg id "$id" '.[$i] = {name: $n, id: $id}' <<<"$images")
+  done
+  write_part buildah "$(jq -n --arg p "$out/buildah" --arg v "$("$out/buildah" --version 2>&1 | sed -n 1p)" --arg pin "$v" \
+    --arg s "$(cached_sha256 "$out/buildah")" --arg m "$(cat "$out/.method")" --arg tags "$TB_BUILDAH_TAGS" \
+    --arg secs "$(cat "$out/.seconds" 2>/dev/null)" --arg sc "$BUILDAH_STORAGE_CONF" --argjson images "$images" \
+    '{tools: {buildah: {path: $p, version: $v, pinned: $pin, sha256: $s, buildMethod: $m, tags: $tags,
+      buildSeconds: ($secs|tonumber? // null), storageConf: $sc, env: {CONTAINERS_STORAGE_CONF: $sc}, images: $images}}}')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1410,6 +1459,7 @@ cmd_up() {
   step debs step_debs
   step pkg-repos step_pkg_repos
   step rootless step_rootless
+  step buildah step_buildah
   local out
   out=$(write_state up)
   printf '%s\n' "$out"
@@ -1483,6 +1533,7 @@ main() {
   env) cmd_env ;;
   pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
   rootless) with_lock && step rootless step_rootless && write_state status >/dev/null && jq . "$TB_PARTS/rootless.json" ;;
+  buildah) with_lock && step buildah step_buildah && write_state status >/dev/null && jq . "$TB_PARTS/buildah.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
