@@ -4,7 +4,7 @@ import {type AttachResult, attachAttestation} from '../attest/index.js'
 import {loadSigner} from '../attest/keys.js'
 import {BaseCommand} from '../base-command.js'
 import {buildFlags, buildInputFromFlags} from '../engine/cli-flags.js'
-import {RUNTIMES} from '../engine/types.js'
+import {RUNTIME_CHOICES} from '../engine/types.js'
 import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
@@ -37,7 +37,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
     runtime: Flags.string({
       description:
         'container runtime, or "all" for every one that is available (default: docker, then podman, then a BuildKit daemon)',
-      options: [...RUNTIMES, 'all'],
+      options: [...RUNTIME_CHOICES, 'all'],
       env: 'REPRO_RUNTIME',
       helpGroup: 'ENGINE',
     }),

@@ -9,8 +9,9 @@ import type {BuildInput} from './run.js'
 export const buildFlags = {
   // engine
   runtime: Flags.string({
-    description: 'container runtime (default: docker, then podman, then a BuildKit daemon)',
-    options: ['docker', 'podman', 'buildkit'],
+    description:
+      'container runtime (default: docker, then podman, then a BuildKit daemon); buildah: a native build, no BuildKit (buildah >= 1.41)',
+    options: ['docker', 'podman', 'buildkit', 'buildah'],
     env: 'REPRO_RUNTIME',
     helpGroup: 'ENGINE',
   }),

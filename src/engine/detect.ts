@@ -16,6 +16,7 @@ import type {Exec, ExecResult} from '../exec.js'
 import {pinnedDigest} from '../verify/attestation.js'
 import {builderName, builderStaleReason, parseBuildxInspect, parseBuildxInstance, parseBuildxVersion} from './docker.js'
 import {buildctlConnArgs, parseBuildctlVersion, parseBuildkitInfo, redactAddr} from './buildkit.js'
+import {checkBuildahOptions, checkBuildahVersion, ociLayoutRefs, parseBuildahVersion} from './buildah.js'
 import {
   type Arg,
   type BuildOptions,
@@ -130,6 +131,13 @@ export async function probe(options: BuildOptions, input: ProbeInput, exec: Exec
     }
   }
 
+  if (facts.runtime === 'buildah') {
+    // native: no BuildKit to find, pin or check
+    await probeBuildah(options, facts, exec, assume)
+    await probeFiles(options, facts)
+    facts.ociLayoutRefs = await ociLayoutRefs(options, facts)
+    return facts
+  }
   if (facts.runtime === 'docker') await probeDocker(options, facts, exec, assume, dockerProbe, input)
   else if (facts.runtime === 'podman') await probePodman(options, facts, exec, assume)
   else await probeBuildkit(options, facts, exec, assume, input)
@@ -229,6 +237,20 @@ async function probePodman(options: BuildOptions, facts: Facts, exec: Exec, assu
     const r = await tryRun(exec, ['podman', 'info', '--format', '{{.Host.Security.Rootless}}'])
     facts.podmanRootless = ok(r) ? r.stdout.trim() === 'true' : false
   }
+}
+
+/** buildah (only when asked for with --runtime buildah): a version with --source-date-epoch/--rewrite-timestamp. */
+async function probeBuildah(options: BuildOptions, facts: Facts, exec: Exec, assume: Assume): Promise<void> {
+  checkBuildahOptions(options)
+  const r = await tryRun(exec, ['buildah', '--version'])
+  if (!ok(r)) {
+    assume(`buildah is not usable: ${why(r)}`, `buildah >= 1.41`)
+    return
+  }
+  const v = parseBuildahVersion(r.stdout) ?? r.stdout.trim()
+  // a too old buildah is an error even with --dry: it is here, it just cannot build reproducibly
+  checkBuildahVersion(v)
+  facts.runtimeVersion = v
 }
 
 /** An existing buildx builder (--builder NAME, any driver): used as it is; its driver and BuildKit probed. */

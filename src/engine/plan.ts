@@ -12,6 +12,7 @@ import {type BuildContext, perPlatformOutput, partialPath, privateOutDir} from '
 import {builderNeedsRecreate, dockerSteps} from './docker.js'
 import {podmanSteps} from './podman.js'
 import {buildkitSteps} from './buildkit.js'
+import {buildahSteps} from './buildah.js'
 import {
   BUILDKITD_CONFIG,
   type BuildOptions,
@@ -86,7 +87,9 @@ export function buildPlan(options: BuildOptions, facts: Facts, runId = String(pr
       ? dockerSteps(options, facts, outputs, files)
       : facts.runtime === 'podman'
         ? podmanSteps(options, facts, outputs, runId, files)
-        : buildkitSteps(options, facts, outputs, files)
+        : facts.runtime === 'buildah'
+          ? buildahSteps(options, facts, outputs)
+          : buildkitSteps(options, facts, outputs, files)
   steps.push(...engine)
   for (const o of outputs)
     steps.push({kind: 'rename', from: o.partial, to: o.path, why: 'publish the finished tarball'})
@@ -140,14 +143,17 @@ export function summaryLines(options: BuildOptions, facts: Facts, plan: Plan): s
       ? `docker ${facts.runtimeVersion ?? '(version unknown)'}, buildx ${facts.buildxVersion ?? '(version unknown)'}`
       : facts.runtime === 'podman'
         ? `podman ${facts.runtimeVersion ?? '(version unknown)'}`
-        : `buildkit daemon at ${facts.buildkitAddr}, buildctl ${facts.runtimeVersion ?? '(version unknown)'}`
-  const lines = [
-    'Build environment:',
-    `- Runtime: ${runtimeLine}`,
-    facts.runtime === 'buildkit'
-      ? `- BuildKit: ${facts.buildkitVersion ?? '(version unknown)'} (the daemon)`
-      : `- BuildKit image: ${options.buildkitImage} (${facts.buildkitVersion ? `${facts.buildkitVersion}, from ${facts.buildkitVersionFrom}` : 'version unknown'})`,
-  ]
+        : facts.runtime === 'buildah'
+          ? `buildah ${facts.runtimeVersion ?? '(version unknown)'} (native: --source-date-epoch, --rewrite-timestamp; no BuildKit)`
+          : `buildkit daemon at ${facts.buildkitAddr}, buildctl ${facts.runtimeVersion ?? '(version unknown)'}`
+  const lines = ['Build environment:', `- Runtime: ${runtimeLine}`]
+  if (facts.runtime === 'buildkit')
+    lines.push(`- BuildKit: ${facts.buildkitVersion ?? '(version unknown)'} (the daemon)`)
+  else if (facts.runtime !== 'buildah') {
+    lines.push(
+      `- BuildKit image: ${options.buildkitImage} (${facts.buildkitVersion ? `${facts.buildkitVersion}, from ${facts.buildkitVersionFrom}` : 'version unknown'})`,
+    )
+  }
   if (facts.served) {
     const s = facts.served
     lines.push(

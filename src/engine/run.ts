@@ -33,7 +33,7 @@ import {
   type Facts,
   type Plan,
   type Runtime,
-  RUNTIMES,
+  RUNTIME_CHOICES,
   type ServedBuildkit,
   stepText,
   summaryLines,
@@ -270,9 +270,9 @@ export function checkRuntimeFlags(options: BuildOptions, facts: Facts): void {
       `--buildx-args applies to the docker runtime, not ${facts.runtime}; use --buildkit-args`,
     )
   }
-  if (options.buildkitArgs.length > 0 && facts.runtime === 'docker') {
+  if (options.buildkitArgs.length > 0 && (facts.runtime === 'docker' || facts.runtime === 'buildah')) {
     throw new InvalidArgumentError(
-      '--buildkit-args applies to the podman and buildkit runtimes, not docker; use --buildx-args',
+      `--buildkit-args applies to the podman and buildkit runtimes, not ${facts.runtime}${facts.runtime === 'docker' ? '; use --buildx-args' : ''}`,
     )
   }
   if (options.rootless && facts.runtime !== 'podman') {
@@ -290,8 +290,10 @@ export function checkRuntimeFlags(options: BuildOptions, facts: Facts): void {
 
 export function parseRuntime(value: string | undefined): Runtime | undefined {
   if (value === undefined || value === '') return undefined
-  if (!(RUNTIMES as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`--runtime / REPRO_RUNTIME '${value}': expected one of ${RUNTIMES.join(', ')}`)
+  if (!(RUNTIME_CHOICES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(
+      `--runtime / REPRO_RUNTIME '${value}': expected one of ${RUNTIME_CHOICES.join(', ')}`,
+    )
   }
   return value as Runtime
 }
@@ -356,7 +358,7 @@ export async function build(input: BuildInput, deps: BuildDeps): Promise<BuildRe
     dry: input.dry,
     runtime: facts.runtime,
     runtimeVersion: facts.runtimeVersion,
-    buildkitImage: facts.runtime === 'buildkit' ? undefined : options.buildkitImage,
+    buildkitImage: facts.runtime === 'buildkit' || facts.runtime === 'buildah' ? undefined : options.buildkitImage,
     buildkitVersion: facts.buildkitVersion,
     buildkitServed: facts.served,
     builder: facts.builder?.name,

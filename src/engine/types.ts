@@ -3,8 +3,11 @@ import type {BuildContext, Secret} from './args.js'
 import type {Stage} from '../hermetic/stage.js'
 import type {Sde} from '../sde.js'
 
-export type Runtime = 'buildkit' | 'docker' | 'podman'
+export type Runtime = 'buildkit' | 'docker' | 'podman' | 'buildah'
+/** the runtimes that build with BuildKit: one digest across them (`verify --runtime all`) */
 export const RUNTIMES: readonly Runtime[] = ['docker', 'podman', 'buildkit']
+/** every --runtime choice: the BuildKit runtimes, and buildah (native, digests of its own: src/engine/buildah.ts) */
+export const RUNTIME_CHOICES: readonly Runtime[] = [...RUNTIMES, 'buildah']
 
 export const DEFAULT_BUILDKIT_IMAGE =
   'moby/buildkit:v0.32.2@sha256:28a898719c18a33f4e8000685287fa36fd0dd9560c6440227d3a732d79bb41d8'
@@ -119,6 +122,8 @@ export interface Facts {
   missingDirs: string[]
   /** digests of oci-layout build contexts, pinned so every runtime builds on the same base */
   ociLayoutDigests: Record<string, string>
+  /** buildah only: how `oci:DIR[:REF]` names each pinned oci-layout image ('' when it is the layout's only one) */
+  ociLayoutRefs?: Record<string, string>
   /** what could not be probed and was assumed (printed as warnings) */
   assumptions: string[]
 }
