@@ -27,8 +27,12 @@ export function parseBuildahVersion(stdout: string): string | undefined {
 
 /** Older buildah has no --source-date-epoch/--rewrite-timestamp: say so before anything runs. */
 export function checkBuildahVersion(version: string): void {
-  const v = coerce(version)
-  if (!v) throw new EngineNotFoundError(`buildah --version: cannot read a version from '${version.slice(0, 80)}'`)
+  // only a version as buildah prints it (coerce alone would read "5" out of any text)
+  const v = /^\d+\.\d+\.\d+/.test(version) ? coerce(version) : null
+  if (!v)
+    throw new EngineNotFoundError(
+      `buildah --version: cannot read a version from ${JSON.stringify(version.slice(0, 80))}`,
+    )
   if (lt(v, MIN_BUILDAH_VERSION)) {
     throw new EngineNotFoundError(
       `buildah ${version}: --source-date-epoch and --rewrite-timestamp need buildah >= ${MIN_BUILDAH_VERSION.replace(/\.0$/, '')}`,
@@ -121,12 +125,12 @@ export function buildahBuildArgs(options: BuildOptions, facts: Facts, out: Plann
     '--rewrite-timestamp',
     // one layer per instruction, as BuildKit and `podman build` (buildah's default squashes a stage's steps)
     '--layers',
-    // the manifest and config format of the archive
-    `--format=${options.format}`,
     // runc as configured (containers.conf), host networking (no CNI/netavark; what the build reaches on
     // 127.0.0.1 stays reachable, as with the BuildKit runtimes); RUN --network=none still gets none
     '--isolation=oci',
     '--network=host',
+    // the manifest and config format of the archive
+    `--format=${options.format}`,
     '--file',
     options.dockerfile,
   ]
