@@ -129,8 +129,9 @@ export function buildahBuildArgs(options: BuildOptions, facts: Facts, out: Plann
     // 127.0.0.1 stays reachable, as with the BuildKit runtimes); RUN --network=none still gets none
     '--isolation=oci',
     '--network=host',
-    // the manifest and config format of the archive
-    `--format=${options.format}`,
+    // an OCI image, written as a docker archive or an OCI archive below: --format=docker would add Docker's
+    // legacy config fields (container_config, Hostname "sandbox", empty Labels/Volumes...) BuildKit never writes
+    '--format=oci',
     '--file',
     options.dockerfile,
   ]

@@ -100,7 +100,7 @@ describe('buildah plan', () => {
       [
         [
           ...FIXED,
-          '--format=docker',
+          '--format=oci',
           '--file',
           '/src/app/Dockerfile',
           '--tag',
@@ -377,7 +377,7 @@ describe('buildah oci-layout contexts', () => {
     assert.equal(r.buildkitImage, undefined)
     assert.deepEqual(r.commands, [
       `mkdir -p ${dir}/out`,
-      `buildah build --source-date-epoch=0 --rewrite-timestamp --layers --isolation=oci --network=host --format=docker --file ${ctx}/Dockerfile --build-context base=docker-image://oci:${base} --no-cache --tag docker-archive:${dir}/out/.image.tar.repro-partial ${ctx}`,
+      `buildah build --source-date-epoch=0 --rewrite-timestamp --layers --isolation=oci --network=host --format=oci --file ${ctx}/Dockerfile --build-context base=docker-image://oci:${base} --no-cache --tag docker-archive:${dir}/out/.image.tar.repro-partial ${ctx}`,
       `mv -f ${dir}/out/.image.tar.repro-partial ${dir}/out/image.tar`,
     ])
     assert.deepEqual(exec.calls, [['buildah', '--version']])
