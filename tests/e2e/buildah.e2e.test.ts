@@ -230,6 +230,19 @@ describe('repro build --runtime buildah (native, Arch Linux’s way) on the nigh
     assert.equal((await diff(named.path, fresh.path, true)).code, 0)
   })
 
+  it('repro verify --runtime buildah --against a published build: rebuilt, the same digest', async () => {
+    const f = fixtures.find((x) => x.name === 'busybox-run')!
+    const published = (await build(f, 'buildah', 'oci', 'published')).outputs[0]
+    const args = buildArgs(f, 'buildah', 'oci', published.path).filter((a, i, all) => a !== '-o' && all[i - 1] !== '-o')
+    const r = await runCli(
+      ['verify', ...args.slice(1).filter((a) => a !== '--no-cache'), '--times', '1', '--against', published.path],
+      {env},
+    )
+    assert.equal(r.code, 0, r.stderr.slice(-3000))
+    const v = JSON.parse(r.stdout) as {reproduced: boolean; digest: string; runtimes: string[]}
+    assert.deepEqual([v.reproduced, v.digest, v.runtimes], [true, published.digest, ['buildah']])
+  })
+
   for (const name of Object.keys(EXPECTED)) {
     for (const format of ['docker', 'oci'] as const) {
       it(`${name} (${format}): natively twice, then against BuildKit with repro diff`, async () => {
