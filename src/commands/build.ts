@@ -14,6 +14,7 @@ export default class Build extends BaseCommand<typeof Build> {
   static override description = `Runs a pinned BuildKit through Docker (a docker-container buildx builder), Podman (BuildKit in a
 container) or an existing BuildKit daemon, with SOURCE_DATE_EPOCH, rewrite-timestamp=true and provenance off,
 and writes a docker-format tarball (or an OCI archive with --format oci). The same inputs give the same bytes.
+--runtime buildah builds natively instead (buildah >= 1.41: --source-date-epoch, --rewrite-timestamp).
 --dry prints the exact commands instead of running them.`
 
   static override examples = [

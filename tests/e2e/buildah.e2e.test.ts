@@ -25,6 +25,7 @@ import type {BuildResult} from '../../src/engine/run.js'
 import {loadFixtures, stageFixture} from '../../nightly/lib/fixtures.js'
 import type {FixtureMeta} from '../../nightly/lib/matrix.js'
 import {ROOT, runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState, type TestbedState} from '../support/testbed.js'
 
 interface BuildahTool {
@@ -93,6 +94,7 @@ describe('repro build --runtime buildah (native, Arch Linux’s way) on the nigh
   const staged = new Map<string, string>()
   const rows: string[] = []
   const timings: string[] = []
+  const schemas = new SchemaValidator()
 
   before(async () => {
     state = readTestbedState<TestbedState>()
@@ -155,7 +157,9 @@ describe('repro build --runtime buildah (native, Arch Linux’s way) on the nigh
     const r = await runCli(buildArgs(f, runtime, format, out), {env})
     assert.equal(r.code, 0, `${runtime} build of ${f.name} failed:\n${r.stderr.slice(-3000)}`)
     timings.push(`${f.name} ${format} ${runtime} ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-    return JSON.parse(r.stdout) as BuildResult
+    const result = JSON.parse(r.stdout) as BuildResult
+    schemas.check('build', result)
+    return result
   }
 
   async function diff(a: string, b: string, semantic: boolean): Promise<{code: number | null; result: DiffResult}> {

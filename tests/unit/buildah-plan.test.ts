@@ -10,7 +10,14 @@ import {fakeExec} from '../../src/exec.js'
 import {silentLogger} from '../../src/log.js'
 import {checkBuildahOptions, checkBuildahVersion, ociLayoutRefs, parseBuildahVersion} from '../../src/engine/buildah.js'
 import {probe} from '../../src/engine/detect.js'
-import {type BuildOptions, buildPlan, DEFAULT_BUILDKIT_IMAGE, type Facts, planText} from '../../src/engine/plan.js'
+import {
+  type BuildOptions,
+  buildPlan,
+  DEFAULT_BUILDKIT_IMAGE,
+  type Facts,
+  planText,
+  summaryLines,
+} from '../../src/engine/plan.js'
 import {build, type BuildInput, checkRuntimeFlags, parseRuntime} from '../../src/engine/run.js'
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
@@ -176,6 +183,12 @@ describe('buildah plan', () => {
       '/src/app',
     ])
     assert.match(planText(plan), /'B=two words'/)
+  })
+  it('the summary names buildah and no BuildKit', () => {
+    const f = facts({runtimeVersion: '1.43.1'})
+    const lines = summaryLines(options(), f, buildPlan(options(), f))
+    assert.equal(lines[1], '- Runtime: buildah 1.43.1 (native: --source-date-epoch, --rewrite-timestamp; no BuildKit)')
+    assert.ok(!lines.some((l) => /BuildKit (image|pin)/.test(l)), lines.join('\n'))
   })
   it('several platforms in the docker format: one build (and tarball) per platform', () => {
     const plan = buildPlan(options({platforms: ['linux/amd64', 'linux/arm64']}), facts())
