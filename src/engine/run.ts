@@ -102,8 +102,8 @@ export interface BuildOutput {
   format: 'docker' | 'oci'
   /** image digest: the manifest's (one platform) or the index's (a multi-platform oci archive) */
   digest?: string
-  /** per-platform manifest digests inside the archive */
-  manifests?: Array<{digest: string; platform: string; configDigest: string}>
+  /** per-platform manifest digests inside the archive (no digest: an archive without manifests, e.g. buildah's docker archive) */
+  manifests?: Array<{digest?: string; platform: string; configDigest: string}>
   /** sha256 of the tarball file itself (bit-for-bit identity) */
   archiveSha256?: string
   size?: number
@@ -608,7 +608,7 @@ export async function inspectTarball(file: string): Promise<Omit<BuildOutput, 'f
     return {
       digest: topImageDigest(archive),
       manifests: images.map((i) => ({
-        digest: i.manifest?.digest ?? '',
+        ...(i.manifest ? {digest: i.manifest.digest} : {}),
         platform: i.platform,
         configDigest: i.config.digest,
       })),

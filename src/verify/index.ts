@@ -197,7 +197,7 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
           attempt,
           digest: out.digest,
           archiveSha256: out.archiveSha256 ?? '',
-          manifests: out.manifests ?? [],
+          manifests: (out.manifests ?? []).map((m) => ({...m, digest: m.digest ?? ''})),
           path: out.path,
         })
         builds.push({
