@@ -395,12 +395,13 @@ step_buildah() {
   printf '%s\n' '# written by the repro test bed: buildah'"'"'s own storage, apart from podman'"'"'s' '[storage]' 'driver = "overlay"' \
     "graphroot = \"$BUILDAH_DIR/storage-overlay\"" "runroot = \"$TB_RUN/buildah\"" >"$BUILDAH_STORAGE_CONF.tmp"
   mv -f "$BUILDAH_STORAGE_CONF.tmp" "$BUILDAH_STORAGE_CONF"
-  # the base images, from the OCI layouts the image steps wrote (no registry): name:tag in the layout
+  # the base images, from the OCI layouts the image steps wrote (no registry): name:tag in the layout. Read
+  # from the image steps' parts: during a first `up` the state file is written only at the end
   for img in busybox debian; do
-    name=$(jq -r --arg i "$img" '.images[$i].name // empty' "$TB_STATE" 2>/dev/null)
-    dir=$(jq -r --arg i "$img" '.images[$i].ociLayout // empty' "$TB_STATE" 2>/dev/null)
-    ref=$(jq -r --arg i "$img" '.images[$i].ociRef // empty' "$TB_STATE" 2>/dev/null)
-    [[ -n $name && -d $dir ]] || die "buildah: no $img image in $TB_STATE yet (run testbed.sh up)"
+    name=$(jq -r --arg i "$img" '.images[$i].name // empty' "$TB_PARTS/image-$img.json" 2>/dev/null)
+    dir=$(jq -r --arg i "$img" '.images[$i].ociLayout // empty' "$TB_PARTS/image-$img.json" 2>/dev/null)
+    ref=$(jq -r --arg i "$img" '.images[$i].ociRef // empty' "$TB_PARTS/image-$img.json" 2>/dev/null)
+    [[ -n $name && -d $dir ]] || die "buildah: no $img image in $TB_PARTS/image-$img.json yet (run testbed.sh up)"
     CONTAINERS_STORAGE_CONF=$BUILDAH_STORAGE_CONF "$out/buildah" pull --quiet "oci:$dir:$ref" >"$BUILDAH_DIR/pull.out" 2>>"$TB_LOGS/buildah.log" ||
       die "buildah pull oci:$dir:$ref failed (see $TB_LOGS/buildah.log)"
     id=$(tail -1 "$BUILDAH_DIR/pull.out")
