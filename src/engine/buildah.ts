@@ -125,6 +125,8 @@ export function buildahBuildArgs(options: BuildOptions, facts: Facts, out: Plann
     '--rewrite-timestamp',
     // one layer per instruction, as BuildKit and `podman build` (buildah's default squashes a stage's steps)
     '--layers',
+    // a failed build removes its working container (and unmounts it) instead of leaving it in the store
+    '--force-rm',
     // runc as configured (containers.conf), host networking (no CNI/netavark; what the build reaches on
     // 127.0.0.1 stays reachable, as with the BuildKit runtimes); RUN --network=none still gets none
     '--isolation=oci',

@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -207,6 +207,38 @@ describe('repro build --runtime buildah (native, Arch Linux’s way) on the nigh
       /^Error: buildah 1\.28\.\d+: --source-date-epoch and --rewrite-timestamp need buildah >= 1\.41$/,
     )
     assert.ok(!r.stderr.includes(' at '), 'no stack trace')
+  })
+
+  it('a failing RUN: exit 2, no output, no partial file, no working container left in the store', async () => {
+    const ctx = path.join(dir, 'failing')
+    await mkdir(ctx, {recursive: true})
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nRUN echo half > /half && false\n')
+    const outDir = path.join(dir, 'failing-out')
+    const r = await runCli(
+      [
+        'build',
+        '--runtime',
+        'buildah',
+        '--sde',
+        '0',
+        '--build-context',
+        `base=oci-layout://${state.images.busybox.ociLayout}`,
+        '-o',
+        path.join(outDir, 'image.tar'),
+        ctx,
+      ],
+      {env},
+    )
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^Error: command failed with exit code 1: buildah build --source-date-epoch=0 /m)
+    assert.match(r.stderr, /Error: building at STEP "RUN echo half > \/half && false"/)
+    assert.deepEqual(await readdir(outDir), [])
+    const containers = await new Promise<string>((resolve, reject) =>
+      execFile(buildah.path, ['containers', '--quiet'], {env: {...process.env, ...env}}, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    )
+    assert.equal(containers.trim(), '', 'buildah --force-rm removed the working container')
   })
 
   it('the base image’s name in the local store is recorded: an empty store, the same layers, another digest', async () => {

@@ -56,6 +56,7 @@ const FIXED = [
   '--source-date-epoch=1704067200',
   '--rewrite-timestamp',
   '--layers',
+  '--force-rm',
   '--isolation=oci',
   '--network=host',
 ]
@@ -390,7 +391,7 @@ describe('buildah oci-layout contexts', () => {
     assert.equal(r.buildkitImage, undefined)
     assert.deepEqual(r.commands, [
       `mkdir -p ${dir}/out`,
-      `buildah build --source-date-epoch=0 --rewrite-timestamp --layers --isolation=oci --network=host --format=oci --file ${ctx}/Dockerfile --build-context base=docker-image://oci:${base} --no-cache --tag docker-archive:${dir}/out/.image.tar.repro-partial ${ctx}`,
+      `buildah build --source-date-epoch=0 --rewrite-timestamp --layers --force-rm --isolation=oci --network=host --format=oci --file ${ctx}/Dockerfile --build-context base=docker-image://oci:${base} --no-cache --tag docker-archive:${dir}/out/.image.tar.repro-partial ${ctx}`,
       `mv -f ${dir}/out/.image.tar.repro-partial ${dir}/out/image.tar`,
     ])
     assert.deepEqual(exec.calls, [['buildah', '--version']])
