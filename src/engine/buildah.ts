@@ -57,7 +57,7 @@ function checkTransportPath(flag: string, p: string): void {
 export function checkBuildahOptions(options: BuildOptions): void {
   if (options.sourcePolicy !== undefined) {
     throw new InvalidArgumentError(
-      'the lock file: its source policy is enforced by BuildKit; --runtime buildah cannot follow it (use a BuildKit runtime, or --lock with no lock file)',
+      'the lock file: its source policy is enforced by BuildKit; --runtime buildah cannot follow it: build with docker, podman or buildkit',
     )
   }
   if (options.format === 'oci' && options.platforms.length > 1) {
