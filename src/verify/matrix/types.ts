@@ -105,6 +105,8 @@ export interface Agreement {
   /** causes from the diff of the first two jobs that disagree */
   causes: CauseCount[]
   detail: string
+  /** that diff's `repro diff --report-dir` output, relative to the report directory */
+  diffReportDir?: string
 }
 
 export interface MatrixSummary {
