@@ -212,7 +212,7 @@ export function parseMatrix(text: string, file: string, extraBuilders: Record<st
 function unknownKeys(o: Doc, known: string[], at: string, fail: (m: string, s?: string[]) => MatrixFileError): void {
   for (const k of Object.keys(o)) {
     if (known.includes(k)) continue
-    const near = closestFlag(k, Object.fromEntries(known.map((x) => [x, {}])))
+    const near = closestFlag(k, Object.fromEntries(known.map((x) => [x, {}])))?.replace(/^-+/, '')
     throw fail(`${at ? `${at}.` : ''}${shown(k, 40)}: unknown key${near ? `; did you mean ${near}?` : ''}`, [
       `known keys: ${known.join(', ')}`,
     ])
@@ -349,7 +349,7 @@ function parseJob(
     if (typeof n !== 'string' || !builders[n]) {
       const near =
         typeof n === 'string'
-          ? closestFlag(n, Object.fromEntries(Object.keys(builders).map((x) => [x, {}])))
+          ? closestFlag(n, Object.fromEntries(Object.keys(builders).map((x) => [x, {}])))?.replace(/^-+/, '')
           : undefined
       throw jfail(
         field,
