@@ -20,6 +20,7 @@ import {after, before, describe, it} from 'node:test'
 
 import type {MatrixReport} from '../../src/verify/matrix/types.js'
 import {ROOT, runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState, type TestbedState} from '../support/testbed.js'
 
 type State = TestbedState & {
@@ -27,6 +28,7 @@ type State = TestbedState & {
 }
 
 const OLD = 'v0.19.0'
+const validator = new SchemaValidator()
 
 describe('repro verify --matrix on the test bed', () => {
   let state: State
@@ -82,6 +84,8 @@ describe('repro verify --matrix on the test bed', () => {
     const t0 = Date.now()
     const r = await runCli(['verify', '--json', ...args], {cwd: dir, env, timeoutMs: 10 * 60_000})
     assert.ok(r.stdout.trim().startsWith('{'), `no JSON (exit ${r.code}):\n${r.stderr.slice(-3000)}`)
+    // the --json result is the report, valid against the published schema
+    validator.check('verify', JSON.parse(r.stdout), `repro verify ${args.join(' ')} --json`)
     return {
       code: r.code,
       report: JSON.parse(r.stdout) as MatrixReport,

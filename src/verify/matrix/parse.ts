@@ -24,9 +24,8 @@
 import {readFile, realpath, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import yaml from 'js-yaml'
-
 import {MatrixFileError, shown} from '../../errors.js'
+import {loadYaml, shapeProblem} from '../../safe-yaml.js'
 import {closestFlag} from '../../ui/usage-errors.js'
 import type {JobExpectation} from './types.js'
 
@@ -135,40 +134,23 @@ const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/
 
 type Doc = Record<string, unknown>
 
-/** Walk the loaded document once: depth and node budget, and no collection reached twice (an alias). */
-function checkShape(doc: unknown, where: (msg: string) => MatrixFileError): void {
-  const seen = new Set<object>()
-  let nodes = 0
-  const walk = (v: unknown, depth: number, at: string): void => {
-    if (++nodes > MAX_NODES) throw where(`more than ${MAX_NODES} YAML nodes`)
-    if (v === null || typeof v !== 'object') return
-    if (depth > MAX_DEPTH) throw where(`${at || 'the document'}: nested deeper than ${MAX_DEPTH} levels`)
-    if (seen.has(v))
-      throw where(`${at}: a YAML alias of a mapping or list (*ref); write the values out (aliases are refused)`)
-    seen.add(v)
-    const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)
-    for (const [k, x] of entries) walk(x, depth + 1, at ? (Array.isArray(v) ? `${at}[${k}]` : `${at}.${k}`) : k)
-  }
-  walk(doc, 0, '')
-}
-
 /** Parse and validate a matrix file's text. `file` is the absolute path (relative paths resolve next to it). */
 export function parseMatrix(text: string, file: string, extraBuilders: Record<string, MatrixBuilder> = {}): Matrix {
   const name = path.basename(file)
   const fail = (msg: string, suggestions: string[] = []) => new MatrixFileError(`${file}: ${msg}`, suggestions)
   if (Buffer.byteLength(text) > MAX_FILE_BYTES)
     throw fail(`larger than ${MAX_FILE_BYTES} bytes; split the matrix into several files`)
-  let doc: unknown
-  try {
-    // CORE: no timestamps, no binary; a duplicate key is an error
-    doc = yaml.load(text, {filename: name, schema: yaml.CORE_SCHEMA, json: false})
-  } catch (error) {
-    if (error instanceof RangeError) throw fail(`nested too deeply to parse`)
-    const e = error as {reason?: string; mark?: {line: number; column: number}; message: string}
-    const at = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : ''
-    throw fail(`not valid YAML${at}: ${e.reason ?? e.message.split('\n')[0]}`)
+  const loaded = loadYaml(text, name)
+  if ('problem' in loaded) {
+    const p = loaded.problem
+    throw fail(`not valid YAML${p.line ? ` at line ${p.line}, column ${p.column}` : ''}: ${p.reason}`)
   }
-  checkShape(doc, fail)
+  const doc = loaded.doc
+  const shape = shapeProblem(doc, {maxDepth: MAX_DEPTH, maxNodes: MAX_NODES})
+  if (shape?.kind === 'alias')
+    throw fail(`${shape.at}: a YAML alias of a mapping or list (*ref); write the values out (aliases are refused)`)
+  if (shape?.kind === 'depth') throw fail(`${shape.at || 'the document'}: nested deeper than ${MAX_DEPTH} levels`)
+  if (shape) throw fail(`more than ${MAX_NODES} YAML nodes`)
   if (doc === undefined || doc === null) throw fail('empty; expected a list of jobs or a mapping with `jobs:`')
   const top: Doc = Array.isArray(doc) ? {jobs: doc} : (doc as Doc)
   if (typeof top !== 'object') throw fail('expected a list of jobs or a mapping with `jobs:`')
