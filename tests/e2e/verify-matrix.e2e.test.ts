@@ -141,6 +141,15 @@ describe('repro verify --matrix on the test bed', () => {
     const md = await readFile(path.join(dir, 'farm-report', 'report.md'), 'utf8')
     assert.match(md, /^# repro verify --matrix matrix\.yaml: PASS/)
     process.stderr.write(`e2e verify --matrix: 20 jobs, 40 builds, --jobs 4: ${seconds.toFixed(1)} s\n`)
+
+    // the same command again: every job is taken from the state (no build) and the report is byte-identical
+    const json = await readFile(path.join(dir, 'farm-report', 'report.json'), 'utf8')
+    const builtBefore = await builds()
+    const again = await matrixRun(['--matrix', 'farm/matrix.yaml', '--jobs', '4', '--report-dir', 'farm-report'])
+    assert.equal(again.code, 0)
+    assert.equal(await builds(), builtBefore, 'a finished matrix is not rebuilt')
+    assert.match(again.stderr, /20 job\(s\) finished in an earlier run .*, 0 to run/)
+    assert.equal(await readFile(path.join(dir, 'farm-report', 'report.json'), 'utf8'), json)
   })
 
   it('SIGINT mid-run, then the same command again: finished jobs are not rebuilt', async () => {
