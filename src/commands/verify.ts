@@ -10,7 +10,7 @@ import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
 import {verifyMatrix} from '../verify/matrix/index.js'
-import {matrixFlags} from '../verify/matrix/flags.js'
+import {DEFAULT_JOBS, DEFAULT_REPORT_DIR, matrixFlags} from '../verify/matrix/flags.js'
 import type {MatrixReport} from '../verify/matrix/types.js'
 import {renderMatrix} from '../ui/verify-matrix-text.js'
 import {lifecycle} from '../lifecycle.js'
@@ -133,11 +133,12 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
   /** --matrix FILE: the jobs of a matrix file over a bounded queue (src/verify/matrix) */
   private async runMatrix(file: string): Promise<MatrixReport> {
     const {flags} = this
+    const reportDir = flags['report-dir'] ?? DEFAULT_REPORT_DIR
     const report = await verifyMatrix(
       {
         file,
-        reportDir: flags['report-dir'],
-        concurrency: flags.jobs,
+        reportDir,
+        concurrency: flags.jobs ?? DEFAULT_JOBS,
         timings: flags.timings,
         fresh: flags.fresh,
         env: {
@@ -152,7 +153,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       {exec: realExec, logger: this.logger},
     )
     if (!report.ok) process.exitCode = 1
-    if (!this.jsonEnabled()) this.out(renderMatrix(report, flags['report-dir']))
+    if (!this.jsonEnabled()) this.out(renderMatrix(report, reportDir))
     return report
   }
 }

@@ -74,6 +74,30 @@ describe('repro verify --matrix (CLI, no engines)', () => {
     const none = await runCli(['verify', '--matrix', 'none.yaml', '--json'], {cwd: dir})
     assert.equal(none.code, 2)
     assert.equal(JSON.parse(none.stdout).error.message, 'none.yaml: no such file')
+    // the matrix flags need --matrix, and their defaults do not make every other verify ask for it
+    const alone = await runCli(['verify', '--jobs', '2', 'app'], {cwd: dir})
+    assert.equal(alone.code, 2)
+    assert.match(alone.stderr, /All of the following must be provided when using --jobs: --matrix/)
+    const plain = await runCli(
+      [
+        'verify',
+        '--sde',
+        '0',
+        '--runtime',
+        'buildkit',
+        '--buildkit-addr',
+        'unix:///nonexistent/x.sock',
+        'app',
+        '--json',
+      ],
+      {
+        cwd: dir,
+        env: {PATH: '/nonexistent'},
+      },
+    )
+    assert.equal(plain.code, 2)
+    assert.doesNotMatch(plain.stdout, /--matrix/)
+    assert.equal(JSON.parse(plain.stdout).error.code, 'E_ENGINE_NOT_FOUND')
     const jobs0 = await runCli(['verify', '--matrix', 'dup.yaml', '--jobs', '0'], {cwd: dir})
     assert.equal(jobs0.code, 2)
     assert.match(jobs0.stderr, /jobs/)

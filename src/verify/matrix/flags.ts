@@ -6,6 +6,9 @@ import {Flags} from '@oclif/core'
 
 import {MAX_CONCURRENCY} from './index.js'
 
+export const DEFAULT_JOBS = 4
+export const DEFAULT_REPORT_DIR = 'verify-matrix-report'
+
 export const matrixFlags = {
   matrix: Flags.string({
     description:
@@ -14,17 +17,15 @@ export const matrixFlags = {
     helpGroup: 'MATRIX',
   }),
   jobs: Flags.integer({
-    description: '--matrix: jobs at once (a bounded queue)',
-    default: 4,
+    // no oclif default: a default counts as given, and dependsOn would then refuse every verify without --matrix
+    description: `--matrix: jobs at once (a bounded queue) [default: ${DEFAULT_JOBS}]`,
     min: 1,
     max: MAX_CONCURRENCY,
     dependsOn: ['matrix'],
     helpGroup: 'MATRIX',
   }),
   'report-dir': Flags.string({
-    description:
-      '--matrix: report.json, report.md, per-job logs and diffs, and the resume state of finished jobs (a rerun with the same directory resumes)',
-    default: 'verify-matrix-report',
+    description: `--matrix: report.json, report.md, per-job logs and diffs, and the resume state of finished jobs (a rerun with the same directory resumes) [default: ${DEFAULT_REPORT_DIR}]`,
     dependsOn: ['matrix'],
     helpGroup: 'MATRIX',
   }),
