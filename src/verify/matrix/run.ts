@@ -23,7 +23,6 @@ import path from 'node:path'
 
 import {NO_IGNORES} from '../../diff/ignore.js'
 import {diffImages} from '../../diff/index.js'
-import type {DiffEvent} from '../../diff/types.js'
 import {parseBuildContext} from '../../engine/args.js'
 import type {BuildInput} from '../../engine/run.js'
 import {ReproError} from '../../errors.js'
@@ -161,7 +160,7 @@ export function jobBuildInput(m: Matrix, job: MatrixJob, env: BuildInput['env'],
 /** The diff's causes, each with the first paths it was seen at (e.g. `stamp` for a date written by RUN). */
 export function causesOf(
   causes: Array<{cause: string; count: number; title: string}>,
-  events: Array<Pick<DiffEvent, 'cause' | 'path'>>,
+  events: Array<{cause: string; path: string}>,
 ): CauseCount[] {
   return causes.map((c) => {
     const paths = [...new Set(events.filter((e) => e.cause === c.cause && e.path).map((e) => e.path))].slice(0, 3)
