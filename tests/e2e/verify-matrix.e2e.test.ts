@@ -8,7 +8,8 @@
  * - a run interrupted with SIGINT mid-run (exit by the signal), resumed with the same report directory:
  *   only the unfinished jobs are rebuilt (builds counted before and after);
  * - a failing job (RUN date) is reported with its diff causes (file-content at `stamp`) and a diff report
- *   directory; a canary expected not to reproduce passes; exit 1.
+ *   directory; a canary expected not to reproduce passes; exit 1;
+ * - jobs that must agree but do not (one context on two BuildKit versions): the disagreement is diffed.
  */
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
@@ -242,5 +243,29 @@ describe('repro verify --matrix on the test bed', () => {
     assert.equal(canary.expect, 'not-reproducible')
     const md = await readFile(path.join(dir, 'bad-report', 'report.md'), 'utf8')
     assert.match(md, /\| date \|.*❌.*`file-content` \(1\) \[diff\]\(jobs\/date\/diff\/report\.json\)/)
+  })
+
+  it('jobs that must agree (`agree:`) but do not: the disagreement is diffed and named', async () => {
+    // one context on two BuildKit versions: each reproduces, but v0.19.0 and the default write different images
+    await mkdir(path.join(dir, 'agree', 'ctx'), {recursive: true})
+    await writeFile(path.join(dir, 'agree', 'ctx', 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n')
+    await writeFile(
+      path.join(dir, 'agree', 'matrix.yaml'),
+      `${builders}\njobs:\n  - {id: same, context: ctx, builders: [new, old], agree: one-digest}\n`,
+    )
+    const {code, report, stderr} = await matrixRun(['--matrix', 'agree/matrix.yaml', '--report-dir', 'agree-report'])
+    assert.equal(code, 1, stderr.slice(-3000))
+    assert.deepEqual(report.summary, {jobs: 2, passed: 2, failed: 0, errors: 0, disagreements: 1})
+    const [a] = report.agreements
+    assert.equal(a.key, 'one-digest')
+    assert.equal(a.agree, false)
+    assert.deepEqual(Object.keys(a.digests), ['same/new', 'same/old'])
+    assert.ok(a.causes.length > 0, 'the diff names why the two images differ')
+    assert.equal(a.diffReportDir, 'agreements/one-digest/diff')
+    assert.ok(existsSync(path.join(dir, 'agree-report', a.diffReportDir, 'report.json')))
+    assert.match(
+      report.failures[0],
+      /^one-digest linux\/amd64: jobs disagree: same\/new [a-f0-9]{12}, same\/old [a-f0-9]{12}; causes: /,
+    )
   })
 })
