@@ -215,10 +215,36 @@ describe('repro verify --matrix on the test bed', () => {
     // GNU date (Debian base): busybox date has no %N and two builds within one second would agree
     await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nRUN date +%s%N > /stamp\n')
     const base = `buildContexts: {base: "oci-layout://${state.images.debian.ociLayout}"}`
+    // an image to compare with, as a tarball next to the matrix file (`against:` is relative to it)
+    for (const [name, text] of [
+      ['mine', 'mine\n'],
+      ['other', 'the other one\n'],
+    ]) {
+      await mkdir(path.join(dir, 'bad', name), {recursive: true})
+      await writeFile(path.join(dir, 'bad', name, 'Dockerfile'), 'FROM scratch\nCOPY f /f\n')
+      await writeFile(path.join(dir, 'bad', name, 'f'), text)
+    }
+    const ref = await runCli(
+      [
+        'build',
+        '--runtime',
+        'buildkit',
+        '--buildkit-addr',
+        state.buildkit.versions[state.buildkit.default].host!,
+        '--sde',
+        '0',
+        '-o',
+        'bad/ref.tar',
+        'bad/other',
+      ],
+      {cwd: dir, env},
+    )
+    assert.equal(ref.code, 0, ref.stderr.slice(-2000))
     await writeFile(
       path.join(dir, 'bad', 'matrix.yaml'),
       `${builders}\njobs:\n  - {id: date, context: date, builder: new, ${base}}\n` +
-        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [file-content]}\n`,
+        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [file-content]}\n` +
+        '  - {id: vs-ref, context: mine, builder: new, against: ref.tar}\n',
     )
     const {code, report, stderr} = await matrixRun(['--matrix', 'bad/matrix.yaml', '--report-dir', 'bad-report'])
     assert.equal(code, 1, stderr.slice(-3000))
@@ -241,6 +267,17 @@ describe('repro verify --matrix on the test bed', () => {
     assert.match(report.failures[0], /^date: not reproduced: .*causes: .*file-content/)
     assert.equal(canary.status, 'pass')
     assert.equal(canary.expect, 'not-reproducible')
+    const vsRef = report.jobs[2]
+    assert.equal(vsRef.status, 'fail')
+    assert.deepEqual(vsRef.expected, {kind: 'image', input: 'ref.tar', digest: vsRef.expected?.digest})
+    assert.match(vsRef.expected?.digest ?? '', /^sha256:/)
+    assert.deepEqual(
+      vsRef.causes.map((c) => [c.cause, c.paths]),
+      [['file-content', ['f']]],
+    )
+    assert.equal(vsRef.diffReportDir, 'jobs/vs-ref/diff')
+    assert.match(vsRef.failures[0], /^vs-ref: not reproduced: expected-image: does not match ref\.tar: /)
+    assert.doesNotMatch(JSON.stringify(report), new RegExp(dir.replaceAll('/', '\\/')), 'no host paths in the report')
     const md = await readFile(path.join(dir, 'bad-report', 'report.md'), 'utf8')
     assert.match(md, /\| date \|.*❌.*`file-content` \(1\) \[diff\]\(jobs\/date\/diff\/report\.json\)/)
   })
