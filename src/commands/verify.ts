@@ -9,6 +9,10 @@ import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
+import {verifyMatrix} from '../verify/matrix/index.js'
+import {DEFAULT_JOBS, DEFAULT_REPORT_DIR, matrixFlags} from '../verify/matrix/flags.js'
+import type {MatrixReport} from '../verify/matrix/types.js'
+import {renderMatrix} from '../ui/verify-matrix-text.js'
 import {lifecycle} from '../lifecycle.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
@@ -76,10 +80,12 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
+    ...matrixFlags,
   }
 
-  async run(): Promise<VerifyResult & {attached?: AttachResult}> {
+  async run(): Promise<MatrixReport | (VerifyResult & {attached?: AttachResult})> {
     const {flags, args} = this
+    if (flags.matrix) return this.runMatrix(flags.matrix)
     // the key is read before minutes of rebuilding, so a bad one fails at once
     const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined
     const buildInput = buildInputFromFlags(
@@ -122,5 +128,32 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       }
     }
     return result
+  }
+
+  /** --matrix FILE: the jobs of a matrix file over a bounded queue (src/verify/matrix) */
+  private async runMatrix(file: string): Promise<MatrixReport> {
+    const {flags} = this
+    const reportDir = flags['report-dir'] ?? DEFAULT_REPORT_DIR
+    const report = await verifyMatrix(
+      {
+        file,
+        reportDir,
+        concurrency: flags.jobs ?? DEFAULT_JOBS,
+        timings: flags.timings,
+        fresh: flags.fresh,
+        env: {
+          BUILDKIT_HOST: process.env.BUILDKIT_HOST,
+          DOCKER_CONFIG: process.env.DOCKER_CONFIG,
+          DOCKER_HOST: process.env.DOCKER_HOST,
+        },
+        version: this.config.version,
+        progress: (line) => this.logger.info(line),
+        signal: lifecycle.signal,
+      },
+      {exec: realExec, logger: this.logger},
+    )
+    if (!report.ok) process.exitCode = 1
+    if (!this.jsonEnabled()) this.out(renderMatrix(report, reportDir))
+    return report
   }
 }
