@@ -10,6 +10,7 @@ import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
 import {lifecycle} from '../lifecycle.js'
+import {checkHtmlTarget, writeVerifyHtml} from '../report/html/index.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -76,12 +77,19 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
+    html: Flags.string({description: 'write this run as a self-contained HTML page', helpGroup: 'VERIFY'}),
+    timings: Flags.boolean({
+      description: '--html: show build durations (the page then differs run to run)',
+      dependsOn: ['html'],
+      helpGroup: 'VERIFY',
+    }),
   }
 
   async run(): Promise<VerifyResult & {attached?: AttachResult}> {
     const {flags, args} = this
     // the key is read before minutes of rebuilding, so a bad one fails at once
     const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined
+    if (flags.html) checkHtmlTarget('--html', flags.html)
     const buildInput = buildInputFromFlags(
       {...flags, output: 'image.tar', dry: false, 'no-cache': true},
       args.context,
@@ -104,6 +112,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       {exec: realExec, logger: this.logger},
     )
     if (!result.reproduced) process.exitCode = 1
+    if (flags.html) writeVerifyHtml(flags.html, result, {timings: flags.timings})
     if (!this.jsonEnabled()) this.out(renderVerify(result))
     if (flags.attach && result.attestation) {
       if (!result.reproduced) this.logger.warn(`--attach ${flags.attach}: not attached, the image did not reproduce`)

@@ -15,7 +15,15 @@ import {hrefOf} from './escape.js'
 import {renderDiffHtml} from './diff-page.js'
 import {ReportDirFiles} from './files.js'
 
+import {renderVerifyHtml, type VerifyHtmlOptions} from './verify-page.js'
+import type {VerifyResult} from '../../verify/index.js'
+
 export {renderDiffHtml} from './diff-page.js'
+
+/** `repro verify --html FILE` */
+export function writeVerifyHtml(file: string, result: VerifyResult, options: VerifyHtmlOptions): void {
+  writePage(file, renderVerifyHtml(result, options))
+}
 
 /** Refuse an --html target whose directory is missing or that is a directory, before minutes of work. */
 export function checkHtmlTarget(flag: string, file: string): void {
