@@ -83,3 +83,13 @@ export function cap(s: string, max: number): string {
   const tail = s.slice(s.length - Math.floor(max * 0.2))
   return `${head}… (${s.length - head.length - tail.length} more characters) …${tail}`
 }
+
+/** A link taken from a report: only relative URLs (no scheme, no //host), else undefined. */
+export function safeHref(url: string | undefined): string | undefined {
+  if (!url) return undefined
+  // eslint-disable-next-line no-control-regex
+  const t = url.replace(/[\u0000-\u0020\u007F-\u009F]/g, '')
+  if (/^[a-z][a-z0-9+.-]*:/i.test(t) || t.startsWith('//') || t.startsWith('\\\\') || t.startsWith('/\\'))
+    return undefined
+  return url
+}

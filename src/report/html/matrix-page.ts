@@ -9,7 +9,7 @@
  * (start time, durations) appear only with `timings`.
  */
 import type {CauseSummary} from '../../diff/types.js'
-import {attr, slug, text} from './escape.js'
+import {attr, safeHref, slug, text} from './escape.js'
 import {page} from './page.js'
 
 export interface CauseCountLike {
@@ -127,7 +127,7 @@ const sortStr = (xs: Iterable<string>): string[] => [...new Set(xs)].sort((a, b)
 function jobCell(j: JobLike, o: MatrixHtmlOptions, seconds: number | undefined): string {
   const cls = cellClass(j)
   const d = digestOf(j)
-  const href = cls === 'pass' ? undefined : (o.diffPage?.(j) ?? `#job-${slug(j.id)}`)
+  const href = cls === 'pass' ? undefined : (safeHref(o.diffPage?.(j)) ?? `#job-${slug(j.id)}`)
   const inner =
     `<span aria-hidden="true">${symbol(cls)}</span> ${label(cls)}` +
     (d ? `<br><code title="${attr(d)}">${text(short(d))}</code>` : '') +
@@ -139,7 +139,8 @@ export function renderMatrixHtml(report: MatrixReportLike, options: MatrixHtmlOp
   const jobs = jobsOf(report)
   const t = options.timings
   const body: string[] = [`<h1>Verification matrix${report.matrix ? `: ${text(report.matrix)}` : ''}</h1>`]
-  if (options.historyHref) body.push(`<p><a href="${attr(options.historyHref)}">← history of all runs</a></p>`)
+  if (options.historyHref)
+    body.push(`<p><a href="${attr(safeHref(options.historyHref) ?? '#')}">← history of all runs</a></p>`)
   const counts = {pass: 0, expected: 0, fail: 0, error: 0} as Record<string, number>
   for (const j of jobs) counts[cellClass(j)]++
   const disagreements = report.agreements.filter((a) => !a.agree).length
@@ -213,12 +214,13 @@ export function renderMatrixHtml(report: MatrixReportLike, options: MatrixHtmlOp
     body.push('<h2 id="jobs">Jobs that did not reproduce</h2>')
     for (const j of notable) {
       const cls = cellClass(j)
-      const diff = options.diffPage?.(j)
+      const diff = safeHref(options.diffPage?.(j))
+      const log = safeHref(j.log)
       body.push(
         `<section id="job-${slug(j.id)}"><h3><span class="st-${cls}">${symbol(cls)}</span> ${text(j.id)} <span class="muted">${label(cls)}</span></h3>` +
           (j.causes.length ? `<p>causes: ${causesInline(j.causes)}</p>` : '') +
           (j.failures.length ? `<ul>${j.failures.map((f) => `<li class="v">${text(f)}</li>`).join('')}</ul>` : '') +
-          `<p>${diff ? `<a href="${attr(diff)}">diff page</a>` : '<span class="muted">no diff page</span>'}${j.log ? ` · <a href="${attr(j.log)}">log</a>` : ''}</p></section>`,
+          `<p>${diff ? `<a href="${attr(diff)}">diff page</a>` : '<span class="muted">no diff page</span>'}${log ? ` · <a href="${attr(log)}">log</a>` : ''}</p></section>`,
       )
     }
   }
@@ -249,7 +251,7 @@ export function renderHistoryHtml(runs: HistoryRun[], options: {timings?: boolea
     `<div class="tw"><table class="m"><thead><tr><th scope="col">job</th>${sorted
       .map(
         (r) =>
-          `<th scope="col"><a href="${attr(r.href)}">${text(r.name)}</a>${options.timings && (r.report.timings ?? r.report.startedAt) ? `<br><span class="muted">${text(r.report.timings?.startedAt ?? r.report.startedAt ?? '')}</span>` : ''}<br><span class="${r.report.ok ? 'st-pass' : 'st-fail'}">${r.report.ok ? '✓ ok' : '✗ regressions'}</span></th>`,
+          `<th scope="col"><a href="${attr(safeHref(r.href) ?? '#')}">${text(r.name)}</a>${options.timings && (r.report.timings ?? r.report.startedAt) ? `<br><span class="muted">${text(r.report.timings?.startedAt ?? r.report.startedAt ?? '')}</span>` : ''}<br><span class="${r.report.ok ? 'st-pass' : 'st-fail'}">${r.report.ok ? '✓ ok' : '✗ regressions'}</span></th>`,
       )
       .join('')}</tr></thead><tbody>` +
       ids
@@ -267,7 +269,7 @@ export function renderHistoryHtml(runs: HistoryRun[], options: {timings?: boolea
                   prev && d && digestOf(prev) && digestOf(prev) !== d
                     ? ' <span title="digest changed since the previous run">Δ</span>'
                     : ''
-                const href = `${r.href}#${cls === 'pass' ? 'matrix' : `job-${slug(id)}`}`
+                const href = `${safeHref(r.href) ?? ''}#${cls === 'pass' ? 'matrix' : `job-${slug(id)}`}`
                 return `<td class="cell ${cls}"><a href="${attr(href)}" aria-label="${attr(`${id} in ${r.name}: ${label(cls)}`)}"><span aria-hidden="true">${symbol(cls)}</span> ${d ? `<code>${text(short(d))}</code>` : text(label(cls))}</a>${changed}</td>`
               })
               .join('') +
