@@ -15,6 +15,7 @@ const CSS = `
 --ok:#3fb950;--okbg:#12261e;--bad:#f85149;--badbg:#2d1214;--warn:#d29922;--warnbg:#272115;--link:#58a6ff;
 --add:#12261e;--del:#2d1214;--addw:#1f6f3a;--delw:#8e2a28;--focus:#58a6ff}}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:1400px;margin:0 auto;padding:12px 16px 48px}
 a{color:var(--link)}
