@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict'
 import {existsSync, readFileSync} from 'node:fs'
-import {cp, mkdir, mkdtemp, readdir, rm} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -20,6 +20,8 @@ import {pathToFileURL} from 'node:url'
 
 import {type Browser, chromium, type Page} from 'playwright-core'
 
+import type {DiffEvent, DiffResult} from '../../src/diff/types.js'
+import {renderDiffHtml} from '../../src/report/html/diff-page.js'
 import {ROOT, runCli} from '../support/cli.js'
 import {readTestbedState} from '../support/testbed.js'
 
@@ -192,6 +194,58 @@ describe('HTML reports in Chromium', {timeout: 30 * 60_000}, () => {
     await Promise.all([page.close(), phone.close(), vp.close()])
   })
 
+  it('a hostile page of 2,500 differences: nothing runs but our script, paging and filters reach every row', async () => {
+    const file = path.join(dir, 'hostile.html')
+    await writeFile(file, renderDiffHtml(hostileResult()))
+    const url = pathToFileURL(file).href
+    const page = await browser.newPage({viewport: {width: 1280, height: 900}})
+    const seen = watchRequests(page)
+    const dialogs: string[] = []
+    page.on('dialog', (d) => {
+      dialogs.push(d.message())
+      void d.dismiss()
+    })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
+    await page.goto(url)
+    const visible = async (): Promise<string[]> =>
+      page.locator('tbody.d:visible').evaluateAll((els) => els.map((e) => e.id))
+    let ids = await visible()
+    assert.equal(ids.length, 1000)
+    assert.equal(ids[999], 'd-999')
+    assert.match(await page.locator('#pinfo').innerText(), /Showing 1.1000 of 2500 differences, page 1 of 3/)
+    await page.locator('#next').click()
+    await page.locator('#next').click()
+    ids = await visible()
+    assert.equal(ids.length, 500)
+    assert.deepEqual([ids[0], ids[499]], ['d-2000', 'd-2499'])
+    // the hostile strings of a row the script inserted are text
+    const cell = await page.locator('#d-2001 td.v').first().innerText()
+    assert.equal(cell, '/d02001/"><img src=x onerror=alert(2)>')
+    assert.ok(await page.locator('#d-2001 .sbs td.del').isVisible())
+    // a filter over rows on every page: only the cause "label" (every third row), 833 of them
+    await page.locator('#fcause').selectOption('label')
+    assert.match(await page.locator('#pinfo').innerText(), /of 833 differences, page 1 of 1/)
+    ids = await visible()
+    assert.equal(ids.length, 833)
+    assert.ok(ids.every((id) => Number(id.slice(2)) % 3 === 1))
+    // a link to a row on page 3 opens that page
+    await page.goto(`${url}#d-2400`)
+    await page.reload()
+    assert.ok(await page.locator('#d-2400').isVisible())
+    const injected = (await page.evaluate(
+      "document.querySelectorAll('script').length + ':' + document.querySelectorAll('img,svg,iframe,object,embed').length",
+    )) as string
+    assert.equal(injected, '2:0', 'our script and its data block, no element from the data')
+    assert.deepEqual(dialogs, [])
+    assert.deepEqual(errors, [])
+    assertOnlyDocuments(seen, [url])
+    await page.close()
+  })
+
   it('the dashboard of a real two-fixture matrix run', async () => {
     const reports = path.join(dir, 'reports')
     const bk = state.buildkit.versions[state.buildkit.default]
@@ -249,6 +303,56 @@ describe('HTML reports in Chromium', {timeout: 30 * 60_000}, () => {
     await page.close()
   })
 })
+
+/** 2,500 differences with hostile strings everywhere (names, values, causes, a text diff per row). */
+function hostileResult(): DiffResult {
+  const evil = [
+    '<script>alert(1)</script>',
+    '"><img src=x onerror=alert(2)>',
+    "'><svg onload=alert(3)>",
+    '</script><!--',
+    '\u202e\u0000',
+  ]
+  const causes = ['file-content', 'label', `x${evil[1]}`]
+  const differences: DiffEvent[] = Array.from({length: 2500}, (_, i) => ({
+    kind: 'file' as const,
+    platform: 'linux/amd64',
+    layer: 1 + Math.floor(i / 1000),
+    path: `d${String(i).padStart(5, '0')}/${evil[i % evil.length]}`,
+    field: 'content',
+    a: evil[(i + 1) % evil.length],
+    b: evil[(i + 2) % evil.length],
+    cause: causes[i % 3] as DiffEvent['cause'],
+    category: (i % 3 === 0 ? 'content' : 'metadata') as DiffEvent['category'],
+    hint: evil[i % evil.length],
+    diff: `--- a/x\n+++ b/x\n@@ -1 +1 @@\n-${evil[i % evil.length]}\n+${evil[(i + 3) % evil.length]}\n`,
+  }))
+  return {
+    schemaVersion: 1,
+    a: {input: evil[0], format: 'oci-archive', imageDigest: null, platforms: []},
+    b: {input: evil[1], format: 'oci-archive', imageDigest: null, platforms: []},
+    same: false,
+    summary: {
+      differences: differences.length,
+      notes: 0,
+      ignored: 0,
+      byCategory: {content: 834, metadata: 1666, packaging: 0},
+      causes: causes.map((c, i) => ({
+        cause: c as DiffEvent['cause'],
+        category: i === 0 ? 'content' : 'metadata',
+        count: 1,
+        title: evil[i],
+        hint: evil[i + 1],
+      })),
+      layersCompared: 3,
+      layersSkipped: 0,
+      filesCompared: 2500,
+    },
+    differences,
+    notes: [],
+    warnings: evil,
+  }
+}
 
 async function runNightly(args: string[]): Promise<{code: number | null; stderr: string}> {
   const {spawn} = await import('node:child_process')

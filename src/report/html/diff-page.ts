@@ -26,20 +26,25 @@ export interface DiffHtmlOptions {
 // Filtering and paging. Kept small and dependency-free; it only toggles `hidden` and reads data-* attributes.
 export const DIFF_SCRIPT = `(function(){
 var d=document;d.documentElement.classList.add('js');
-var P=1000,page=0,bodies=[].slice.call(d.querySelectorAll('tbody.d[id^="d-"]'));
-var groups=[].slice.call(d.querySelectorAll('[data-grp^="d"]'));
+var P=1000,page=0,items=null,done=0,bodies=[].slice.call(d.querySelectorAll('tbody.d[id^="d-"]'));
 var boxes=[].slice.call(d.querySelectorAll('input[data-cat]'));
 var sel=d.getElementById('fcause'),prev=d.getElementById('prev'),next=d.getElementById('next'),info=d.getElementById('pinfo');
 ['filters','pager'].forEach(function(id){var e=d.getElementById(id);if(e)e.hidden=false});
-function apply(){var cats={};boxes.forEach(function(b){if(b.checked)cats[b.getAttribute('data-cat')]=1});
+function load(){if(items)return;items=bodies.map(function(b){return{el:b,c:b.getAttribute('data-c'),k:b.getAttribute('data-k')}});done=items.length;
+var m=d.getElementById('more');if(m){var x=JSON.parse(m.textContent);x.r.forEach(function(r){var k=x.k[r[1]];items.push({t:r[0],c:k[0],k:k[1],h:r[2],el:null})})}}
+function upto(n){for(;done<n&&done<items.length;done++){var it=items[done],b=d.createElement('tbody');
+b.className='d';b.id='d-'+done;b.hidden=true;b.innerHTML=it.h;d.getElementById('dt'+it.t).appendChild(b);it.el=b;it.h=null}}
+function apply(){load();var cats={};boxes.forEach(function(b){if(b.checked)cats[b.getAttribute('data-cat')]=1});
 var cause=sel?sel.value:'',m=[],i;
-for(i=0;i<bodies.length;i++){var b=bodies[i];if(cats[b.getAttribute('data-c')]&&(!cause||b.getAttribute('data-k')===cause))m.push(b)}
+for(i=0;i<items.length;i++){if(cats[items[i].c]&&(!cause||items[i].k===cause))m.push(i)}
 var n=Math.max(1,Math.ceil(m.length/P));if(page>=n)page=n-1;if(page<0)page=0;
-var lo=page*P,hi=Math.min(lo+P,m.length),show=new Set(m.slice(lo,hi)),on={};
-for(i=0;i<bodies.length;i++){var v=show.has(bodies[i]);if(bodies[i].hidden===v)bodies[i].hidden=!v;if(v)bodies[i].getAttribute('data-g').split(' ').forEach(function(x){on[x]=1})}
-groups.forEach(function(g){g.hidden=!on[g.getAttribute('data-grp')]});
+var lo=page*P,hi=Math.min(lo+P,m.length);if(hi>lo)upto(m[hi-1]+1);
+var show=new Set(m.slice(lo,hi)),on={},last=null;
+for(i=0;i<done;i++){var el=items[i].el,v=show.has(i);if(el.hidden===v)el.hidden=!v;
+if(v&&el.parentNode!==last){last=el.parentNode;var g=last.closest('[data-grp]'),s=g&&g.parentNode.closest('[data-grp]');if(g)on[g.getAttribute('data-grp')]=1;if(s)on[s.getAttribute('data-grp')]=1}}
+[].slice.call(d.querySelectorAll('[data-grp^="d"]')).forEach(function(g){g.hidden=!on[g.getAttribute('data-grp')]});
 if(info)info.textContent=m.length?'Showing '+(lo+1)+'\\u2013'+hi+' of '+m.length+' differences, page '+(page+1)+' of '+n:'No difference matches the filters';
-if(prev)prev.disabled=page===0;if(next)next.disabled=page>=n-1;return m}
+if(prev)prev.disabled=page===0;if(next)next.disabled=page>=n-1;return m.slice(lo,hi).map(function(i){return items[i].el})}
 function reveal(el){if(!el)return;var p=el.closest('details');while(p){p.open=true;p=p.parentElement&&p.parentElement.closest('details')}
 el.scrollIntoView({block:'start'});var a=el.querySelector('td');if(a){a.tabIndex=-1;a.focus({preventScroll:true})}}
 boxes.forEach(function(b){b.addEventListener('change',function(){page=0;apply()})});
@@ -50,9 +55,17 @@ var reset=d.getElementById('freset');if(reset)reset.addEventListener('click',fun
 [].slice.call(d.querySelectorAll('a[data-cause]')).forEach(function(a){a.addEventListener('click',function(ev){
 ev.preventDefault();boxes.forEach(function(b){b.checked=true});if(sel)sel.value=a.getAttribute('data-cause');page=0;var m=apply();
 if(m.length){history.replaceState(null,'','#'+m[0].id);reveal(m[0])}})});
-var t=location.hash&&d.getElementById(location.hash.slice(1)),k=t?bodies.indexOf(t):-1;if(k>=0)page=Math.floor(k/P);
-apply();if(k>=0)reveal(t);
+var h=/^#d-(\\d+)$/.exec(location.hash);if(h&&Number(h[1])>=bodies.length){page=Math.floor(Number(h[1])/P);apply();reveal(d.getElementById('d-'+h[1]))}
+else if(info)info.textContent=info.getAttribute('data-first');
 })();`
+
+/**
+ * JSON inside <script type="application/json">: the tokenizer only looks for "</script" (and "<!--", which
+ * starts the escaped states), so '</' becomes '<\\/' (a JSON escape of '/') and '<!' becomes '<\\u0021'.
+ */
+export function dataBlock(data: unknown): string {
+  return JSON.stringify(data).replace(/<\//g, '<\\/').replace(/<!/g, '<\\u0021')
+}
 
 function inputBlock(label: string, i: DiffResult['a']): string {
   return (
@@ -104,6 +117,7 @@ export function renderDiffHtml(result: DiffResult, options: DiffHtmlOptions = {}
         `<p class="nojs verdict warn">The first ${staticRows} of ${diffs.length} differences are shown. ` +
           `Turn on JavaScript to page through the rest, or read report.json (--report-dir) or --json.</p>`,
       )
+    const deferred: Array<[number, string, string, string]> = []
     body.push(
       differenceTables(diffs, {
         staticRows,
@@ -111,12 +125,27 @@ export function renderDiffHtml(result: DiffResult, options: DiffHtmlOptions = {}
         pageBudget: options.pageBudget ?? PAGE_DIFF_BUDGET,
         files: options.files,
         prefix: 'd',
+        deferred,
       }),
     )
+    const shown = Math.min(diffs.length, staticRows)
+    const pages = Math.ceil(diffs.length / staticRows)
     body.push(
-      `<div id="pager" hidden><button type="button" id="prev">Previous</button><span id="pinfo" aria-live="polite"></span>` +
-        `<button type="button" id="next">Next</button></div>`,
+      `<div id="pager" hidden><button type="button" id="prev" disabled>Previous</button>` +
+        `<span id="pinfo" aria-live="polite" data-first="Showing 1\u2013${shown} of ${diffs.length} differences, page 1 of ${pages}"></span>` +
+        `<button type="button" id="next"${pages > 1 ? '' : ' disabled'}>Next</button></div>`,
     )
+    if (deferred.length > 0) {
+      // {k: [[category, cause]...], r: [[group, index into k, rows]...]}: the pairs once, not per row
+      const kinds = new Map<string, number>()
+      const k: string[][] = []
+      const r = deferred.map(([g, c, cause, inner]) => {
+        const key = `${c}\0${cause}`
+        if (!kinds.has(key)) kinds.set(key, k.push([c, cause]) - 1)
+        return [g, kinds.get(key), inner]
+      })
+      body.push(`<script type="application/json" id="more">${dataBlock({k, r})}</script>`)
+    }
   }
   if (result.notes.length > 0) {
     const shown = result.notes.slice(0, staticRows)

@@ -31,7 +31,7 @@ export interface ContentFiles {
 }
 
 export interface TableOptions {
-  /** rows after this many are hidden until JavaScript pages to them */
+  /** rows after this many are left to JavaScript (see deferred) */
   staticRows: number
   /** inline diff cap per file (bytes of the unified diff) */
   inlineCap: number
@@ -40,6 +40,12 @@ export interface TableOptions {
   files?: ContentFiles
   /** id prefix of rows: 'd' for differences, 'n' for notes */
   prefix: string
+  /**
+   * rows after staticRows go here instead of into the page: [group, category, cause, the rows of its tbody]. The page carries
+   * them as a JSON data block, which the browser's tokenizer skips as raw text; the script inserts a row
+   * when a page or filter needs it. (10,000 hidden rows of markup cost seconds of tree building.)
+   */
+  deferred?: Array<[number, string, string, string]>
 }
 
 export function categoryBadge(category: string): string {
@@ -101,7 +107,7 @@ export function sideBySide(unified: string): string {
   const cell = (n: number | undefined, s: string | undefined, cls: string): string =>
     s === undefined
       ? '<td class="n"></td><td></td>'
-      : `<td class="n">${n}</td><td class="${cls}">${text(s) || ' '}</td>`
+      : `<td class="n">${n}</td><td${cls ? ` class="${cls}"` : ''}>${text(s) || ' '}</td>`
   for (const p of patches) {
     for (const h of p.hunks) {
       rows.push(
@@ -135,8 +141,8 @@ export function sideBySide(unified: string): string {
     }
   }
   return (
-    `<div class="tw"><table class="sbs"><colgroup><col class="n"><col><col class="n"><col></colgroup>` +
-    `<tr class="h"><td colspan="2">A</td><td colspan="2">B</td></tr>${rows.join('')}</table></div>`
+    // the first row sets the column widths (table-layout: fixed)
+    `<div class="tw sb"><table class="sbs"><tr class="h"><td class="n"></td><td>A</td><td class="n"></td><td>B</td></tr>${rows.join('')}</table></div>`
   )
 }
 
@@ -190,7 +196,7 @@ function detail(e: DiffEvent, o: TableOptions, budget: {left: number}): string {
     if (e.diff.length > o.inlineCap)
       return `<p class="muted">text diff of ${e.diff.length} bytes, over the ${o.inlineCap / 1024} KiB inline cap.${fileLinks(e, o.files)}</p>`
     if (budget.left <= 0)
-      return `<p class="muted">text diff not inlined: this page's ${o.pageBudget / 1048576} MiB of inline diffs is used up.${fileLinks(e, o.files)}</p>`
+      return `<p class="muted">diff not inlined: page cap of ${o.pageBudget / 1048576} MiB reached.${fileLinks(e, o.files)}</p>`
     const html = sideBySide(e.diff)
     budget.left -= html.length
     return `<details open><summary>side-by-side diff</summary>${html}</details>`
@@ -243,19 +249,19 @@ export function differenceTables(events: DiffEvent[], o: TableOptions): string {
       group = gname
       g++
       out.push(
-        `<details class="g" open${i >= o.staticRows ? ' hidden' : ''} data-grp="${o.prefix}g${g}"><summary>${text(gname)}</summary>${head}`,
+        `<details class="g" open${i >= o.staticRows ? ' hidden' : ''} data-grp="${o.prefix}g${g}"><summary>${text(gname)}</summary>${head.replace('<table>', `<table id="${o.prefix}t${g}">`)}`,
       )
     }
-    const hidden = i >= o.staticRows ? ' hidden' : ''
-    const id = `${o.prefix}-${i}`
-    out.push(
-      `<tbody class="d" id="${id}" data-c="${attr(e.category)}" data-k="${attr(e.cause)}" data-g="${o.prefix}s${s} ${o.prefix}g${g}"${hidden}><tr>` +
-        `<td class="v">${text(where(e))}</td><td>${text(e.field)}</td><td class="v a">${value(e.a)}</td>` +
-        `<td class="v b">${value(e.b)}</td><td><a href="#cause-${slug(e.cause)}">${text(e.cause)}</a></td></tr>`,
-    )
     const more = detail(e, o, budget)
-    if (more) out.push(`<tr><td colspan="5">${more}</td></tr>`)
-    out.push('</tbody>')
+    const inner =
+      `<tr><td class="v">${text(where(e))}</td><td>${text(e.field)}</td><td class="v a">${value(e.a)}</td>` +
+      `<td class="v b">${value(e.b)}</td><td><a href="#cause-${slug(e.cause)}">${text(e.cause)}</a></td></tr>` +
+      (more ? `<tr><td colspan="5">${more}</td></tr>` : '')
+    if (i < o.staticRows || !o.deferred)
+      out.push(
+        `<tbody class="d" id="${o.prefix}-${i}" data-c="${attr(e.category)}" data-k="${attr(e.cause)}">${inner}</tbody>`,
+      )
+    else o.deferred.push([g, e.category, e.cause, inner])
   })
   closeGroup()
   if (platform !== undefined) out.push('</section>')

@@ -42,8 +42,9 @@ details.g{margin:.5em 0;border:1px solid var(--line);border-radius:6px;padding:0
 details.g>summary{cursor:pointer;padding:6px 2px;font-weight:600}
 .sbs{table-layout:fixed;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82em}
 .sbs td{border:0;padding:0 4px;white-space:pre-wrap;word-break:break-all}
-.sbs col.n{width:3.5em}.sbs td.n{text-align:right;color:var(--muted);user-select:none}
+.sbs td.n{width:3.5em;text-align:right;color:var(--muted);user-select:none}
 .sbs td.del{background:var(--del)}.sbs td.add{background:var(--add)}.sbs tr.h td{color:var(--muted);background:var(--head)}
+div.sb{content-visibility:auto;contain-intrinsic-size:auto 6em}
 pre.hex{overflow-x:auto;margin:4px 0}pre.hex mark{background:var(--delw);color:inherit}
 #filters{display:flex;flex-wrap:wrap;gap:10px 18px;align-items:center;margin:8px 0;padding:8px;border:1px solid var(--line);border-radius:6px}
 #pager{display:flex;gap:8px;align-items:center;flex-wrap:wrap;margin:8px 0}
