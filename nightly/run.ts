@@ -1,8 +1,12 @@
 /**
  * The nightly reproducibility matrix: runtimes (docker, podman, a BuildKit daemon) × BuildKit versions ×
- * fixtures (nightly/fixtures). Each cell builds twice and must give the same bytes, the golden digest
- * (nightly/golden.yaml) and the digest of every other runtime of its BuildKit version. Writes
- * REPORT_DIR/NAME.md and NAME.json; exits 0 when everything passed, 1 on any regression, 2 on bad usage.
+ * fixtures (nightly/fixtures), as a matrix file run by `repro verify --matrix`'s own runner and report
+ * (src/verify/matrix): each job rebuilds its fixture twice without cache and must give the same bytes and the
+ * golden digest (nightly/golden.yaml, as the job's expectedDigest); every runtime of one BuildKit version must
+ * agree (`agree:`). The run directory REPORT_DIR/NAME/ holds the generated matrix.yaml with a copy of the
+ * fixtures it names (rerun it with `repro verify --matrix REPORT_DIR/NAME/matrix.yaml --report-dir
+ * REPORT_DIR/NAME`), the job logs, diffs and resume state; REPORT_DIR/NAME.md and NAME.json are the report.
+ * Exits 0 when everything passed, 1 on any regression, 2 on bad usage.
  *
  *   npm run nightly -- --testbed                       the whole matrix on the engine test bed
  *   npm run nightly -- --testbed --buildkit v0.32.2 --runtime buildkit --fixture scratch-copy
@@ -10,26 +14,41 @@
  *   npm run nightly -- --testbed --update-golden        rewrite golden.yaml (prints every change)
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
+import {cp, mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
 
+import yaml from 'js-yaml'
+
+import {ociLayoutDigest} from '../src/engine/detect.js'
+import {type Exec, realExec} from '../src/exec.js'
 import {createLogger, silentLogger} from '../src/log.js'
+import {loadMatrix} from '../src/verify/matrix/parse.js'
+import {buildReport, reportJson, reportMarkdown} from '../src/verify/matrix/report.js'
+import {runMatrix} from '../src/verify/matrix/run.js'
+import type {MatrixJobResult, MatrixReport} from '../src/verify/matrix/types.js'
 import {DEFAULT_TESTBED_STATE, type EngineConfig, parseBases, readTestbed, testbedEngines} from './lib/engines.js'
 import {loadFixtures} from './lib/fixtures.js'
-import {type Golden, parseGolden, serializeGolden} from './lib/golden.js'
+import {
+  type Golden,
+  type GoldenChange,
+  goldenFor,
+  observedDigests,
+  parseGolden,
+  serializeGolden,
+  updateGolden,
+} from './lib/golden.js'
 import {
   ALL_BUILDKITS,
   ALL_RUNTIMES,
   MatrixError,
+  nightlyMatrix,
   parseVersionMap,
   planMatrix,
   selectNames,
   UPSTREAM_BUILDKIT_IMAGES,
 } from './lib/matrix.js'
-import {reportJson, reportMarkdown} from './lib/report.js'
-import {runMatrix} from './lib/runner.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
@@ -45,7 +64,8 @@ const USAGE = `usage: npm run nightly -- [options]
   --golden FILE            golden digests (default nightly/golden.yaml)
   --update-golden          rewrite the golden file with this run's digests; prints what changed
   --report-dir DIR         default nightly/reports
-  --report-name NAME       default nightly-<UTC date-time>
+  --report-name NAME       default nightly-<UTC date-time>; the same name again resumes that run
+  --jobs N                 jobs at once (default 1: builds are CPU bound on small machines)
   --sde N                  SOURCE_DATE_EPOCH (default 0)
   --verbose                stream the engines' output to stderr`
 
@@ -67,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       'report-dir': {type: 'string', default: path.join(HERE, 'reports')},
       'report-name': {type: 'string'},
       sde: {type: 'string', default: '0'},
+      jobs: {type: 'string', default: '1'},
       verbose: {type: 'boolean', default: false},
       help: {type: 'boolean', default: false},
     },
@@ -131,50 +152,145 @@ async function main(argv: string[]): Promise<number> {
   if (goldenText === undefined && !values['update-golden'])
     log(`note: ${values.golden} does not exist: every cell will miss its golden digest`)
   golden = parseGolden(goldenText ?? '', values.golden)
+  const jobs = Number(values.jobs)
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new MatrixError(`--jobs ${values.jobs}: expected 1 to 64`)
+  if (!/^\d{1,12}$/.test(values.sde)) throw new MatrixError(`--sde ${values.sde}: expected an integer >= 0`)
 
-  log(
-    `nightly: ${cells.length} cells (${selection.buildkits.join(', ')} × ${selection.fixtures.join(', ')} × ${selection.runtimes.join(', ')})`,
-  )
-  const outcome = await runMatrix({
-    selection,
+  // bases: digests pinned once (golden digests are only comparable on the same bases)
+  const metas = new Map(fixtures.map((f) => [f.name, f]))
+  const baseDigests: Record<string, string> = {}
+  const neededBases = new Set(selection.fixtures.map((f) => metas.get(f)?.base).filter((b): b is string => !!b))
+  for (const b of [...neededBases].sort())
+    if (engines.bases[b]) baseDigests[b] = await ociLayoutDigest(engines.bases[b], b)
+
+  // the golden digest of each cell, or why there is none (reported as a failure unless rewriting the file)
+  const platform = `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`
+  const expected: Record<string, string | undefined> = {}
+  const goldenProblems = new Map<string, string>()
+  for (const cell of cells) {
+    const meta = metas.get(cell.fixture)!
+    if (meta.expect !== 'reproducible' || values['update-golden']) continue
+    const bases = meta.base && baseDigests[meta.base] ? {[meta.base]: baseDigests[meta.base]} : {}
+    const g = goldenFor(golden, {fixture: cell.fixture, buildkit: cell.buildkit, platform}, bases)
+    expected[cell.id] = g.expected
+    if (g.problem) goldenProblems.set(cell.id, `${cell.id}: ${g.problem}`)
+  }
+
+  // the matrix file, next to a copy of the fixtures it names, in the run directory
+  const name =
+    values['report-name'] ??
+    `nightly-${new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}`
+  if (!/^[\w.-]+$/.test(name)) throw new MatrixError(`--report-name ${name}: letters, digits, . _ - only`)
+  const runDir = path.resolve(values['report-dir'], name)
+  for (const f of selection.fixtures) {
+    await cp(path.join(fixturesDir, f), path.join(runDir, 'fixtures', f), {recursive: true})
+  }
+  const {doc, unrunnable} = nightlyMatrix({
     cells,
     fixtures,
-    fixturesDir,
     engines,
     bases: engines.bases,
     debsDir: engines.debsDir,
-    env: engines.env,
-    golden,
-    updateGolden: values['update-golden'],
+    expected,
     sde: values.sde,
-    log,
-    buildLogger: values.verbose ? createLogger('info') : silentLogger,
   })
+  const matrixFile = path.join(runDir, 'matrix.yaml')
+  await writeFile(
+    matrixFile,
+    `# generated by nightly/run.ts: rerun with repro verify --matrix ${path.join(values['report-dir'], name, 'matrix.yaml')} --report-dir ${path.join(values['report-dir'], name)}\n` +
+      yaml.dump(doc, {noRefs: true, lineWidth: -1}),
+  )
+  for (const u of unrunnable) log(`${u.cell.id}: ERROR ${u.problem}`)
+
+  log(
+    `nightly: ${cells.length} cells (${selection.buildkits.join(', ')} × ${selection.fixtures.join(', ')} × ${selection.runtimes.join(', ')}), ${jobs} at once`,
+  )
+  let goldenChanges: GoldenChange[] = []
+  const usesImages = selection.runtimes.some((r) => r !== 'buildkit')
+  const buildkitImages: Record<string, string> = {}
+  for (const v of selection.buildkits) if (usesImages && engines.images[v]) buildkitImages[v] = engines.images[v]!
+
+  const decorate = (r: MatrixReport): MatrixReport => {
+    // the cells that could not run, and the golden digests that were missing or recorded on other bases
+    const errors: MatrixJobResult[] = unrunnable.map((u) => ({
+      id: u.cell.id,
+      index: -1,
+      fixture: u.cell.fixture,
+      context: `fixtures/${u.cell.fixture}`,
+      dockerfile: 'Dockerfile',
+      runtime: u.cell.runtime,
+      builder: `${u.cell.runtime}-${u.cell.buildkit}`,
+      buildkit: u.cell.buildkit,
+      platforms: [],
+      platform: '',
+      status: 'error',
+      expect: metas.get(u.cell.fixture)!.expect,
+      builds: [],
+      causes: [],
+      failures: [`${u.cell.id}: ${u.problem}`],
+      log: '',
+      inputHash: '',
+    }))
+    const jobsOut = [...r.jobs, ...errors].map((j) => {
+      const problem = goldenProblems.get(j.id)
+      return problem && j.status !== 'error' ? {...j, status: 'fail' as const, failures: [...j.failures, problem]} : j
+    })
+    const order = new Map(cells.map((c, i) => [c.id, i]))
+    jobsOut.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
+    const out: MatrixReport = {...buildReport('nightly', jobsOut, r.agreements), timings: r.timings}
+    if (values['update-golden'])
+      ({golden, changes: goldenChanges} = updateGolden(golden, observedDigests(out), baseDigests))
+    out.nightly = {goldenChanges, buildkitImages, bases: baseDigests}
+    return out
+  }
+  // no cell can run (no engines at all): the report says why, cell by cell
+  const report =
+    (doc.jobs as unknown[]).length === 0
+      ? decorate(buildReport('nightly', [], []))
+      : await runMatrix(
+          {
+            matrix: await loadMatrix(matrixFile),
+            reportDir: runDir,
+            concurrency: jobs,
+            timings: true,
+            fresh: false,
+            env: {DOCKER_HOST: engines.env.DOCKER_HOST},
+            version: 'nightly',
+            progress: log,
+            decorate,
+          },
+          {exec: withEnv(engines.env), logger: values.verbose ? createLogger('info') : silentLogger},
+        )
 
   if (values['update-golden']) {
-    golden = outcome.golden
-    if (outcome.goldenChanges.length === 0) log(`golden: ${values.golden} unchanged`)
+    if (goldenChanges.length === 0) log(`golden: ${values.golden} unchanged`)
     else {
-      log(`golden: ${outcome.goldenChanges.length} change(s) written to ${values.golden}:`)
-      for (const c of outcome.goldenChanges) log(`  ${c.key}: ${c.from ?? '(none)'} -> ${c.to}`)
+      log(`golden: ${goldenChanges.length} change(s) written to ${values.golden}:`)
+      for (const c of goldenChanges) log(`  ${c.key}: ${c.from ?? '(none)'} -> ${c.to}`)
       await writeFile(`${values.golden}.tmp`, serializeGolden(golden))
       await rename(`${values.golden}.tmp`, values.golden)
     }
   }
 
-  const name =
-    values['report-name'] ?? `nightly-${outcome.report.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`
   await mkdir(values['report-dir'], {recursive: true})
   const base = path.join(values['report-dir'], name)
-  await writeFile(`${base}.json`, reportJson(outcome.report))
-  await writeFile(`${base}.md`, reportMarkdown(outcome.report))
-  const s = outcome.report.summary
+  await writeFile(`${base}.json`, reportJson(report))
+  await writeFile(`${base}.md`, reportMarkdown(report))
+  const s = report.summary
   log(
-    `nightly: ${outcome.report.ok ? 'PASS' : 'FAIL'}: ${s.passed}/${s.cells} cells passed, ${s.failed} failed, ${s.errors} errors, ` +
-      `${s.disagreements} disagreements in ${Math.round(outcome.report.seconds)} s; report ${base}.md`,
+    `nightly: ${report.ok ? 'PASS' : 'FAIL'}: ${s.passed}/${s.jobs} cells passed, ${s.failed} failed, ${s.errors} errors, ` +
+      `${s.disagreements} disagreements in ${Math.round(report.timings?.seconds ?? 0)} s; report ${base}.md`,
   )
-  for (const f of outcome.report.failures) log(`  - ${f}`)
-  return outcome.report.ok ? 0 : 1
+  for (const f of report.failures) log(`  - ${f}`)
+  return report.ok ? 0 : 1
+}
+
+/** Every child sees the engines' environment (DOCKER_HOST, PATH with the test bed's buildctl). */
+function withEnv(env: Record<string, string>): Exec {
+  return (argv, options = {}) => realExec(argv, {...options, env: {...env, ...options.env}})
 }
 
 main(process.argv.slice(2)).then(

@@ -135,6 +135,13 @@ export class ChainError extends ReproError {
   }
 }
 
+/** `verify --matrix FILE`: the matrix file is malformed; the message names the file, the job (index or id) and the field. */
+export class MatrixFileError extends ReproError {
+  constructor(message: string, suggestions: string[] = []) {
+    super('E_MATRIX', oneLine(message), {suggestions})
+  }
+}
+
 /** The distro could not be detected or is not supported. */
 export class UnsupportedDistroError extends ReproError {
   constructor(message: string) {

@@ -122,3 +122,34 @@ export function updateGolden(
   changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   return {golden: next, changes}
 }
+
+/**
+ * The golden digest a cell must give, before it runs: `expected` when there is one recorded with the bases
+ * this run uses; otherwise `problem` says why not (missing, or recorded with another base), to be reported.
+ */
+export function goldenFor(
+  golden: Golden,
+  key: {fixture: string; buildkit: string; platform: string},
+  bases: Record<string, string>,
+): {expected?: string; problem?: string} {
+  const check = checkGolden(golden, key, '', bases)
+  if (check.status === 'missing' || check.status === 'base-changed')
+    return {problem: `golden ${check.status}: ${check.detail}`}
+  return {expected: check.expected}
+}
+
+/** The digests a run observed that may become golden: reproduced, and every runtime of the version agreeing. */
+export function observedDigests(report: {
+  jobs: Array<{id: string; expect: string; reproduced?: boolean; platform: string; digest?: string; status: string}>
+  agreements: Array<{key: string; agree: boolean}>
+}): Array<{fixture: string; buildkit: string; platform: string; digest: string}> {
+  const disagreeing = new Set(report.agreements.filter((a) => !a.agree).map((a) => a.key))
+  const out = new Map<string, {fixture: string; buildkit: string; platform: string; digest: string}>()
+  for (const j of report.jobs) {
+    const [fixture, buildkit] = j.id.split('/')
+    if (j.expect !== 'reproducible' || !j.reproduced || !j.platform || !j.digest) continue
+    if (disagreeing.has(`${fixture}/${buildkit}`)) continue
+    out.set(`${fixture}/${buildkit}/${j.platform}`, {fixture, buildkit, platform: j.platform, digest: j.digest})
+  }
+  return [...out.values()]
+}

@@ -116,3 +116,78 @@ export function cellEngineProblem(cell: Cell, engines: Engines): string | undefi
     ? undefined
     : `no BuildKit ${cell.buildkit} image (pass --buildkit-image ${cell.buildkit}=IMAGE)`
 }
+
+/** What the nightly's matrix file is made from: the cells, the fixtures, the engines, the golden digests. */
+export interface NightlyPlan {
+  cells: Cell[]
+  fixtures: FixtureMeta[]
+  engines: Engines
+  /** base name → OCI layout directory */
+  bases: Record<string, string>
+  debsDir?: string
+  /** cell id → the golden digest it must give (absent: none, or the golden file is being rewritten) */
+  expected: Record<string, string | undefined>
+  sde: string
+}
+
+/** A cell the nightly cannot run (no image, no daemon, no base), with why. */
+export interface Unrunnable {
+  cell: Cell
+  problem: string
+}
+
+/**
+ * The nightly as a matrix file for `repro verify --matrix` (src/verify/matrix): one builder per runtime ×
+ * BuildKit version, one job per cell (2 rebuilds, the golden digest as expectedDigest, a canary as
+ * `expect: not-reproducible`), and `agree: FIXTURE/VERSION` so every runtime of a version must give one
+ * digest. Contexts are `fixtures/NAME` next to the file. Pure: returns the document and the cells left out.
+ */
+export function nightlyMatrix(p: NightlyPlan): {doc: Record<string, unknown>; unrunnable: Unrunnable[]} {
+  const metas = new Map(p.fixtures.map((f) => [f.name, f]))
+  const builders: Record<string, Record<string, unknown>> = {}
+  const jobs: Array<Record<string, unknown>> = []
+  const unrunnable: Unrunnable[] = []
+  for (const cell of p.cells) {
+    const meta = metas.get(cell.fixture)
+    if (!meta) throw new MatrixError(`fixture ${cell.fixture}: no such fixture`)
+    const problem =
+      cellEngineProblem(cell, p.engines) ??
+      (meta.base && !p.bases[meta.base]
+        ? `no base image ${meta.base} (pass --base ${meta.base}=DIR or --testbed)`
+        : undefined) ??
+      (meta.hashfile && !p.debsDir ? 'no package directory (pass --debs DIR or --testbed)' : undefined)
+    if (problem) {
+      unrunnable.push({cell, problem})
+      continue
+    }
+    const name = `${cell.runtime}-${cell.buildkit}`
+    builders[name] ??=
+      cell.runtime === 'buildkit'
+        ? // the daemon is never run from an image; its tag is the pin the daemon's version is checked against
+          {runtime: 'buildkit', addr: p.engines.addrs[cell.buildkit], image: `moby/buildkit:${cell.buildkit}`}
+        : {runtime: cell.runtime, image: p.engines.images[cell.buildkit]}
+    const job: Record<string, unknown> = {
+      id: cell.id,
+      fixture: cell.fixture,
+      context: `fixtures/${cell.fixture}`,
+      builder: name,
+      buildkit: cell.buildkit,
+      sde: p.sde,
+      times: 2,
+    }
+    if (meta.base) job.buildContexts = {base: `oci-layout://${p.bases[meta.base]}`}
+    if (meta.hashfile) {
+      job.hashfiles = [`fixtures/${cell.fixture}/${meta.hashfile}`]
+      job.providers = [`file://${p.debsDir}/{{.Name}}`]
+    }
+    if (meta.expect === 'not-reproducible') {
+      job.expect = 'not-reproducible'
+      job.expectCauses = meta.expectCauses
+    } else {
+      job.agree = `${cell.fixture}/${cell.buildkit}`
+      if (p.expected[cell.id]) job.expectedDigest = p.expected[cell.id]
+    }
+    jobs.push(job)
+  }
+  return {doc: {version: 1, builders, jobs}, unrunnable}
+}

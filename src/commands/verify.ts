@@ -9,8 +9,12 @@ import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
+import {verifyMatrix} from '../verify/matrix/index.js'
+import {DEFAULT_JOBS, DEFAULT_REPORT_DIR, matrixFlags} from '../verify/matrix/flags.js'
+import type {MatrixReport} from '../verify/matrix/types.js'
+import {renderMatrix} from '../ui/verify-matrix-text.js'
 import {lifecycle} from '../lifecycle.js'
-import {checkHtmlTarget, writeVerifyHtml} from '../report/html/index.js'
+import {checkHtmlTarget, writeMatrixHtml, writeVerifyHtml} from '../report/html/index.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -77,19 +81,20 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
-    html: Flags.string({description: 'write this run as a self-contained HTML page', helpGroup: 'VERIFY'}),
-    timings: Flags.boolean({
-      description: '--html: show build durations (the page then differs run to run)',
-      dependsOn: ['html'],
+    html: Flags.string({
+      description:
+        'write a self-contained HTML page of this run (with --matrix: the dashboard, plus a diff page per job that kept a diff)',
       helpGroup: 'VERIFY',
     }),
+    ...matrixFlags,
   }
 
-  async run(): Promise<VerifyResult & {attached?: AttachResult}> {
+  async run(): Promise<MatrixReport | (VerifyResult & {attached?: AttachResult})> {
     const {flags, args} = this
+    if (flags.html) checkHtmlTarget('--html', flags.html)
+    if (flags.matrix) return this.runMatrix(flags.matrix)
     // the key is read before minutes of rebuilding, so a bad one fails at once
     const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined
-    if (flags.html) checkHtmlTarget('--html', flags.html)
     const buildInput = buildInputFromFlags(
       {...flags, output: 'image.tar', dry: false, 'no-cache': true},
       args.context,
@@ -112,7 +117,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       {exec: realExec, logger: this.logger},
     )
     if (!result.reproduced) process.exitCode = 1
-    if (flags.html) writeVerifyHtml(flags.html, result, {timings: flags.timings})
+    if (flags.html) writeVerifyHtml(flags.html, result)
     if (!this.jsonEnabled()) this.out(renderVerify(result))
     if (flags.attach && result.attestation) {
       if (!result.reproduced) this.logger.warn(`--attach ${flags.attach}: not attached, the image did not reproduce`)
@@ -131,5 +136,33 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       }
     }
     return result
+  }
+
+  /** --matrix FILE: the jobs of a matrix file over a bounded queue (src/verify/matrix) */
+  private async runMatrix(file: string): Promise<MatrixReport> {
+    const {flags} = this
+    const reportDir = flags['report-dir'] ?? DEFAULT_REPORT_DIR
+    const report = await verifyMatrix(
+      {
+        file,
+        reportDir,
+        concurrency: flags.jobs ?? DEFAULT_JOBS,
+        timings: flags.timings,
+        fresh: flags.fresh,
+        env: {
+          BUILDKIT_HOST: process.env.BUILDKIT_HOST,
+          DOCKER_CONFIG: process.env.DOCKER_CONFIG,
+          DOCKER_HOST: process.env.DOCKER_HOST,
+        },
+        version: this.config.version,
+        progress: (line) => this.logger.info(line),
+        signal: lifecycle.signal,
+      },
+      {exec: realExec, logger: this.logger},
+    )
+    if (!report.ok) process.exitCode = 1
+    if (flags.html) writeMatrixHtml(flags.html, reportDir, report, {timings: flags.timings})
+    if (!this.jsonEnabled()) this.out(renderMatrix(report, reportDir))
+    return report
   }
 }

@@ -10,6 +10,7 @@ import yaml from 'js-yaml'
 
 import {ReproError} from '../errors.js'
 import {lifecycle} from '../lifecycle.js'
+import {loadYaml, shapeProblem} from '../safe-yaml.js'
 
 export const LOCK_FILE = 'repro.lock.yaml'
 export const LOCK_SCHEMA_VERSION = 1
@@ -153,31 +154,18 @@ export function parseLock(bytes: Uint8Array, file: string): LockFile {
     throw new LockFileError(file, 'is not UTF-8 text')
   }
   // js-yaml keeps an alias as a shared reference (no copy), but anything walking the tree would expand it:
-  // a lock file never needs anchors, so any is refused before the walk (see noShared below)
-  let doc: unknown
-  try {
-    doc = yaml.load(text, {schema: yaml.CORE_SCHEMA, json: false, filename: path.basename(file)})
-  } catch (error) {
-    const reason = (error as {reason?: string}).reason ?? (error as Error).message.split('\n')[0]
-    const mark = (error as {mark?: {line: number}}).mark
-    throw new LockFileError(file, `not valid YAML${mark ? ` (line ${mark.line + 1})` : ''}: ${reason}`)
-  }
-  noShared(doc, file)
+  // a lock file never needs anchors, so any is refused before the walk (src/safe-yaml.ts)
+  const loaded = loadYaml(text, path.basename(file))
+  if ('problem' in loaded)
+    throw new LockFileError(
+      file,
+      `not valid YAML${loaded.problem.line ? ` (line ${loaded.problem.line})` : ''}: ${loaded.problem.reason}`,
+    )
+  const doc = loaded.doc
+  const shape = shapeProblem(doc, {maxDepth: 8, maxNodes: Number.POSITIVE_INFINITY})
+  if (shape?.kind === 'alias') throw new LockFileError(file, 'uses YAML anchors/aliases, which a lock file never has')
+  if (shape) throw new LockFileError(file, 'nested deeper than a lock file ever is')
   return validateLock(doc, file)
-}
-
-/** Refuse YAML aliases (the same object reached twice) and very deep nesting: bounded by the node count. */
-function noShared(doc: unknown, file: string): void {
-  const seen = new Set<object>()
-  const stack: Array<{v: unknown; depth: number}> = [{v: doc, depth: 0}]
-  while (stack.length > 0) {
-    const {v, depth} = stack.pop()!
-    if (v === null || typeof v !== 'object') continue
-    if (seen.has(v)) throw new LockFileError(file, 'uses YAML anchors/aliases, which a lock file never has')
-    if (depth > 8) throw new LockFileError(file, 'nested deeper than a lock file ever is')
-    seen.add(v)
-    for (const c of Object.values(v)) stack.push({v: c, depth: depth + 1})
-  }
 }
 
 type Obj = Record<string, unknown>

@@ -52,6 +52,8 @@ export interface VerifyInput {
   version: string
   /** sign the attestation: --attest FILE holds a DSSE envelope around the Statement */
   signer?: Signer
+  /** write the mismatch's diff as `repro diff --report-dir` does (verify --matrix links it per job) */
+  diffReportDir?: string
 }
 
 export interface VerifyDeps {
@@ -230,7 +232,13 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
           : `${rebuilt[verdict.diff.b].runtime} #${rebuilt[verdict.diff.b].attempt}`
       logger.info(`verify: not reproduced; diffing ${verdict.diff.why}`)
       try {
-        const d = await diffImages(a.path, bInput, {ignore: NO_IGNORES, exec, logger, plainHttp: input.plainHttp})
+        const d = await diffImages(a.path, bInput, {
+          ignore: NO_IGNORES,
+          exec,
+          logger,
+          plainHttp: input.plainHttp,
+          reportDir: input.diffReportDir,
+        })
         diff = {
           a: `${a.runtime} #${a.attempt}`,
           b: bLabel,

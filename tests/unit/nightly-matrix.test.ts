@@ -3,26 +3,29 @@ import {describe, it} from 'node:test'
 
 import {parseBases, testbedEngines} from '../../nightly/lib/engines.js'
 import {parseFixtureMeta} from '../../nightly/lib/fixtures.js'
-import {checkGolden, type Golden, parseGolden, serializeGolden, updateGolden} from '../../nightly/lib/golden.js'
+import {
+  checkGolden,
+  type Golden,
+  goldenFor,
+  observedDigests,
+  parseGolden,
+  serializeGolden,
+  updateGolden,
+} from '../../nightly/lib/golden.js'
 import {
   ALL_BUILDKITS,
   ALL_RUNTIMES,
   cellEngineProblem,
   type FixtureMeta,
+  nightlyMatrix,
   parseVersionMap,
   planMatrix,
   selectNames,
   UPSTREAM_BUILDKIT_IMAGES,
 } from '../../nightly/lib/matrix.js'
-import {
-  agreementGroups,
-  type BuildRun,
-  type CellResult,
-  evaluateCell,
-  type NightlyReport,
-  reportMarkdown,
-  summarize,
-} from '../../nightly/lib/report.js'
+import {parseMatrix} from '../../src/verify/matrix/parse.js'
+import {buildReport} from '../../src/verify/matrix/report.js'
+import type {MatrixJobResult} from '../../src/verify/matrix/types.js'
 
 const D = (c: string) => `sha256:${c.repeat(64)}`
 const fx = (name: string, extra: Partial<FixtureMeta> = {}): FixtureMeta => ({
@@ -212,142 +215,146 @@ describe('golden digests', () => {
   })
 })
 
-describe('cell verdicts and reports', () => {
-  const cell = {
-    id: 'scratch-copy/v0.32.2/docker',
-    runtime: 'docker' as const,
-    buildkit: 'v0.32.2',
-    fixture: 'scratch-copy',
+describe('the nightly as a matrix file for the verify --matrix runner', () => {
+  const engines = {
+    images: {'v0.32.2': 'localhost/bk:v0.32.2', 'v0.19.0': undefined},
+    addrs: {'v0.32.2': 'unix:///run/bk.sock'},
   }
-  const run = (digest: string, archive = digest): BuildRun => ({
-    digest,
-    archiveSha256: archive,
-    platform: 'linux/amd64',
-    seconds: 1,
-  })
-  const match = {status: 'match' as const, expected: D('1'), detail: ''}
+  const fixtures = [...FIXTURES, fx('debian-debs', {base: 'debian', hashfile: 'SHA256SUMS-amd64'})]
+  const cells = planMatrix(
+    {runtimes: ['docker', 'buildkit'], buildkits: ['v0.19.0', 'v0.32.2'], fixtures: fixtures.map((f) => f.name)},
+    fixtures,
+  )
 
-  it('pass: same bytes, golden match', () => {
-    assert.deepEqual(evaluateCell(cell, fx('scratch-copy'), [run(D('1')), run(D('1'))], [], match, false), {
-      status: 'pass',
-      reproduced: true,
-      failures: [],
+  it('one builder per runtime × version, one job per runnable cell; the cells that cannot run are listed with why', () => {
+    const {doc, unrunnable} = nightlyMatrix({
+      cells,
+      fixtures,
+      engines,
+      bases: {busybox: '/tb/busybox/oci'},
+      expected: {'scratch-copy/v0.32.2/docker': D('1')},
+      sde: '0',
     })
-  })
-
-  it('fail: not reproduced, with the causes of the diff', () => {
-    const v = evaluateCell(
-      cell,
-      fx('scratch-copy'),
-      [run(D('1')), run(D('2'))],
-      [{cause: 'file-content', count: 1, title: 't'}],
-      match,
-      false,
+    assert.deepEqual(doc.builders, {
+      'docker-v0.32.2': {runtime: 'docker', image: 'localhost/bk:v0.32.2'},
+      'buildkit-v0.32.2': {runtime: 'buildkit', addr: 'unix:///run/bk.sock', image: 'moby/buildkit:v0.32.2'},
+    })
+    const jobs = doc.jobs as Array<Record<string, unknown>>
+    assert.deepEqual(
+      jobs.map((j) => j.id),
+      [
+        'scratch-copy/v0.32.2/docker',
+        'scratch-copy/v0.32.2/buildkit',
+        'busybox-run/v0.32.2/docker',
+        'busybox-run/v0.32.2/buildkit',
+        'canary-date/v0.32.2/buildkit',
+      ],
     )
-    assert.equal(v.status, 'fail')
-    assert.deepEqual(v.failures, [
-      'scratch-copy/v0.32.2/docker: not reproduced: digests 111111111111 != 222222222222; causes: file-content (1)',
-    ])
-    const bytes = evaluateCell(cell, fx('scratch-copy'), [run(D('1'), 'x'), run(D('1'), 'y')], [], match, false)
-    assert.match(bytes.failures[0], /same digest 111111111111 but tarball bytes differ/)
-  })
-
-  it('fail: golden missing or different, unless --update-golden', () => {
-    const missing = {status: 'missing' as const, detail: 'no golden digest for x'}
-    assert.deepEqual(evaluateCell(cell, fx('scratch-copy'), [run(D('1')), run(D('1'))], [], missing, false).failures, [
-      'scratch-copy/v0.32.2/docker: golden missing: no golden digest for x',
-    ])
-    assert.equal(evaluateCell(cell, fx('scratch-copy'), [run(D('1')), run(D('1'))], [], missing, true).status, 'pass')
-    const mismatch = {status: 'mismatch' as const, expected: D('9'), detail: 'golden 9, got 1'}
-    assert.equal(evaluateCell(cell, fx('scratch-copy'), [run(D('1')), run(D('1'))], [], mismatch, false).status, 'fail')
-  })
-
-  it('canary: passes when not reproduced with the expected cause; fails when it reproduces or the cause is missing', () => {
-    const canary = fx('canary-date', {expect: 'not-reproducible', expectCauses: ['file-content']})
-    const c = {...cell, fixture: 'canary-date', id: 'canary-date/v0.32.2/buildkit'}
-    assert.equal(
-      evaluateCell(
-        c,
-        canary,
-        [run(D('1')), run(D('2'))],
-        [{cause: 'file-content', count: 1, title: ''}],
-        undefined,
-        false,
-      ).status,
-      'pass',
-    )
-    assert.match(
-      evaluateCell(c, canary, [run(D('1')), run(D('1'))], [], undefined, false).failures[0],
-      /canary canary-date reproduced/,
-    )
-    assert.match(
-      evaluateCell(c, canary, [run(D('1')), run(D('2'))], [{cause: 'history', count: 1, title: ''}], undefined, false)
-        .failures[0],
-      /did not name file-content; causes: history \(1\)/,
-    )
-  })
-
-  function result(
-    runtime: 'buildkit' | 'docker' | 'podman',
-    digest: string,
-    extra: Partial<CellResult> = {},
-  ): CellResult {
-    return {
-      id: `scratch-copy/v0.32.2/${runtime}`,
-      runtime,
-      buildkit: 'v0.32.2',
+    assert.deepEqual(jobs[0], {
+      id: 'scratch-copy/v0.32.2/docker',
       fixture: 'scratch-copy',
+      context: 'fixtures/scratch-copy',
+      builder: 'docker-v0.32.2',
+      buildkit: 'v0.32.2',
+      sde: '0',
+      times: 2,
+      agree: 'scratch-copy/v0.32.2',
+      expectedDigest: D('1'),
+    })
+    assert.deepEqual(jobs[2].buildContexts, {base: 'oci-layout:///tb/busybox/oci'})
+    assert.equal(jobs[4].expect, 'not-reproducible')
+    assert.deepEqual(jobs[4].expectCauses, ['file-content'])
+    assert.equal(jobs[4].agree, undefined)
+    assert.deepEqual(
+      unrunnable.map((u) => `${u.cell.id}: ${u.problem}`),
+      [
+        'scratch-copy/v0.19.0/docker: no BuildKit v0.19.0 image (pass --buildkit-image v0.19.0=IMAGE)',
+        'scratch-copy/v0.19.0/buildkit: no BuildKit v0.19.0 daemon address (pass --buildkit-addr v0.19.0=unix:///...)',
+        'busybox-run/v0.19.0/docker: no BuildKit v0.19.0 image (pass --buildkit-image v0.19.0=IMAGE)',
+        'busybox-run/v0.19.0/buildkit: no BuildKit v0.19.0 daemon address (pass --buildkit-addr v0.19.0=unix:///...)',
+        'canary-date/v0.19.0/buildkit: no BuildKit v0.19.0 daemon address (pass --buildkit-addr v0.19.0=unix:///...)',
+        'debian-debs/v0.19.0/docker: no BuildKit v0.19.0 image (pass --buildkit-image v0.19.0=IMAGE)',
+        'debian-debs/v0.19.0/buildkit: no BuildKit v0.19.0 daemon address (pass --buildkit-addr v0.19.0=unix:///...)',
+        'debian-debs/v0.32.2/docker: no base image debian (pass --base debian=DIR or --testbed)',
+        'debian-debs/v0.32.2/buildkit: no base image debian (pass --base debian=DIR or --testbed)',
+      ],
+    )
+    // the very parser of `repro verify --matrix` accepts it
+    const m = parseMatrix(JSON.stringify(doc), '/r/nightly/matrix.yaml')
+    assert.equal(m.jobs.length, 5)
+    assert.equal(m.jobs[1].builder.addr, 'unix:///run/bk.sock')
+    assert.equal(m.jobs[0].expectedDigest, D('1'))
+  })
+
+  it('hash-file fixtures get their hash file and the package directory as a file:// provider', () => {
+    const {doc} = nightlyMatrix({
+      cells: cells.filter((c) => c.fixture === 'debian-debs' && c.buildkit === 'v0.32.2'),
+      fixtures,
+      engines,
+      bases: {debian: '/tb/debian/oci'},
+      debsDir: '/tb/debs',
+      expected: {},
+      sde: '0',
+    })
+    const [job] = doc.jobs as Array<Record<string, unknown>>
+    assert.deepEqual(job.hashfiles, ['fixtures/debian-debs/SHA256SUMS-amd64'])
+    assert.deepEqual(job.providers, ['file:///tb/debs/{{.Name}}'])
+    assert.equal(job.expectedDigest, undefined)
+  })
+
+  it('golden: the expected digest, or why there is none', () => {
+    const g: Golden = {bases: {busybox: D('b')}, digests: {x: {'v0.32.2': {'linux/amd64': D('1')}}}}
+    const key = {fixture: 'x', buildkit: 'v0.32.2', platform: 'linux/amd64'}
+    assert.deepEqual(goldenFor(g, key, {busybox: D('b')}), {expected: D('1')})
+    assert.match(
+      goldenFor(g, key, {busybox: D('c')}).problem ?? '',
+      /^golden base-changed: golden .* was recorded with base busybox/,
+    )
+    assert.match(
+      goldenFor(g, {...key, fixture: 'y'}, {}).problem ?? '',
+      /^golden missing: no golden digest for y v0.32.2 linux\/amd64/,
+    )
+  })
+
+  it('digests that may become golden: reproduced jobs whose runtimes agree', () => {
+    const job = (id: string, digest: string, extra: Partial<MatrixJobResult> = {}): MatrixJobResult => ({
+      id,
+      index: 0,
+      fixture: id.split('/')[0],
+      context: `fixtures/${id.split('/')[0]}`,
+      dockerfile: 'Dockerfile',
+      runtime: id.split('/')[2],
+      builder: 'b',
+      platforms: [],
+      platform: 'linux/amd64',
       status: 'pass',
       expect: 'reproducible',
-      platform: 'linux/amd64',
-      builds: [run(digest), run(digest)],
+      digest,
+      builds: [],
       reproduced: true,
       causes: [],
       failures: [],
-      seconds: 2,
+      log: '',
+      inputHash: '',
       ...extra,
-    }
-  }
-
-  it('runtimes of one BuildKit version agree, or the disagreement is a failure', () => {
-    const agree = agreementGroups([result('docker', D('1')), result('podman', D('1')), result('buildkit', D('1'))])
-    assert.equal(agree.length, 1)
-    assert.equal(agree[0].agree, true)
-    const disagree = agreementGroups([result('docker', D('1')), result('podman', D('2'))])
-    assert.equal(disagree[0].agree, false)
-    assert.equal(disagree[0].detail, 'docker 111111111111, podman 222222222222')
-    const s = summarize(
-      [result('docker', D('1')), result('podman', D('2'))],
-      [{...disagree[0], causes: [{cause: 'annotation', count: 1, title: ''}]}],
+    })
+    const r = buildReport(
+      'nightly',
+      [
+        job('a/v0.32.2/docker', D('1')),
+        job('a/v0.32.2/buildkit', D('1')),
+        job('b/v0.32.2/docker', D('2')),
+        job('b/v0.32.2/buildkit', D('3')),
+        job('c/v0.32.2/buildkit', D('4'), {reproduced: false, status: 'fail'}),
+        job('d/v0.32.2/buildkit', D('5'), {expect: 'not-reproducible'}),
+      ],
+      [
+        {key: 'a/v0.32.2', platform: 'linux/amd64', digests: {}, agree: true, causes: [], detail: ''},
+        {key: 'b/v0.32.2', platform: 'linux/amd64', digests: {}, agree: false, causes: [], detail: 'x'},
+      ],
     )
-    assert.equal(s.ok, false)
-    assert.deepEqual(s.failures, [
-      'scratch-copy/v0.32.2 linux/amd64: runtimes disagree: docker 111111111111, podman 222222222222; causes: annotation (1)',
-    ])
-    assert.equal(agreementGroups([result('docker', D('1'), {status: 'error', builds: []})]).length, 0)
-  })
-
-  it('markdown report: one row per fixture × version, one column per runtime, failures and causes', () => {
-    const cells = [result('docker', D('1')), result('buildkit', D('1'))]
-    const agreements = agreementGroups(cells).map((a) => ({...a, causes: []}))
-    const report: NightlyReport = {
-      schemaVersion: 1,
-      startedAt: '2024-01-01T00:00:00.000Z',
-      seconds: 12,
-      selection: {runtimes: ['docker', 'podman', 'buildkit'], buildkits: ['v0.32.2'], fixtures: ['scratch-copy']},
-      buildkitImages: {'v0.32.2': 'localhost/bk:v0.32.2'},
-      bases: {},
-      cells,
-      agreements,
-      goldenChanges: [],
-      ...summarize(cells, agreements),
-    }
-    const md = reportMarkdown(report)
-    assert.match(md, /^# repro nightly: PASS\n/)
-    assert.match(
-      md,
-      /\| scratch-copy \| v0.32.2 \| linux\/amd64 \| ✅ `111111111111` 1.0 \+ 1.0 s \| - \| ✅ `111111111111` 1.0 \+ 1.0 s \| ✅ \|/,
-    )
-    assert.doesNotMatch(md, /## Failures/)
+    assert.deepEqual(observedDigests(r), [{fixture: 'a', buildkit: 'v0.32.2', platform: 'linux/amd64', digest: D('1')}])
+    assert.deepEqual(r.summary, {jobs: 6, passed: 5, failed: 1, errors: 0, disagreements: 1})
+    assert.equal(r.failures.at(-1), 'b/v0.32.2 linux/amd64: jobs disagree: x')
   })
 })

@@ -3,56 +3,38 @@
  * and the matrix dashboard. Files are written whole (a temp file renamed into place), so a failure leaves
  * nothing half-written.
  */
-import * as fs from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {diffImages, type DiffOptions} from '../../diff/index.js'
 import type {DiffResult} from '../../diff/types.js'
-import {InvalidArgumentError} from '../../errors.js'
 import {hrefOf} from './escape.js'
 import {renderDiffHtml} from './diff-page.js'
+import {checkHtmlTarget, writePage} from './write.js'
 import {ReportDirFiles} from './files.js'
 
 import {renderVerifyHtml, type VerifyHtmlOptions} from './verify-page.js'
 import type {VerifyResult} from '../../verify/index.js'
+import type {MatrixReport} from '../../verify/matrix/types.js'
+import {writeMatrixPages} from './reports.js'
 
 export {renderDiffHtml} from './diff-page.js'
+export {checkHtmlTarget, writePage} from './write.js'
 
 /** `repro verify --html FILE` */
-export function writeVerifyHtml(file: string, result: VerifyResult, options: VerifyHtmlOptions): void {
+export function writeVerifyHtml(file: string, result: VerifyResult, options: VerifyHtmlOptions = {}): void {
   writePage(file, renderVerifyHtml(result, options))
 }
 
-/** Refuse an --html target whose directory is missing or that is a directory, before minutes of work. */
-export function checkHtmlTarget(flag: string, file: string): void {
-  const dir = path.dirname(path.resolve(file))
-  let st: fs.Stats | undefined
-  try {
-    st = fs.statSync(dir)
-  } catch {
-    st = undefined
-  }
-  if (!st?.isDirectory()) throw new InvalidArgumentError(`${flag} ${file}: directory ${dir} does not exist`)
-  try {
-    if (fs.statSync(file).isDirectory())
-      throw new InvalidArgumentError(`${flag} ${file}: is a directory; give a file name`)
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) throw error
-  }
-}
-
-/** Write a page atomically: a temp file next to the target, renamed over it. */
-export function writePage(file: string, html: string): void {
-  const tmp = `${file}.${process.pid}.tmp`
-  try {
-    fs.writeFileSync(tmp, html, {flag: 'wx', mode: 0o644})
-    fs.renameSync(tmp, file)
-  } catch (error) {
-    fs.rmSync(tmp, {force: true})
-    throw error
-  }
+/** `repro verify --matrix FILE --html PAGE`: the dashboard at PAGE, a diff page in each job's kept diff. */
+export function writeMatrixHtml(
+  file: string,
+  reportDir: string,
+  report: MatrixReport,
+  options: {timings?: boolean} = {},
+): string[] {
+  return writeMatrixPages(reportDir, report, file, options)
 }
 
 /**

@@ -54,7 +54,7 @@ export interface AgreementLike {
 export interface MatrixReportLike {
   ok: boolean
   matrix?: string
-  summary: Record<string, number>
+  summary?: unknown
   jobs?: JobLike[]
   cells?: JobLike[]
   agreements: AgreementLike[]
@@ -80,6 +80,8 @@ export interface MatrixHtmlOptions {
   timings?: boolean
   /** the diff page of a job (relative URL from the dashboard), when one exists */
   diffPage?: (job: JobLike) => string | undefined
+  /** a job's log (relative to the report directory) as a link from the dashboard */
+  logHref?: (log: string) => string | undefined
   /** a link back to the history page */
   historyHref?: string
 }
@@ -215,7 +217,7 @@ export function renderMatrixHtml(report: MatrixReportLike, options: MatrixHtmlOp
     for (const j of notable) {
       const cls = cellClass(j)
       const diff = safeHref(options.diffPage?.(j))
-      const log = safeHref(j.log)
+      const log = j.log ? safeHref(options.logHref ? options.logHref(j.log) : j.log) : undefined
       body.push(
         `<section id="job-${slug(j.id)}"><h3><span class="st-${cls}">${symbol(cls)}</span> ${text(j.id)} <span class="muted">${label(cls)}</span></h3>` +
           (j.causes.length ? `<p>causes: ${causesInline(j.causes)}</p>` : '') +

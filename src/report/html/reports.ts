@@ -14,7 +14,7 @@ import type {VerifyResult} from '../../verify/index.js'
 import {hrefOf} from './escape.js'
 import {renderDiffHtml} from './diff-page.js'
 import {ReportDirFiles} from './files.js'
-import {writePage} from './index.js'
+import {writePage} from './write.js'
 import {
   type HistoryRun,
   isMatrixReport,
@@ -69,15 +69,18 @@ export function writeDiffDirPage(dir: string): string {
 }
 
 /**
- * A matrix run's dashboard (FILE.json → FILE.html) and the diff pages of its jobs. Returns the pages written,
- * dashboard first.
+ * A matrix run's dashboard and the diff pages of its jobs (DIR/<diffReportDir>/report.html, from the report.json
+ * each kept). `dir` is the run's report directory (where the report's relative paths start); `out` the
+ * dashboard's file. Returns the pages written, dashboard first.
  */
 export function writeMatrixPages(
-  file: string,
+  dir: string,
   report: MatrixReportLike,
+  out: string,
   options: ReportHtmlOptions & {historyHref?: string} = {},
 ): string[] {
-  const dir = path.dirname(path.resolve(file))
+  const root = path.resolve(dir)
+  const from = path.dirname(path.resolve(out))
   const written: string[] = []
   const pages = new Map<string, string>()
   const diffDirs = [...(report.jobs ?? report.cells ?? []), ...report.agreements]
@@ -87,19 +90,26 @@ export function writeMatrixPages(
     // the report says where its diffs are: relative, inside the report directory, never followed elsewhere
     const segs = safeSegments(rel)
     if (!segs) continue
-    const d = path.join(dir, ...segs)
+    const d = path.join(root, ...segs)
     if (!fs.existsSync(path.join(d, 'report.json')) || fs.lstatSync(d).isSymbolicLink()) continue
     try {
       written.push(writeDiffDirPage(d))
-      pages.set(rel, `${hrefOf(segs)}/report.html`)
     } catch {
       continue
     }
+    pages.set(rel, hrefOf(path.relative(from, path.join(d, 'report.html')).split(path.sep)))
   }
   const diffPage = (j: JobLike): string | undefined => (j.diffReportDir ? pages.get(j.diffReportDir) : undefined)
-  const out = htmlOf(path.resolve(file))
-  writePage(out, renderMatrixHtml(report, {timings: options.timings, diffPage, historyHref: options.historyHref}))
-  return [out, ...written]
+  // job logs are relative to the report directory too
+  const logHref = (log: string): string | undefined => {
+    const segs = safeSegments(log)
+    return segs ? hrefOf(path.relative(from, path.join(root, ...segs)).split(path.sep)) : undefined
+  }
+  writePage(
+    out,
+    renderMatrixHtml(report, {timings: options.timings, diffPage, logHref, historyHref: options.historyHref}),
+  )
+  return [path.resolve(out), ...written]
 }
 
 function jsonFiles(dir: string): string[] {
@@ -142,7 +152,7 @@ export function writeReportPages(target: string, options: ReportHtmlOptions = {}
   const history = st.isDirectory() && runs.length > 1
   for (const r of runs)
     pages.push(
-      ...writeMatrixPages(r.file, r.report, {
+      ...writeMatrixPages(path.dirname(r.file), r.report, htmlOf(r.file), {
         timings: options.timings,
         historyHref: history
           ? hrefOf([...path.relative(path.dirname(r.file), base).split(path.sep).filter(Boolean), 'index.html'])
