@@ -91,7 +91,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
 
   async run(): Promise<MatrixReport | (VerifyResult & {attached?: AttachResult})> {
     const {flags, args} = this
-    if (flags.html) checkHtmlTarget('--html', flags.html)
+    if (flags.html) checkHtmlTarget('--html', flags.html, flags.matrix && (flags['report-dir'] ?? DEFAULT_REPORT_DIR))
     if (flags.matrix) return this.runMatrix(flags.matrix)
     // the key is read before minutes of rebuilding, so a bad one fails at once
     const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined

@@ -246,60 +246,88 @@ describe('HTML reports in Chromium', {timeout: 30 * 60_000}, () => {
     await page.close()
   })
 
-  it('the dashboard of a real two-fixture matrix run', async () => {
-    const reports = path.join(dir, 'reports')
+  it('the dashboard of a real two-fixture matrix run (verify --matrix), its diff pages and the history', async () => {
     const bk = state.buildkit.versions[state.buildkit.default]
-    for (const name of ['run-1', 'run-2']) {
-      const r = await runNightly([
-        '--testbed',
-        '--runtime',
-        'buildkit',
-        '--buildkit',
-        state.buildkit.default,
-        '--buildkit-addr',
-        `${state.buildkit.default}=${bk.host}`,
-        '--fixture',
-        'scratch-copy,canary-date',
-        '--report-dir',
-        reports,
-        '--report-name',
-        name,
-      ])
-      assert.equal(r.code, 0, r.stderr.slice(-3000))
+    await cp(path.join(ROOT, 'nightly/fixtures/scratch-copy'), path.join(dir, 'farm', 'scratch-copy'), {
+      recursive: true,
+    })
+    await cp(path.join(ROOT, 'nightly/fixtures/canary-date'), path.join(dir, 'farm', 'canary-date'), {recursive: true})
+    // the canary is built as if it had to reproduce: its red cell must link to its diff page
+    await writeFile(
+      path.join(dir, 'farm', 'matrix.yaml'),
+      [
+        'builders:',
+        `  bk: {runtime: buildkit, addr: "${bk.host}", image: "moby/buildkit:${state.buildkit.default}"}`,
+        `defaults: {sde: 0, builder: bk, buildkit: ${state.buildkit.default}}`,
+        'jobs:',
+        '  - {id: scratch-copy, context: scratch-copy, fixture: scratch-copy}',
+        `  - {id: canary-date, context: canary-date, fixture: canary-date, buildContexts: {base: "oci-layout://${state.images.debian.ociLayout}"}}`,
+        '',
+      ].join('\n'),
+    )
+    const reports = path.join(dir, 'reports')
+    for (const run of ['run-1', 'run-2']) {
+      const r = await runCli(
+        [
+          'verify',
+          '--matrix',
+          'farm/matrix.yaml',
+          '--report-dir',
+          `reports/${run}`,
+          '--html',
+          `reports/${run}/report.html`,
+        ],
+        {cwd: dir, env, timeoutMs: 15 * 60_000},
+      )
+      assert.equal(r.code, 1, `the canary job must fail:\n${r.stderr.slice(-3000)}`)
+      assert.ok(existsSync(path.join(reports, run, 'jobs', 'canary-date', 'diff', 'report.html')))
     }
     const gen = await runCli(['report', 'html', reports, '--json'])
     assert.equal(gen.code, 0, gen.stderr)
     const pages = (JSON.parse(gen.stdout) as {pages: string[]}).pages
-    assert.deepEqual(pages, ['index.html', 'run-1.html', 'run-2.html'])
-    const first = readFileSync(path.join(reports, 'run-2.html'))
+    assert.deepEqual(pages, [
+      'index.html',
+      'run-1/jobs/canary-date/diff/report.html',
+      'run-1/report.html',
+      'run-2/jobs/canary-date/diff/report.html',
+      'run-2/report.html',
+    ])
+    const first = readFileSync(path.join(reports, 'run-2', 'report.html'))
+    const firstIndex = readFileSync(path.join(reports, 'index.html'))
     assert.equal((await runCli(['report', 'html', reports])).code, 0)
-    assert.ok(first.equals(readFileSync(path.join(reports, 'run-2.html'))), 'two renders are byte-equal')
+    assert.ok(first.equals(readFileSync(path.join(reports, 'run-2', 'report.html'))), 'two renders are byte-equal')
+    assert.ok(firstIndex.equals(readFileSync(path.join(reports, 'index.html'))))
 
-    const url = pathToFileURL(path.join(reports, 'run-2.html')).href
+    const url = pathToFileURL(path.join(reports, 'run-2', 'report.html')).href
+    const diffUrl = pathToFileURL(path.join(reports, 'run-2', 'jobs', 'canary-date', 'diff', 'report.html')).href
+    const iurl = pathToFileURL(path.join(reports, 'index.html')).href
     const page = await browser.newPage({viewport: {width: 1280, height: 900}})
     const seen = watchRequests(page)
     await page.goto(url)
-    assert.match(await page.locator('#verdict').innerText(), /All jobs verified/)
-    const green = page.locator('td.cell.pass').first()
-    assert.ok(await green.isVisible())
+    assert.match(await page.locator('#verdict').innerText(), /Regressions/)
+    const green = page.locator('td.cell.pass[data-job="scratch-copy"]')
     assert.match(await green.innerText(), /reproduced\s+[0-9a-f]{12}/)
-    const canary = page.locator('td.cell.expected').first()
-    assert.match(await canary.innerText(), /not reproduced, as expected/)
+    const red = page.locator('td.cell.fail[data-job="canary-date"]')
+    assert.ok(await red.isVisible())
+    assert.match(await page.locator('#job-canary-date').innerText(), /file-content × 1 \(stamp\)/)
     await page.screenshot({path: path.join(OUT, 'dashboard.png'), fullPage: true})
-    // the canary's cell links to its details (causes, the path that differs)
-    await canary.locator('a').click()
-    assert.match(page.url(), /#job-canary-date/)
-    const details = page.locator(`section[id^="job-canary-date"]`).first()
-    assert.match(await details.innerText(), /file-content × 1 \(stamp\)/)
-    // the history link, then a run from the history
+    // the red cell links to the job's diff page: verdict, cause and the text diff of /stamp
+    await red.locator('a').click()
+    assert.equal(page.url(), diffUrl)
+    assert.match(await page.locator('#verdict').innerText(), /Not the same/)
+    assert.ok(await page.locator('#cause-file-content').isVisible())
+    assert.ok(await page.locator('tbody.d', {hasText: '/stamp'}).locator('.sbs td.add').isVisible())
+    // back, then the history of both runs, then a run from there
+    await page.goBack()
     await page.locator('a', {hasText: 'history of all runs'}).click()
-    const iurl = pathToFileURL(path.join(reports, 'index.html')).href
     assert.equal(page.url(), iurl)
-    assert.match(await page.locator('#verdict').innerText(), /Latest run run-2: all verified/)
+    assert.match(await page.locator('#verdict').innerText(), /Latest run run-2: regressions/)
+    assert.equal(await page.locator('td.cell.pass').count(), 2)
+    assert.equal(await page.locator('td.cell.fail').count(), 2)
     await page.screenshot({path: path.join(OUT, 'history.png'), fullPage: true})
     await page.locator('th a', {hasText: 'run-1'}).click()
-    assert.equal(page.url(), pathToFileURL(path.join(reports, 'run-1.html')).href)
-    assertOnlyDocuments(seen, [url, iurl, pathToFileURL(path.join(reports, 'run-1.html')).href])
+    assert.equal(page.url(), pathToFileURL(path.join(reports, 'run-1', 'report.html')).href)
+    assertOnlyDocuments(seen, [url, diffUrl, iurl, pathToFileURL(path.join(reports, 'run-1', 'report.html')).href])
     await page.close()
   })
 })
@@ -352,18 +380,4 @@ function hostileResult(): DiffResult {
     notes: [],
     warnings: evil,
   }
-}
-
-async function runNightly(args: string[]): Promise<{code: number | null; stderr: string}> {
-  const {spawn} = await import('node:child_process')
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'nightly', 'run.ts'), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code, stderr}))
-  })
 }

@@ -3,6 +3,7 @@
  * and the matrix dashboard. Files are written whole (a temp file renamed into place), so a failure leaves
  * nothing half-written.
  */
+import * as fs from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -27,13 +28,17 @@ export function writeVerifyHtml(file: string, result: VerifyResult, options: Ver
   writePage(file, renderVerifyHtml(result, options))
 }
 
-/** `repro verify --matrix FILE --html PAGE`: the dashboard at PAGE, a diff page in each job's kept diff. */
+/**
+ * `repro verify --matrix FILE --html PAGE`: the dashboard at PAGE, a diff page in each job's kept diff. PAGE
+ * was checked before the run (checkHtmlTarget with the report directory, which the run creates).
+ */
 export function writeMatrixHtml(
   file: string,
   reportDir: string,
   report: MatrixReport,
   options: {timings?: boolean} = {},
 ): string[] {
+  fs.mkdirSync(path.dirname(path.resolve(file)), {recursive: true})
   return writeMatrixPages(reportDir, report, file, options)
 }
 

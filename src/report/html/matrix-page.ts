@@ -129,10 +129,13 @@ const sortStr = (xs: Iterable<string>): string[] => [...new Set(xs)].sort((a, b)
 function jobCell(j: JobLike, o: MatrixHtmlOptions, seconds: number | undefined): string {
   const cls = cellClass(j)
   const d = digestOf(j)
+  // a job that did not reproduce shows what its rebuilds gave
+  const got = d ? [] : sortStr(j.builds.map((b) => b.digest).filter(Boolean)).slice(0, 3)
   const href = cls === 'pass' ? undefined : (safeHref(o.diffPage?.(j)) ?? `#job-${slug(j.id)}`)
   const inner =
     `<span aria-hidden="true">${symbol(cls)}</span> ${label(cls)}` +
     (d ? `<br><code title="${attr(d)}">${text(short(d))}</code>` : '') +
+    (got.length ? `<br>${got.map((g) => `<code title="${attr(g)}">${text(short(g))}</code>`).join(' ≠ ')}` : '') +
     (seconds === undefined ? '' : `<br><span class="muted">${seconds} s</span>`)
   return `<td class="cell ${cls}" data-job="${attr(j.id)}">${href ? `<a href="${attr(href)}" aria-label="${attr(`${j.id}: ${label(cls)}, details`)}">${inner}</a>` : inner}</td>`
 }

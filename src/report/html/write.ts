@@ -4,9 +4,16 @@ import path from 'node:path'
 
 import {InvalidArgumentError} from '../../errors.js'
 
-/** Refuse an --html target whose directory is missing or that is a directory, before minutes of work. */
-export function checkHtmlTarget(flag: string, file: string): void {
+/**
+ * Refuse an --html target whose directory is missing or that is a directory, before minutes of work.
+ * `created`: a directory the run itself creates (a --report-dir); a page inside it is fine.
+ */
+export function checkHtmlTarget(flag: string, file: string, created?: string): void {
   const dir = path.dirname(path.resolve(file))
+  if (created) {
+    const rel = path.relative(path.resolve(created), dir)
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) return
+  }
   let st: fs.Stats | undefined
   try {
     st = fs.statSync(dir)
