@@ -21,6 +21,7 @@ import {type MatrixReportLike, renderHistoryHtml, renderMatrixHtml} from '../../
 import {writeReportPages} from '../../src/report/html/reports.js'
 import {renderVerifyHtml} from '../../src/report/html/verify-page.js'
 import {runCli} from '../support/cli.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {buildImage, type FileSpec, tempDir, writeArchive} from '../support/image-fixtures.js'
 
 let dir: string
@@ -446,6 +447,16 @@ describe('dashboards', () => {
         if (m[1].endsWith('log.txt')) continue
         assert.ok(existsSync(path.join(path.dirname(page), decodeURIComponent(m[1]))), `${page}: ${m[1]}`)
       }
+    // the CLI: the same pages, its --json result valid against schemas/report-html.schema.json
+    const cli = await runCli(['report', 'html', root, '--json'])
+    assert.equal(cli.code, 0, cli.stderr)
+    const doc = JSON.parse(cli.stdout) as unknown
+    new SchemaValidator().check('report html', doc, 'repro report html DIR --json')
+    assert.deepEqual(doc, out)
+    assert.match(cli.stderr, /notes\.json: not a repro report, skipped/)
+    const bad = await runCli(['report', 'html', path.join(root, 'notes.json'), '--json'])
+    assert.equal(bad.code, 2)
+    new SchemaValidator().check('error', JSON.parse(bad.stdout) as unknown, 'repro report html notes.json --json')
     const again = writeReportPages(root)
     assert.deepEqual(again.pages, out.pages)
     assert.equal(readFileSync(path.join(root, 'index.html'), 'utf8'), index, 'deterministic')
