@@ -14,8 +14,8 @@ import {ignoreOptions} from '../../src/diff/ignore.js'
 import {diffImages} from '../../src/diff/index.js'
 import type {DiffEvent, DiffResult} from '../../src/diff/types.js'
 import {InvalidArgumentError} from '../../src/errors.js'
-import {DIFF_SCRIPT, renderDiffHtml} from '../../src/report/html/diff-page.js'
-import {printable, text} from '../../src/report/html/escape.js'
+import {dataBlock, DIFF_SCRIPT, renderDiffHtml} from '../../src/report/html/diff-page.js'
+import {printable, safeHref, text} from '../../src/report/html/escape.js'
 import {diffWithHtml} from '../../src/report/html/index.js'
 import {type MatrixReportLike, renderHistoryHtml, renderMatrixHtml} from '../../src/report/html/matrix-page.js'
 import {writeReportPages} from '../../src/report/html/reports.js'
@@ -286,6 +286,32 @@ function hostileResult(seed: number, count: number, withDiffs = true): DiffResul
 describe('hostile results (generated, seeded)', () => {
   test('no markup from data, whatever the strings: 20 seeds × 300 differences', {timeout: 60_000}, () => {
     for (let seed = 1; seed <= 20; seed++) assertNoInjection(renderDiffHtml(hostileResult(seed, 300)))
+  })
+
+  test('the data block round-trips any string and can neither close its script nor open a comment', () => {
+    const r = rng(11)
+    for (let i = 0; i < 500; i++) {
+      const data = {k: [[hostile(r), hostile(r)]], r: [[i, 0, hostile(r, 12)]]}
+      const block = dataBlock(data)
+      assert.ok(!/<\/|<!/i.test(block), block)
+      assert.deepEqual(JSON.parse(block), JSON.parse(JSON.stringify(data)))
+    }
+  })
+
+  test('safeHref(): relative paths only', () => {
+    for (const bad of [
+      'javascript:alert(1)',
+      ' JaVaScRiPt:x',
+      'java\tscript:x',
+      'data:text/html,x',
+      '//evil.example/x',
+      'https://x',
+      'file:///etc/passwd',
+      '\\\\host\\x',
+    ])
+      assert.equal(safeHref(bad), undefined, bad)
+    for (const ok of ['jobs/a/diff/report.html', '../index.html', 'a%3Ab.html', '#job-x'])
+      assert.equal(safeHref(ok), ok)
   })
 
   test('printable(): controls, bidi and lone surrogates become visible escapes; pairs survive', () => {
