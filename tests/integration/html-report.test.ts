@@ -448,7 +448,18 @@ describe('dashboards', () => {
       ]
       // a report that points outside its directory is not followed
       jobs.push(job('evil/v0.32.2/docker', 'fail', {diffReportDir: '../../../../etc'}))
-      await writeFile(path.join(root, run, 'report.json'), JSON.stringify(report(jobs)))
+      const r = report(jobs)
+      r.agreements = [
+        {
+          key: 'scratch',
+          platform: 'linux/amd64',
+          agree: false,
+          detail: 'a != b',
+          causes: [],
+          diffReportDir: 'jobs/scratch/diff',
+        },
+      ]
+      await writeFile(path.join(root, run, 'report.json'), JSON.stringify(r))
     }
     await writeFile(path.join(root, 'notes.json'), '{"hello": 1}')
     const out = writeReportPages(root)
@@ -464,6 +475,7 @@ describe('dashboards', () => {
     const dash = readFileSync(path.join(root, '2026-12-02', 'report.html'), 'utf8')
     match(dash, /<a href="jobs\/scratch\/diff\/report.html"/)
     match(dash, /<a href="..\/index.html">/)
+    match(dash, /a != b <a href="jobs\/scratch\/diff\/report.html">diff page<\/a><\/td>/)
     noMatch(dash, /etc\/report/)
     for (const [page, html] of [
       [path.join(root, 'index.html'), index],

@@ -79,7 +79,7 @@ export function isMatrixReport(x: unknown): x is MatrixReportLike {
 export interface MatrixHtmlOptions {
   timings?: boolean
   /** the diff page of a job (relative URL from the dashboard), when one exists */
-  diffPage?: (job: JobLike) => string | undefined
+  diffPage?: (job: {diffReportDir?: string}) => string | undefined
   /** a job's log (relative to the report directory) as a link from the dashboard */
   logHref?: (log: string) => string | undefined
   /** a link back to the history page */
@@ -202,6 +202,10 @@ export function renderMatrixHtml(report: MatrixReportLike, options: MatrixHtmlOp
         .join('') +
       '</tbody></table></div>',
   )
+  const agreementLink = (a: AgreementLike): string => {
+    const href = safeHref(options.diffPage?.(a))
+    return href ? ` <a href="${attr(href)}">diff page</a>` : ''
+  }
   if (report.agreements.length > 0)
     body.push(
       `<h2 id="agreements">Runtimes agree</h2><div class="tw"><table><thead><tr><th scope="col">group</th><th scope="col">platform</th><th scope="col">agree</th><th scope="col">detail</th></tr></thead><tbody>` +
@@ -209,7 +213,7 @@ export function renderMatrixHtml(report: MatrixReportLike, options: MatrixHtmlOp
           .map(
             (a) =>
               `<tr><td>${text(a.key ?? `${a.fixture ?? ''} ${a.buildkit ?? ''}`)}</td><td>${text(a.platform)}</td>` +
-              `<td class="${a.agree ? 'st-pass' : 'st-fail'}">${a.agree ? '✓ yes' : '✗ no'}</td><td class="v">${text(a.detail)}${a.causes.length ? `<br>${causesInline(a.causes)}` : ''}</td></tr>`,
+              `<td class="${a.agree ? 'st-pass' : 'st-fail'}">${a.agree ? '✓ yes' : '✗ no'}</td><td class="v">${text(a.detail)}${a.causes.length ? `<br>${causesInline(a.causes)}` : ''}${agreementLink(a)}</td></tr>`,
           )
           .join('') +
         '</tbody></table></div>',

@@ -18,7 +18,6 @@ import {writePage} from './write.js'
 import {
   type HistoryRun,
   isMatrixReport,
-  type JobLike,
   type MatrixReportLike,
   renderHistoryHtml,
   renderMatrixHtml,
@@ -99,7 +98,8 @@ export function writeMatrixPages(
     }
     pages.set(rel, hrefOf(path.relative(from, path.join(d, 'report.html')).split(path.sep)))
   }
-  const diffPage = (j: JobLike): string | undefined => (j.diffReportDir ? pages.get(j.diffReportDir) : undefined)
+  const diffPage = (j: {diffReportDir?: string}): string | undefined =>
+    j.diffReportDir ? pages.get(j.diffReportDir) : undefined
   // job logs are relative to the report directory too
   const logHref = (log: string): string | undefined => {
     const segs = safeSegments(log)
