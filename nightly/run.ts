@@ -23,6 +23,7 @@ import yaml from 'js-yaml'
 
 import {ociLayoutDigest} from '../src/engine/detect.js'
 import {type Exec, realExec} from '../src/exec.js'
+import {lifecycle} from '../src/lifecycle.js'
 import {createLogger, silentLogger} from '../src/log.js'
 import {loadMatrix} from '../src/verify/matrix/parse.js'
 import {buildReport, reportJson, reportMarkdown} from '../src/verify/matrix/report.js'
@@ -70,6 +71,8 @@ const USAGE = `usage: npm run nightly -- [options]
   --verbose                stream the engines' output to stderr`
 
 async function main(argv: string[]): Promise<number> {
+  // Ctrl-C or a cancelled workflow: end the builds' process groups and remove temp files, as repro does
+  lifecycle.install()
   const {values} = parseArgs({
     args: argv,
     options: {
@@ -261,6 +264,7 @@ async function main(argv: string[]): Promise<number> {
             version: 'nightly',
             progress: log,
             decorate,
+            signal: lifecycle.signal,
           },
           {exec: withEnv(engines.env), logger: values.verbose ? createLogger('info') : silentLogger},
         )

@@ -8,7 +8,8 @@
  * - a run interrupted with SIGINT mid-run (exit by the signal), resumed with the same report directory:
  *   only the unfinished jobs are rebuilt (builds counted before and after);
  * - a failing job (RUN date) is reported with its diff causes (file-content at `stamp`) and a diff report
- *   directory; a canary expected not to reproduce passes; exit 1.
+ *   directory; a canary expected not to reproduce passes; exit 1;
+ * - jobs that must agree but do not (one context on two BuildKit versions): the disagreement is diffed.
  */
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
@@ -214,10 +215,36 @@ describe('repro verify --matrix on the test bed', () => {
     // GNU date (Debian base): busybox date has no %N and two builds within one second would agree
     await writeFile(path.join(ctx, 'Dockerfile'), 'FROM base\nRUN date +%s%N > /stamp\n')
     const base = `buildContexts: {base: "oci-layout://${state.images.debian.ociLayout}"}`
+    // an image to compare with, as a tarball next to the matrix file (`against:` is relative to it)
+    for (const [name, text] of [
+      ['mine', 'mine\n'],
+      ['other', 'the other one\n'],
+    ]) {
+      await mkdir(path.join(dir, 'bad', name), {recursive: true})
+      await writeFile(path.join(dir, 'bad', name, 'Dockerfile'), 'FROM scratch\nCOPY f /f\n')
+      await writeFile(path.join(dir, 'bad', name, 'f'), text)
+    }
+    const ref = await runCli(
+      [
+        'build',
+        '--runtime',
+        'buildkit',
+        '--buildkit-addr',
+        state.buildkit.versions[state.buildkit.default].host!,
+        '--sde',
+        '0',
+        '-o',
+        'bad/ref.tar',
+        'bad/other',
+      ],
+      {cwd: dir, env},
+    )
+    assert.equal(ref.code, 0, ref.stderr.slice(-2000))
     await writeFile(
       path.join(dir, 'bad', 'matrix.yaml'),
       `${builders}\njobs:\n  - {id: date, context: date, builder: new, ${base}}\n` +
-        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [file-content]}\n`,
+        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [file-content]}\n` +
+        '  - {id: vs-ref, context: mine, builder: new, against: ref.tar}\n',
     )
     const {code, report, stderr} = await matrixRun(['--matrix', 'bad/matrix.yaml', '--report-dir', 'bad-report'])
     assert.equal(code, 1, stderr.slice(-3000))
@@ -240,7 +267,42 @@ describe('repro verify --matrix on the test bed', () => {
     assert.match(report.failures[0], /^date: not reproduced: .*causes: .*file-content/)
     assert.equal(canary.status, 'pass')
     assert.equal(canary.expect, 'not-reproducible')
+    const vsRef = report.jobs[2]
+    assert.equal(vsRef.status, 'fail')
+    assert.deepEqual(vsRef.expected, {kind: 'image', input: 'ref.tar', digest: vsRef.expected?.digest})
+    assert.match(vsRef.expected?.digest ?? '', /^sha256:/)
+    assert.deepEqual(
+      vsRef.causes.map((c) => [c.cause, c.paths]),
+      [['file-content', ['f']]],
+    )
+    assert.equal(vsRef.diffReportDir, 'jobs/vs-ref/diff')
+    assert.match(vsRef.failures[0], /^vs-ref: not reproduced: expected-image: does not match ref\.tar: /)
+    assert.doesNotMatch(JSON.stringify(report), new RegExp(dir.replaceAll('/', '\\/')), 'no host paths in the report')
     const md = await readFile(path.join(dir, 'bad-report', 'report.md'), 'utf8')
     assert.match(md, /\| date \|.*❌.*`file-content` \(1\) \[diff\]\(jobs\/date\/diff\/report\.json\)/)
+  })
+
+  it('jobs that must agree (`agree:`) but do not: the disagreement is diffed and named', async () => {
+    // one context on two BuildKit versions: each reproduces, but v0.19.0 and the default write different images
+    await mkdir(path.join(dir, 'agree', 'ctx'), {recursive: true})
+    await writeFile(path.join(dir, 'agree', 'ctx', 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n')
+    await writeFile(
+      path.join(dir, 'agree', 'matrix.yaml'),
+      `${builders}\njobs:\n  - {id: same, context: ctx, builders: [new, old], agree: one-digest}\n`,
+    )
+    const {code, report, stderr} = await matrixRun(['--matrix', 'agree/matrix.yaml', '--report-dir', 'agree-report'])
+    assert.equal(code, 1, stderr.slice(-3000))
+    assert.deepEqual(report.summary, {jobs: 2, passed: 2, failed: 0, errors: 0, disagreements: 1})
+    const [a] = report.agreements
+    assert.equal(a.key, 'one-digest')
+    assert.equal(a.agree, false)
+    assert.deepEqual(Object.keys(a.digests), ['same/new', 'same/old'])
+    assert.ok(a.causes.length > 0, 'the diff names why the two images differ')
+    assert.equal(a.diffReportDir, 'agreements/one-digest/diff')
+    assert.ok(existsSync(path.join(dir, 'agree-report', a.diffReportDir, 'report.json')))
+    assert.match(
+      report.failures[0],
+      /^one-digest linux\/amd64: jobs disagree: same\/new [a-f0-9]{12}, same\/old [a-f0-9]{12}; causes: /,
+    )
   })
 })

@@ -136,4 +136,22 @@ describe('repro verify --matrix (CLI, no engines)', () => {
     assert.equal(again.code, 1)
     assert.doesNotMatch(again.stderr, /finished in an earlier run/)
   })
+
+  it('a report directory inside a build context is warned about, unless .dockerignore leaves it out', async () => {
+    const root = path.join(dir, 'ctxroot')
+    await mkdir(root)
+    await writeFile(path.join(root, 'Dockerfile'), 'FROM scratch\n')
+    await writeFile(
+      path.join(root, 'm.yaml'),
+      'builders:\n  gone: {runtime: buildkit, addr: "unix:///nonexistent/x.sock"}\njobs:\n  - {id: here, context: ., builder: gone}\n',
+    )
+    const args = ['verify', '--matrix', 'ctxroot/m.yaml', '--report-dir', 'ctxroot/rep', '--fresh']
+    const warned = await runCli(args, {cwd: dir})
+    assert.equal(warned.code, 1)
+    assert.match(warned.stderr, /warning: --report-dir ctxroot\/rep is inside the build context of 1 job\(s\) \(here\)/)
+    await writeFile(path.join(root, '.dockerignore'), 'rep\n')
+    const quiet = await runCli(args, {cwd: dir})
+    assert.equal(quiet.code, 1)
+    assert.doesNotMatch(quiet.stderr, /inside the build context/)
+  })
 })

@@ -162,6 +162,11 @@ describe('verify --matrix: the matrix file', () => {
       'builders:\n  b: {runtime: docker}\njobs:\n  - {id: a, context: x, builders: [b]}\n  - {id: a/b, context: y, runtime: docker}\n',
       /jobs\[1\] \(a\/b\)\.id: a\/b: duplicate job id \(also jobs\[0\]\)/,
     ],
+    [
+      'an id nested under another',
+      'jobs:\n  - {id: a, context: x, runtime: docker}\n  - {id: a/b, context: y, runtime: docker}\n',
+      /jobs\[1\] \(a\/b\)\.id: a\/b: nests under the id of jobs\[0\] \(a\); rename one/,
+    ],
     ['bad id', 'jobs:\n  - {id: "../x", context: x, runtime: docker}\n', /\.id: \.\.\/x: letters, digits/],
     [
       'unknown builder',

@@ -188,6 +188,17 @@ export function parseMatrix(text: string, file: string, extraBuilders: Record<st
       if (jobs.length > MAX_JOBS) throw fail(`more than ${MAX_JOBS} jobs; split the matrix into several files`)
     }
   }
+  // a job's directory in the report is jobs/<id>: one id must not be a directory of another (a and a/b)
+  for (const job of jobs) {
+    const segs = job.id.split('/')
+    for (let i = 1; i < segs.length; i++) {
+      const parent = segs.slice(0, i).join('/')
+      if (ids.has(parent))
+        throw fail(
+          `jobs[${job.index}] (${job.id}).id: ${job.id}: nests under the id of ${ids.get(parent)} (${parent}); rename one`,
+        )
+    }
+  }
   return {file, name, baseDir: path.dirname(path.resolve(file)), builders, jobs}
 }
 

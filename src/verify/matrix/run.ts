@@ -16,7 +16,7 @@
  * remove temp dirs; the state of finished jobs is already on disk.
  */
 import {createHash} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {createWriteStream, existsSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -187,7 +187,10 @@ export function jobResult(
         failures.push(`${job.id}: not reproduced as expected, but the diff did not name ${missing.join(', ')}${why}`)
     }
   } else if (!r.reproduced) {
-    const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)
+    // the image compared with, as the matrix file names it (verify saw it resolved to a host path)
+    const asWritten = (t: string) =>
+      r.expected?.kind === 'image' && job.against ? t.replaceAll(r.expected.input, job.against) : t
+    const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${asWritten(c.detail)}`)
     failures.push(`${job.id}: not reproduced: ${failed.join('; ') || 'the rebuilds differ'}${why}`)
   }
   const first = r.builds[0]
@@ -197,7 +200,8 @@ export function jobResult(
     runtimeVersion: first?.runtimeVersion,
     platform: first?.platform ?? '',
     status: failures.length > 0 ? 'fail' : 'pass',
-    expected: r.expected,
+    // as the matrix file says it (verify saw the path resolved against the file's directory: a host path)
+    expected: r.expected?.kind === 'image' ? {...r.expected, input: job.against ?? r.expected.input} : r.expected,
     digest: r.digest,
     builds: r.builds.map((b) => ({
       attempt: b.attempt,
@@ -400,7 +404,10 @@ async function runJob(
         build: jobBuildInput(o.matrix, job, o.env, jobWork),
         times: job.times,
         expectedDigest: job.expectedDigest,
-        against: job.against,
+        against:
+          job.against && existsSync(path.resolve(o.matrix.baseDir, job.against))
+            ? path.resolve(o.matrix.baseDir, job.against)
+            : job.against,
         attestTimestamps: false,
         version: o.version,
         outputDir: job.agree ? path.join(jobWork, 'out') : undefined,

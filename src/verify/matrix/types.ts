@@ -49,7 +49,7 @@ export interface JobBuild {
 export interface MatrixJobResult {
   /** unique job id from the matrix file (may contain `/`, e.g. `scratch-copy/v0.32.2/buildkit`) */
   id: string
-  /** index of the job in the matrix file's `jobs` list (0-based) */
+  /** index of the job in the matrix file's `jobs` list (0-based; -1 for a nightly cell that could not be planned) */
   index: number
   /** a short name of what is built: the job's `fixture` field, or the context directory's base name */
   fixture: string
@@ -87,9 +87,9 @@ export interface MatrixJobResult {
    * report directory, e.g. `jobs/app-amd64/diff`; only for jobs whose images differ
    */
   diffReportDir?: string
-  /** the job's log (engine output, relative to the report directory), e.g. `jobs/app-amd64/log.txt` */
+  /** the job's log (engine output, relative to the report directory), e.g. `jobs/app-amd64/log.txt`; '' if it never ran */
   log: string
-  /** sha256 of the job's inputs (options, Dockerfile, context, lock): the key of its resume state */
+  /** sha256 of the job's inputs (options, Dockerfile, context, lock): the key of its resume state; '' if it never ran */
   inputHash: string
 }
 
