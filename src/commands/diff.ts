@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {ignoreOptions} from '../diff/ignore.js'
-import {diffImages} from '../diff/index.js'
 import type {DiffResult} from '../diff/types.js'
+import {diffWithHtml} from '../report/html/index.js'
 import {renderDiff} from '../ui/diff-text.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
@@ -64,6 +64,10 @@ difference carries a likely cause and a hint. Exit 0: no difference, 1: differen
       description:
         'write report.json and the differing files of both sides (DIR/a/<path>, DIR/b/<path>) for diffoscope',
     }),
+    html: Flags.string({
+      description:
+        'also write a self-contained HTML report (verdict, causes, every difference, side-by-side diffs) to this file; --report-dir gets DIR/report.html',
+    }),
     'plain-http': Flags.boolean({
       description: 'use http (no TLS) for registry references (default: only for localhost)',
     }),
@@ -71,7 +75,7 @@ difference carries a likely cause and a hint. Exit 0: no difference, 1: differen
 
   async run(): Promise<DiffResult> {
     const {args, flags} = this
-    const result = await diffImages(args.a, args.b, {
+    const result = await diffWithHtml(args.a, args.b, flags.html, {
       ignore: ignoreOptions({
         semantic: flags.semantic,
         ignoreTimestamps: flags['ignore-timestamps'],

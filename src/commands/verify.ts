@@ -14,6 +14,7 @@ import {DEFAULT_JOBS, DEFAULT_REPORT_DIR, matrixFlags} from '../verify/matrix/fl
 import type {MatrixReport} from '../verify/matrix/types.js'
 import {renderMatrix} from '../ui/verify-matrix-text.js'
 import {lifecycle} from '../lifecycle.js'
+import {checkHtmlTarget, writeMatrixHtml, writeVerifyHtml} from '../report/html/index.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -80,11 +81,17 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
+    html: Flags.string({
+      description:
+        'write a self-contained HTML page of this run (with --matrix: the dashboard, plus a diff page per job that kept a diff)',
+      helpGroup: 'VERIFY',
+    }),
     ...matrixFlags,
   }
 
   async run(): Promise<MatrixReport | (VerifyResult & {attached?: AttachResult})> {
     const {flags, args} = this
+    if (flags.html) checkHtmlTarget('--html', flags.html, flags.matrix && (flags['report-dir'] ?? DEFAULT_REPORT_DIR))
     if (flags.matrix) return this.runMatrix(flags.matrix)
     // the key is read before minutes of rebuilding, so a bad one fails at once
     const signer = flags['sign-key'] ? await loadSigner(flags['sign-key']) : undefined
@@ -110,6 +117,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       {exec: realExec, logger: this.logger},
     )
     if (!result.reproduced) process.exitCode = 1
+    if (flags.html) writeVerifyHtml(flags.html, result)
     if (!this.jsonEnabled()) this.out(renderVerify(result))
     if (flags.attach && result.attestation) {
       if (!result.reproduced) this.logger.warn(`--attach ${flags.attach}: not attached, the image did not reproduce`)
@@ -153,6 +161,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       {exec: realExec, logger: this.logger},
     )
     if (!report.ok) process.exitCode = 1
+    if (flags.html) writeMatrixHtml(flags.html, reportDir, report, {timings: flags.timings})
     if (!this.jsonEnabled()) this.out(renderMatrix(report, reportDir))
     return report
   }

@@ -32,6 +32,7 @@ const VALIDATED_ELSEWHERE = new Set([
   'attest keygen',
   'attest list',
   'attest verify',
+  'report html', // tests/integration/html-report.test.ts
 ])
 
 const validator = new SchemaValidator()
