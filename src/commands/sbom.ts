@@ -12,6 +12,7 @@ import {
   SBOM_FORMATS,
   SBOM_SCHEMA_VERSION,
   type SbomFormat,
+  type SbomDocument,
   type SbomPlatformSummary,
   writeSbomFile,
 } from '../sbom/index.js'
@@ -22,7 +23,7 @@ export interface SbomResult {
   /** the input as given */
   image: string
   format: SbomFormat
-  mediaType: string
+  mediaType: SbomDocument['mediaType']
   /** the file written */
   output: string
   /** sha256:HEX of the document's bytes */

@@ -24,10 +24,10 @@ export type {BaseImage, SbomFormat} from './model.js'
 
 export const SBOM_SCHEMA_VERSION = 1
 export const SBOM_FORMATS = ['spdx', 'cyclonedx'] as const
-export const SBOM_MEDIA_TYPES: Record<SbomFormat, string> = {
+export const SBOM_MEDIA_TYPES = {
   spdx: 'application/spdx+json',
   cyclonedx: 'application/vnd.cyclonedx+json',
-}
+} as const
 
 export interface SbomOptions {
   /** the input as the user named it (messages, never written into the document) */
@@ -58,7 +58,7 @@ export interface SbomPlatformSummary {
 
 export interface SbomDocument {
   format: SbomFormat
-  mediaType: string
+  mediaType: (typeof SBOM_MEDIA_TYPES)[SbomFormat]
   text: string
   /** sha256:HEX of the document's bytes */
   digest: string

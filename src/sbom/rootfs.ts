@@ -30,6 +30,8 @@ for (const p of [DPKG_STATUS_D, APK_INSTALLED, `${PACMAN_LOCAL}/x`, ...RPM_DIRS.
 
 /** Is this in-layer path a database file (or os-release) whose bytes we need? */
 export function isDatabaseFile(key: string): boolean {
+  // a name with "." or ".." segments is not where a container would look (tar names are not resolved)
+  if (/(^|\/)\.\.?(\/|$)/.test(key)) return false
   if (key === DPKG_STATUS || key === APK_INSTALLED || OS_RELEASE.includes(key)) return true
   const slash = key.lastIndexOf('/')
   const dir = key.slice(0, slash)
