@@ -10,6 +10,7 @@ import {dockerConfigDir} from '../image/registry/credentials.js'
 import {renderVerify} from '../ui/verify-text.js'
 import {verify, type VerifyResult} from '../verify/index.js'
 import {lifecycle} from '../lifecycle.js'
+import {sbomFlags, writeBuildSbom} from '../sbom/flags.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -76,6 +77,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     'output-dir': Flags.string({description: 'keep the rebuilt tarballs here (RUNTIME-N.tar)', helpGroup: 'VERIFY'}),
+    ...sbomFlags,
   }
 
   async run(): Promise<VerifyResult & {attached?: AttachResult}> {
@@ -100,6 +102,9 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
         outputDir: flags['output-dir'],
         version: this.config.version,
         signer,
+        sbom: flags.sbom
+          ? (archive, built) => writeBuildSbom(flags, buildInput, built, this.config.version, this.logger, archive)
+          : undefined,
       },
       {exec: realExec, logger: this.logger},
     )
