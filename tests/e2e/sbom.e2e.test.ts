@@ -16,6 +16,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {runCli} from '../support/cli.js'
 import {cycloneDxProblems, spdxProblems} from '../support/sbom-schemas.js'
+import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState} from '../support/testbed.js'
 
 const VERSION = 'v0.32.2'
@@ -317,5 +318,54 @@ describe('SBOMs on the test bed', () => {
       digest: {sha256: sha256(vbytes).slice(7)},
       mediaType: 'application/spdx+json',
     })
+  })
+
+  it('push --attach: the SBOM becomes an OCI referrer of the pushed image on the test bed registry', async () => {
+    const debian = state.images.debian
+    assert.ok(state.registry?.ok, 'test bed: the registry is not ok')
+    const sbom = path.join(dir, 'push.spdx.json')
+    const s = await runCli(['sbom', debian.ociArchive, '-o', sbom], {env})
+    assert.equal(s.code, 0, s.stderr)
+    const ref = `${state.registry.address}/repro-sbom-e2e-${process.pid}/debian:1`
+    const r = await runCli(['push', debian.ociArchive, ref, '--attach', sbom, '--json'], {env, timeoutMs: 5 * 60_000})
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {
+      digest: string
+      attached: Array<{digest: string; artifactType: string; sbomDigest: string}>
+    }
+    new SchemaValidator().check('push', result)
+    const bytes = await readFile(sbom)
+    assert.equal(result.digest, debian.manifestDigest)
+    assert.equal(result.attached[0].artifactType, 'application/spdx+json')
+    assert.equal(result.attached[0].sbomDigest, sha256(bytes))
+    // read back through the registry: the referrers (the fallback tag on Distribution 2.8), the manifest, the blob
+    const base = `http://${state.registry.address}/v2/repro-sbom-e2e-${process.pid}/debian`
+    const tagged = await fetch(`${base}/manifests/${debian.manifestDigest.replace(':', '-')}`, {
+      headers: {accept: 'application/vnd.oci.image.index.v1+json'},
+    })
+    assert.equal(tagged.status, 200)
+    const index = (await tagged.json()) as {manifests: Array<{digest: string; artifactType?: string}>}
+    const entry = index.manifests.find((m) => m.digest === result.attached[0].digest)
+    assert.equal(entry?.artifactType, 'application/spdx+json')
+    const m = (await (
+      await fetch(`${base}/manifests/${entry!.digest}`, {
+        headers: {accept: 'application/vnd.oci.image.manifest.v1+json'},
+      })
+    ).json()) as {subject: {digest: string}; layers: Array<{digest: string; mediaType: string}>}
+    assert.equal(m.subject.digest, debian.manifestDigest)
+    assert.equal(m.layers[0].mediaType, 'application/spdx+json')
+    const blob = Buffer.from(await (await fetch(`${base}/blobs/${m.layers[0].digest}`)).arrayBuffer())
+    assert.ok(blob.equals(bytes), 'the attached SBOM is the file, byte for byte')
+    // not an SBOM: refused before anything is pushed
+    await writeFile(path.join(dir, 'not-sbom.json'), '{"a": 1}')
+    const bad = await runCli(['push', debian.ociArchive, `${ref}-bad`, '--attach', path.join(dir, 'not-sbom.json')], {
+      env,
+    })
+    assert.equal(bad.code, 2)
+    assert.match(
+      bad.stderr,
+      /not-sbom\.json: neither SPDX 2\.x JSON \(spdxVersion\) nor CycloneDX JSON \(bomFormat\): not attached/,
+    )
+    assert.doesNotMatch(bad.stderr, /push: \d+ blobs uploaded/)
   })
 })
