@@ -11,6 +11,10 @@ import {readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {SbomInputError} from '../../src/errors.js'
+import {readImageArchive} from '../../src/image/archive.js'
+import {createSbom} from '../../src/sbom/index.js'
+import {SBOM_LIMITS} from '../../src/sbom/limits.js'
 import {runCli} from '../support/cli.js'
 import {buildImage, type FileSpec, tempDir, writeArchive} from '../support/image-fixtures.js'
 import {cycloneDxProblems, spdxProblems} from '../support/sbom-schemas.js'
@@ -266,6 +270,28 @@ describe('repro sbom: the merged view of the layers', () => {
     const baseId = pk.find((p) => p.name === 'docker.io/library/alpine:3.19')
     assert.ok(baseId)
     assert.equal(rels.filter((r) => r.relationshipType === 'DESCENDANT_OF').length, 1)
+  })
+
+  it('all database files of the image over maxDatabaseBytes: E_SBOM_INPUT naming the input and the limit', async () => {
+    const img = await readImageArchive(archive)
+    try {
+      await assert.rejects(
+        createSbom({
+          input: 'img.tar',
+          archive: img,
+          format: 'spdx',
+          tool: {name: 'repro', version: '0'},
+          limits: {...SBOM_LIMITS, maxDatabaseBytes: 300},
+        }),
+        (e: unknown) =>
+          e instanceof SbomInputError &&
+          /^img\.tar: the package database files of the image hold more than 300 bytes \(limit maxDatabaseBytes = 300 bytes\)/.test(
+            e.message,
+          ),
+      )
+    } finally {
+      await img.source.close()
+    }
   })
 
   it('bad input: one line naming the input, exit 2, nothing written', async () => {
