@@ -213,6 +213,29 @@ describe('repro sbom: hostile package databases', () => {
     await assertNothingWritten(out)
   })
 
+  it('30,000 pacman packages and 30,000 whiteouts over them: bounded, exit 2 naming maxWhiteoutWork', async () => {
+    const l1: FileSpec[] = [
+      ...DIRS,
+      {path: 'var/lib/pacman/', type: 'dir'},
+      {path: 'var/lib/pacman/local/', type: 'dir'},
+    ]
+    const l2: FileSpec[] = []
+    for (let i = 0; i < 30_000; i++) {
+      l1.push({path: `var/lib/pacman/local/p${i}-1-1/`, type: 'dir'})
+      l1.push({path: `var/lib/pacman/local/p${i}-1-1/desc`, content: `%NAME%\np${i}\n\n%VERSION%\n1-1\n`})
+      l2.push({path: `var/lib/pacman/local/.wh.p${i}-1-1`, content: ''})
+    }
+    const a = await imageWith('whiteouts', [l1, l2])
+    const out = path.join(dir, 'whiteouts.spdx.json')
+    const r = await sbom(a, out)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /whiteouts\.tar: 30000 whiteouts over 90005 package database entries \(limit maxWhiteoutWork = 50000000 whiteouts x entries\)/,
+    )
+    await assertNothingWritten(out)
+  })
+
   it('path traversal and control characters in names: never followed, never printed raw', async () => {
     const layer: FileSpec[] = [
       ...DIRS,
@@ -232,7 +255,10 @@ describe('repro sbom: hostile package databases', () => {
     const doc = JSON.stringify(r.doc)
     assert.ok(doc.includes('pkg:deb/debian/..%2F..%2F..%2Fetc%2Fpasswd@1.0'), 'the name is percent-encoded in the purl')
     assert.ok(!r.stderr.includes('\u001b'), 'no raw escape on stderr')
-    assert.match(r.stderr, /paragraph 2 \("esc\\x1b\[31mred"\): name "esc\\x1b\[31mred" has the character U\+001B; package skipped/)
+    assert.match(
+      r.stderr,
+      /paragraph 2 \("esc\\x1b\[31mred"\): name "esc\\x1b\[31mred" has the character U\+001B; package skipped/,
+    )
     assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('traversal')).sort(), [
       'traversal.spdx.json',
       'traversal.tar',
