@@ -1,6 +1,6 @@
 /**
  * SBOMs on the test bed (tests/e2e/testbed): the Debian bookworm image in every form the test bed holds
- * (docker archive, OCI archive, OCI layout, the registry, docker://) and a hermetic build (`repro build
+ * (docker archive, OCI archive, OCI layout, the registry, docker://, podman://) and a hermetic build (`repro build
  * --hashfile --sbom`, as tests/e2e/hermetic.e2e.test.ts builds it): each SBOM byte-identical across two
  * runs, valid against the official SPDX 2.3 and CycloneDX 1.6 schemas, and listing exactly the packages
  * `dpkg-query -W` lists when run inside the image by docker and by podman. `verify --sbom --attest`: the
@@ -170,6 +170,7 @@ describe('SBOMs on the test bed', () => {
       ['oci-layout', debian.ociLayout],
       ['registry', debian.registryRef],
       ['docker', `docker://${debian.name}`],
+      ['podman', `podman://${debian.name}`],
     ]
     for (const [label, input] of inputs) {
       for (const format of ['spdx', 'cyclonedx']) {
