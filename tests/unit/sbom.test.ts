@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {SbomInputError} from '../../src/errors.js'
+import {sbomArtifactType} from '../../src/attest/index.js'
+import {ReproError, SbomInputError} from '../../src/errors.js'
 import type {HashEntry} from '../../src/pkg/hash-file.js'
 import {toCycloneDx} from '../../src/sbom/cyclonedx.js'
 import {formatFromFileName} from '../../src/sbom/index.js'
@@ -258,5 +259,18 @@ describe('the writers', () => {
     assert.equal(doc.components.filter((c) => c.type === 'library').length, 4)
     assert.equal(doc.components.filter((c) => c.type === 'container').length, 3, 'two platform images and the base')
     assert.notEqual((JSON.parse(toCycloneDx(model('2.10-4'))) as {serialNumber: string}).serialNumber, doc.serialNumber)
+  })
+})
+
+describe('push --attach: what an SBOM file is', () => {
+  it('SPDX 2.x and CycloneDX JSON by their content; anything else is refused naming the file', () => {
+    assert.equal(sbomArtifactType(Buffer.from('{"spdxVersion":"SPDX-2.3"}'), 'a.json'), 'application/spdx+json')
+    assert.equal(sbomArtifactType(Buffer.from('{"bomFormat":"CycloneDX"}'), 'b.json'), 'application/vnd.cyclonedx+json')
+    for (const bad of ['{"spdxVersion":"SPDX-3.0"}', '[]', 'null', '\u0000garbage', '{"bomFormat":1}'])
+      assert.throws(
+        () => sbomArtifactType(Buffer.from(bad), 'x.json'),
+        (e: unknown) => e instanceof ReproError && e.code === 'E_ATTEST_INPUT' && e.message.startsWith('x.json: '),
+        bad,
+      )
   })
 })
