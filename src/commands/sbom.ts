@@ -83,7 +83,12 @@ the same bytes: identifiers derive from the content, the time is the image's own
       (flags.output ? formatFromFileName(flags.output) : undefined) ??
       'spdx') as SbomFormat
     const hashEntries = flags.hashfile?.length ? (await loadHashFiles(flags.hashfile, {})).entries : undefined
-    const input = await resolveInput(args.image, {exec: realExec, logger: this.logger, plainHttp: flags['plain-http']})
+    const input = await resolveInput(args.image, {
+      exec: realExec,
+      logger: this.logger,
+      plainHttp: flags['plain-http'],
+      platform: flags.platform,
+    })
     const doc = await createSbom({
       input: args.image,
       archive: input.archive,
