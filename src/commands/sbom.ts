@@ -97,6 +97,7 @@ the same bytes: identifiers derive from the content, the time is the image's own
       hashEntries,
       sourceDateEpoch: sourceDateEpoch(process.env),
       tool: {name: 'repro', version: this.config.version},
+      exec: realExec,
     }).finally(() => input.cleanup())
     for (const w of doc.warnings) this.logger.warn(`sbom: ${w}`)
     if (flags.output) {

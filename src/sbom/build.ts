@@ -8,6 +8,7 @@ import path from 'node:path'
 import {dockerfileInputs, readDockerfile} from '../dockerfile/inputs.js'
 import {parseBuildContext} from '../engine/args.js'
 import {readImageArchive, topImageDigest} from '../image/archive.js'
+import type {Exec} from '../exec.js'
 import type {Logger} from '../log.js'
 import {loadHashFiles} from '../pkg/load.js'
 import {createSbom, formatFromFileName, SBOM_MEDIA_TYPES, writeSbomFile} from './index.js'
@@ -32,6 +33,8 @@ export interface BuildSbomOptions {
   sourceDateEpoch: number
   tool: {name: string; version: string}
   logger: Logger
+  /** runs rpm for rpm databases */
+  exec?: Exec
 }
 
 export interface BuildSbom {
@@ -115,6 +118,7 @@ export async function sbomOfBuild(o: BuildSbomOptions): Promise<BuildSbom> {
     bases,
     sourceDateEpoch: o.sourceDateEpoch,
     tool: o.tool,
+    exec: o.exec,
   }).finally(() => archive.source.close())
   for (const w of [...warnings, ...doc.warnings]) o.logger.warn(`sbom: ${w}`)
   await writeSbomFile(o.file, doc.text)

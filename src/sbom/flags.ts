@@ -7,6 +7,7 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 
 import type {BuildInput, BuildResult} from '../engine/run.js'
+import {realExec} from '../exec.js'
 import type {Logger} from '../log.js'
 import {type BuildSbom, sbomOfBuild} from './build.js'
 import {SBOM_FORMATS} from './index.js'
@@ -56,5 +57,6 @@ export async function writeBuildSbom(
     sourceDateEpoch: result.sourceDateEpoch,
     tool: {name: 'repro', version},
     logger,
+    exec: realExec,
   })
 }

@@ -9,6 +9,7 @@ import {mkdir, rename, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {InvalidArgumentError} from '../errors.js'
+import type {Exec} from '../exec.js'
 import {type ImageArchive, type ImageInfo, platformImages, topImageDigest} from '../image/archive.js'
 import {sha256Digest} from '../image/digest.js'
 import {lifecycle} from '../lifecycle.js'
@@ -18,6 +19,7 @@ import {SBOM_LIMITS, type SbomLimits} from './limits.js'
 import type {BaseImage, SbomFormat, SbomImage, SbomModel} from './model.js'
 import {markPins, scanPackages, type Unsupported} from './packages.js'
 import {readDatabases} from './rootfs.js'
+import {readRpmDatabases} from './rpm.js'
 import {toSpdx} from './spdx.js'
 
 export type {BaseImage, SbomFormat} from './model.js'
@@ -44,6 +46,8 @@ export interface SbomOptions {
   sourceDateEpoch?: number
   tool: {name: string; version: string}
   limits?: SbomLimits
+  /** runs the machine's rpm to read rpm databases; without it they are reported as unsupported */
+  exec?: Exec
 }
 
 export interface SbomPlatformSummary {
@@ -114,7 +118,8 @@ export async function createSbom(o: SbomOptions): Promise<SbomDocument> {
   const allPackages = []
   for (const img of images) {
     const db = await readDatabases(o.archive.source, o.input, img, limits)
-    const scan = scanPackages(o.input, db, limits)
+    const rpm = o.exec ? await readRpmDatabases(db.files, o.exec) : []
+    const scan = scanPackages(o.input, db, limits, rpm)
     const where = images.length > 1 ? `${img.platform}: ` : ''
     for (const w of scan.warnings) warnings.push(`${where}${w}`)
     for (const u of scan.unsupported) if (!unsupported.some((x) => x.path === u.path)) unsupported.push(u)

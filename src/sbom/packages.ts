@@ -16,8 +16,9 @@ import {type HashEntry, quoteName} from '../pkg/hash-file.js'
 import {parsePacmanDescFields} from '../pkg/pacman-meta.js'
 import {SBOM_LIMITS, type SbomLimits} from './limits.js'
 import {DATABASE_PATHS, type ImageDatabases} from './rootfs.js'
+import type {RpmOutcome} from './rpm.js'
 
-export type PackageType = 'apk' | 'deb' | 'pacman'
+export type PackageType = 'apk' | 'deb' | 'pacman' | 'rpm'
 
 export interface PackagePin {
   /** sha256 of the package file the hash file pins */
@@ -63,8 +64,8 @@ export interface PackageScan {
   warnings: string[]
 }
 
-const NAMESPACE: Record<PackageType, string> = {deb: 'debian', apk: 'alpine', pacman: 'arch'}
-const PURL_TYPE: Record<PackageType, string> = {deb: 'deb', apk: 'apk', pacman: 'alpm'}
+const NAMESPACE: Record<PackageType, string> = {deb: 'debian', apk: 'alpine', pacman: 'arch', rpm: 'rpm'}
+const PURL_TYPE: Record<PackageType, string> = {deb: 'deb', apk: 'apk', pacman: 'alpm', rpm: 'rpm'}
 
 /** A package URL (github.com/package-url/purl-spec): type/namespace/name@version?qualifiers, sorted qualifiers. */
 export function packageUrl(
@@ -74,10 +75,17 @@ export function packageUrl(
   const ns = (os.id && /^[a-z0-9._-]+$/.test(os.id) ? os.id : NAMESPACE[p.type]).toLowerCase()
   const name = p.type === 'deb' || p.type === 'pacman' ? p.name.toLowerCase() : p.name
   const q: Array<[string, string]> = []
+  let version = p.version
   if (p.architecture) q.push(['arch', p.architecture])
   if (os.id && os.versionId) q.push(['distro', `${os.id}-${os.versionId}`])
+  // rpm's purl carries the epoch as a qualifier, the version is VERSION-RELEASE
+  const epoch = p.type === 'rpm' ? /^(\d+):(.*)$/.exec(version) : null
+  if (epoch) {
+    q.splice(1, 0, ['epoch', epoch[1]])
+    version = epoch[2]
+  }
   const qs = q.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')
-  return `pkg:${PURL_TYPE[p.type]}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}@${encodeURIComponent(p.version)}${qs ? `?${qs}` : ''}`
+  return `pkg:${PURL_TYPE[p.type]}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}@${encodeURIComponent(version)}${qs ? `?${qs}` : ''}`
 }
 
 class Collector {
@@ -257,19 +265,46 @@ function pacman(c: Collector, path: string, text: string, os: OsRelease): void {
 }
 
 /** The packages of an image's databases, sorted by type, name, architecture, version. */
-export function scanPackages(image: string, db: ImageDatabases, limits: SbomLimits = SBOM_LIMITS): PackageScan {
+export function scanPackages(
+  image: string,
+  db: ImageDatabases,
+  limits: SbomLimits = SBOM_LIMITS,
+  rpm: RpmOutcome[] = [],
+): PackageScan {
   const c = new Collector(image, limits)
   const os = readOs(db)
   const unsupported: Unsupported[] = []
+  for (const r of rpm) {
+    if ('problem' in r) continue
+    for (const p of r.packages)
+      c.add(
+        {
+          type: 'rpm',
+          name: p.name,
+          version: `${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}`,
+          architecture: p.arch || null,
+          sourceName: null,
+          sourceVersion: null,
+          sha1: null,
+          database: r.database,
+        },
+        quoteName(p.name, 60),
+        os,
+      )
+  }
   for (const s of db.skipped) c.warn(`${s.path} is ${s.why}: not followed, its packages are not listed`)
   for (const f of db.files) {
     const dir = f.path.slice(0, f.path.lastIndexOf('/'))
     if (DATABASE_PATHS.OS_RELEASE.includes(f.path)) continue
     if (DATABASE_PATHS.RPM_DIRS.includes(dir)) {
+      const read = rpm.find((r) => r.database === f.path)
+      if (read && 'packages' in read) continue
+      if (f.path.endsWith('-wal')) continue
       unsupported.push({
         type: 'rpm',
         path: f.path,
-        why: 'rpm databases (sqlite, Berkeley DB, ndb) are not read: its packages are not listed',
+        why:
+          read && 'problem' in read ? read.problem : 'rpm databases are read only through the rpm program: not listed',
       })
       continue
     }
@@ -318,7 +353,7 @@ export function markPins(packages: InstalledPackage[], entries: HashEntry[]): Ha
   const byKey = new Map<string, InstalledPackage[]>()
   const key = (type: string, name: string, version: string): string => `${type}\u0000${name}\u0000${version}`
   for (const p of packages) {
-    const k = key(p.type, p.name, p.type === 'deb' ? withoutEpoch(p.version) : p.version)
+    const k = key(p.type, p.name, p.type === 'deb' || p.type === 'rpm' ? withoutEpoch(p.version) : p.version)
     const list = byKey.get(k)
     if (list) list.push(p)
     else byKey.set(k, [p])
@@ -327,11 +362,17 @@ export function markPins(packages: InstalledPackage[], entries: HashEntry[]): Ha
   const sorted = [...entries].sort((a, b) => cmp(a.name, b.name) || cmp(a.source.file, b.source.file))
   for (const e of sorted) {
     const info = parsePackageFileName(e.name)
-    if (!info || info.auxiliary || info.format === 'rpm') {
+    if (!info || info.auxiliary) {
       if (!info?.auxiliary) unused.push(e)
       continue
     }
-    const version = info.format === 'deb' ? withoutEpoch(info.version) : info.version
+    // Debian and rpm file names drop the epoch; rpm's carry VERSION-RELEASE
+    const version =
+      info.format === 'deb'
+        ? withoutEpoch(info.version)
+        : info.format === 'rpm'
+          ? `${info.version}-${info.release}`
+          : info.version
     const candidates = byKey.get(key(info.format, info.name, version)) ?? []
     const match = candidates.filter(
       (p) => !info.architecture || !p.architecture || p.architecture === info.architecture,

@@ -18,7 +18,7 @@ const DPKG_STATUS_D = 'var/lib/dpkg/status.d'
 const APK_INSTALLED = 'lib/apk/db/installed'
 const PACMAN_LOCAL = 'var/lib/pacman/local'
 const RPM_DIRS = ['var/lib/rpm', 'usr/lib/sysimage/rpm']
-const RPM_FILES = new Set(['rpmdb.sqlite', 'Packages', 'Packages.db'])
+const RPM_FILES = new Set(['rpmdb.sqlite', 'rpmdb.sqlite-wal', 'Packages', 'Packages.db'])
 const OS_RELEASE = ['etc/os-release', 'usr/lib/os-release']
 
 /** Every directory above a database: a file or whiteout replacing one of them removes the database. */

@@ -15,6 +15,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {runCli} from '../support/cli.js'
+import {buildImage, writeArchive} from '../support/image-fixtures.js'
 import {cycloneDxProblems, spdxProblems} from '../support/sbom-schemas.js'
 import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState} from '../support/testbed.js'
@@ -28,6 +29,7 @@ interface State {
   podman: {ok: boolean}
   buildkit: {versions: Record<string, {image?: {name: string}}>}
   registry: {address: string; ok: boolean}
+  pkgRepos: {rpm: {repo: string}}
   images: {
     debian: {
       name: string
@@ -368,5 +370,59 @@ describe('SBOMs on the test bed', () => {
       /not-sbom\.json: neither SPDX 2\.x JSON \(spdxVersion\) nor CycloneDX JSON \(bomFormat\): not attached/,
     )
     assert.doesNotMatch(bad.stderr, /push: \d+ blobs uploaded/)
+  })
+
+  it('rpm: an rpmdb.sqlite written by the machine rpm, read through rpm: the packages rpm -qa lists, pins by file name', async () => {
+    // the database: the test bed's .rpm files registered with rpm --justdb (rpm 4.18 writes sqlite)
+    const rpms = ['repro-base-1.0-1.noarch.rpm', 'repro-app-2.1-3.noarch.rpm'].map((f) =>
+      path.join(state.pkgRepos.rpm.repo, f),
+    )
+    const db = path.join(dir, 'rpmdb')
+    const rpm = (args: string[]): string => {
+      const r = spawnSync('rpm', ['--dbpath', db, ...args], {encoding: 'utf8'})
+      assert.equal(r.status, 0, `rpm ${args.join(' ')}: ${r.stderr}`)
+      return r.stdout
+    }
+    rpm(['--initdb'])
+    rpm(['-i', '--justdb', '--nodeps', '--nosignature', '--ignorearch', '--ignoreos', ...rpms])
+    const expected = rpm(['-qa', '--queryformat', '%{NAME} %{ARCH} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n'])
+      .split('\n')
+      .filter(Boolean)
+      .sort()
+    assert.equal(expected.length, 2)
+    const img = await buildImage({
+      layers: [
+        [
+          {path: 'etc/', type: 'dir'},
+          {path: 'etc/os-release', content: 'ID=fedora\nVERSION_ID=39\nPRETTY_NAME="Fedora Linux 39"\n'},
+          {path: 'usr/', type: 'dir'},
+          {path: 'usr/lib/', type: 'dir'},
+          {path: 'usr/lib/sysimage/', type: 'dir'},
+          {path: 'usr/lib/sysimage/rpm/', type: 'dir'},
+          {path: 'usr/lib/sysimage/rpm/rpmdb.sqlite', content: await readFile(path.join(db, 'rpmdb.sqlite'))},
+          {path: 'var/', type: 'dir'},
+          {path: 'var/lib/', type: 'dir'},
+          // as on Fedora: the old path is a link to the new one
+          {path: 'var/lib/rpm', type: 'symlink', linkname: '../../usr/lib/sysimage/rpm'},
+        ],
+      ],
+    })
+    const archive = (await writeArchive('oci-archive', [img], path.join(dir, 'fedora.tar'))).path
+    const sums = path.join(dir, 'SHA256SUMS-rpm')
+    const appSha = createHash('sha256')
+      .update(await readFile(rpms[1]))
+      .digest('hex')
+    await writeFile(sums, `${appSha}  repro-app-2.1-3.noarch.rpm\n`)
+    const out = path.join(dir, 'fedora.cdx.json')
+    const r = await runCli(['sbom', archive, '--hashfile', sums, '-o', out, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual((JSON.parse(r.stdout) as {unsupported: unknown[]}).unsupported, [])
+    const doc = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>
+    assert.deepEqual(cycloneDxProblems(doc), [])
+    const {lines, pinned} = packagesOf(doc, 'cyclonedx')
+    assert.deepEqual(lines, expected)
+    assert.deepEqual(pinned, {'repro-app': appSha}, 'the file name drops the epoch: repro-app 1:2.1-3 is pinned')
+    const purls = (doc.components as Array<{name: string; purl: string}>).map((c) => c.purl).sort()
+    assert.ok(purls.includes('pkg:rpm/fedora/repro-app@2.1-3?arch=noarch&epoch=1&distro=fedora-39'), purls.join('\n'))
   })
 })

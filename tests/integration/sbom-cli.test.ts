@@ -157,14 +157,15 @@ describe('repro sbom: the merged view of the layers', () => {
       ],
       'apk deleted by a whiteout, pacman zlib by an opaque directory, gone by a whiteout, removed-later by the rewrite',
     )
-    assert.deepEqual(result.unsupported, [
-      {
-        type: 'rpm',
-        path: 'usr/lib/sysimage/rpm/rpmdb.sqlite',
-        why: 'rpm databases (sqlite, Berkeley DB, ndb) are not read: its packages are not listed',
-      },
-    ])
-    assert.match(stderr, /rpmdb\.sqlite: rpm databases .* not read/)
+    // a broken rpm database: the machine's rpm cannot read it, and says so (without rpm: it is not installed)
+    const [u] = result.unsupported as Array<{type: string; path: string; why: string}>
+    assert.deepEqual([u.type, u.path], ['rpm', 'usr/lib/sysimage/rpm/rpmdb.sqlite'])
+    assert.match(
+      u.why,
+      /^(rpm cannot read it \(exit 1: .*usr\/lib\/sysimage\/rpm\)|rpm is not installed on this machine)/,
+    )
+    assert.ok(!u.why.includes('repro-sbom-rpm-'), 'the temp dir is not named')
+    assert.match(stderr, /usr\/lib\/sysimage\/rpm\/rpmdb\.sqlite: rpm /)
     assert.match(stderr, /1 package\(s\) not in the installed state/)
     const purls = ((doc.components ?? []) as Array<{purl: string}>).map((c) => c.purl)
     assert.ok(purls.includes('pkg:deb/debian/hello@1%3A2.10-3?arch=amd64&distro=debian-12'), purls.join('\n'))
@@ -270,6 +271,18 @@ describe('repro sbom: the merged view of the layers', () => {
     const baseId = pk.find((p) => p.name === 'docker.io/library/alpine:3.19')
     assert.ok(baseId)
     assert.equal(rels.filter((r) => r.relationshipType === 'DESCENDANT_OF').length, 1)
+  })
+
+  it('without rpm on the machine the rpm database is reported as not read, and the rest is listed', async () => {
+    const out = path.join(dir, 'no-rpm.spdx.json')
+    const r = await runCli(['sbom', archive, '-o', out, '--json'], {env: {PATH: '/nonexistent'}})
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {unsupported: Array<{why: string}>; platforms: Array<{packages: number}>}
+    assert.deepEqual(
+      result.unsupported.map((u) => u.why),
+      ['rpm is not installed on this machine: its packages are not listed'],
+    )
+    assert.equal(result.platforms[0].packages, 4)
   })
 
   it('all database files of the image over maxDatabaseBytes: E_SBOM_INPUT naming the input and the limit', async () => {

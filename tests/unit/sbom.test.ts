@@ -59,6 +59,13 @@ describe('purls and ids', () => {
       'pkg:alpm/arch/zlib@1%3A1.3-1',
     )
     assert.equal(
+      packageUrl(
+        {type: 'rpm', name: 'bash', version: '1:5.2.15-5.fc39', architecture: 'x86_64'},
+        {...none, id: 'fedora', versionId: '39'},
+      ),
+      'pkg:rpm/fedora/bash@5.2.15-5.fc39?arch=x86_64&epoch=1&distro=fedora-39',
+    )
+    assert.equal(
       imagePurl('localhost:5000/team/app:1', `sha256:${'a'.repeat(64)}`, 'linux/arm64/v8'),
       `pkg:oci/app@sha256%3A${'a'.repeat(64)}?arch=arm64%2Fv8&os=linux&repository_url=localhost%3A5000%2Fteam%2Fapp`,
     )
@@ -150,6 +157,33 @@ describe('package databases', () => {
     assert.equal(scan.packages.length, 0)
     assert.equal(scan.warnings.length, 6)
     assert.equal(scan.warnings[5], '25 more warnings not listed')
+  })
+
+  it('rpm: what rpm -qa said becomes packages (epoch:version-release); what it could not read stays unsupported', () => {
+    const files = dbs({
+      'usr/lib/sysimage/rpm/rpmdb.sqlite': 'x',
+      'var/lib/rpm/Packages': 'y',
+    })
+    const scan = scanPackages('img.tar', files, SBOM_LIMITS, [
+      {
+        database: 'usr/lib/sysimage/rpm/rpmdb.sqlite',
+        packages: [
+          {name: 'bash', epoch: 0, version: '5.2', release: '1.fc39', arch: 'x86_64'},
+          {name: 'tz', epoch: 2, version: '1', release: '2', arch: 'noarch'},
+        ],
+      },
+      {database: 'var/lib/rpm/Packages', problem: 'rpm cannot read it (exit 1: bad)'},
+    ])
+    assert.deepEqual(
+      scan.packages.map((p) => `${p.type} ${p.name} ${p.version} ${p.architecture}`),
+      ['rpm bash 5.2-1.fc39 x86_64', 'rpm tz 2:1-2 noarch'],
+    )
+    assert.deepEqual(scan.unsupported, [
+      {type: 'rpm', path: 'var/lib/rpm/Packages', why: 'rpm cannot read it (exit 1: bad)'},
+    ])
+    const unused = markPins(scan.packages, [entry('Packages/t/tz-1-2.noarch.rpm', '77'.repeat(32))])
+    assert.deepEqual(unused, [])
+    assert.equal(scan.packages[1].pin?.sha256, '77'.repeat(32), 'rpm file names drop the epoch')
   })
 
   it('apk and pacman: fields, the apk C: SHA-1 decoded to hex, rpm reported as unsupported', () => {
