@@ -158,12 +158,22 @@ describe('repro sbom: hostile package databases', () => {
       {path: 'var/lib/pacman/local/x-1-1/desc', content: g.subarray(9 << 20, 10 << 20)},
       {path: 'etc/', type: 'dir'},
       {path: 'etc/os-release', content: g.subarray(0, 70_000)},
+      {path: 'usr/', type: 'dir'},
+      {path: 'usr/lib/', type: 'dir'},
+      {path: 'usr/lib/sysimage/', type: 'dir'},
+      {path: 'usr/lib/sysimage/rpm/', type: 'dir'},
+      // a sqlite header, then garbage: handed to the machine's rpm, which must refuse it, not hang
+      {
+        path: 'usr/lib/sysimage/rpm/rpmdb.sqlite',
+        content: Buffer.concat([Buffer.from('SQLite format 3\u0000'), g.subarray(0, 4 << 20)]),
+      },
     ]
     const a = await imageWith('garbage', [layer])
     const r = await sbom(a, path.join(dir, 'garbage.spdx.json'))
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(names(r.doc), [])
     assert.match(r.stderr, /var\/lib\/pacman\/local\/x-1-1\/desc: no %NAME% or %VERSION%; skipped/)
+    assert.match(r.stderr, /usr\/lib\/sysimage\/rpm\/rpmdb\.sqlite: rpm (cannot read it|is not installed)/)
   })
 
   it('1,100,000 installed stanzas (47 MiB, within the size limit): exit 2, the input, the file and maxPackages named, nothing written', async () => {
