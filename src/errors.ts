@@ -161,3 +161,10 @@ export function tail(text: string, maxLines = 20): string {
   const lines = text.trimEnd().split('\n')
   return lines.slice(-maxLines).join('\n')
 }
+
+/** `sbom`: an image's package database cannot be read honestly (too large, too many packages): input and limit named. */
+export class SbomInputError extends ReproError {
+  constructor(message: string) {
+    super('E_SBOM_INPUT', oneLine(message))
+  }
+}

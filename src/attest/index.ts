@@ -278,3 +278,65 @@ async function verifyReferrers(
     attestations,
   }
 }
+
+/** The largest SBOM attached (64 MiB): a full distro image's SBOM is a few MB. */
+export const MAX_SBOM_BYTES = 64 * 1024 * 1024
+
+export interface SbomAttachResult {
+  /** the file as given */
+  file: string
+  /** the referrer manifest */
+  digest: string
+  /** application/spdx+json or application/vnd.cyclonedx+json: the referrer's artifactType and its layer's media type */
+  artifactType: 'application/spdx+json' | 'application/vnd.cyclonedx+json'
+  /** sha256:HEX of the SBOM file */
+  sbomDigest: string
+}
+
+/** What an SBOM file is, from its content (SPDX 2.x or CycloneDX JSON), else an error naming the file. */
+export function sbomArtifactType(bytes: Buffer, file: string): SbomAttachResult['artifactType'] {
+  let json: unknown
+  try {
+    json = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    throw new AttestInputError(`${file}: not JSON: not an SPDX or CycloneDX JSON SBOM`)
+  }
+  const o = (json && typeof json === 'object' ? json : {}) as Record<string, unknown>
+  if (typeof o.spdxVersion === 'string' && o.spdxVersion.startsWith('SPDX-2.')) return 'application/spdx+json'
+  if (o.bomFormat === 'CycloneDX') return 'application/vnd.cyclonedx+json'
+  throw new AttestInputError(
+    `${file}: neither SPDX 2.x JSON (spdxVersion) nor CycloneDX JSON (bomFormat): not attached`,
+  )
+}
+
+/**
+ * Attach an SBOM file to a pushed image as an OCI referrer (OCI image spec 1.1 artifact): artifactType and
+ * the one layer's media type are the SBOM's (application/spdx+json, application/vnd.cyclonedx+json), the
+ * config the empty descriptor, no annotations (so the same SBOM and image give one manifest digest).
+ */
+export async function attachSbom(
+  o: {file: string; bytes: Buffer; ref: string} & RegistryAccess,
+): Promise<SbomAttachResult> {
+  const artifactType = sbomArtifactType(o.bytes, o.file)
+  const target = parseReference(o.ref)
+  const repo = openRepository(target, o)
+  const subject = await repo.resolve(target.digest ?? target.tag!)
+  for (const [digest, data] of [
+    [sha256Digest(EMPTY), EMPTY],
+    [sha256Digest(o.bytes), o.bytes],
+  ] as const) {
+    if ((await repo.blobSize(digest)) === undefined) await repo.uploadBlob(digest, data)
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      artifactType,
+      config: {mediaType: MT.ociEmpty, digest: sha256Digest(EMPTY), size: EMPTY.length, data: EMPTY.toString('base64')},
+      layers: [{mediaType: artifactType, digest: sha256Digest(o.bytes), size: o.bytes.length}],
+      subject: {mediaType: subject.mediaType, digest: subject.digest, size: subject.size},
+    }),
+  )
+  const {digest} = await repo.putReferrer(MT.ociManifest, manifest, subject.digest)
+  return {file: o.file, digest, artifactType, sbomDigest: sha256Digest(o.bytes)}
+}

@@ -8,6 +8,7 @@ import {dockerConfigDir} from '../image/registry/credentials.js'
 import {pushBuilt, type PushResult} from '../push/index.js'
 import {renderBuild} from '../ui/build-text.js'
 import {lifecycle} from '../lifecycle.js'
+import {sbomFlags, writeBuildSbom} from '../sbom/flags.js'
 
 export default class Build extends BaseCommand<typeof Build> {
   static override summary = 'Build a container image bit-for-bit reproducibly with a pinned BuildKit.'
@@ -40,14 +41,14 @@ and writes a docker-format tarball (or an OCI archive with --format oci). The sa
       dependsOn: ['push'],
       helpGroup: 'OUTPUT',
     }),
+    ...sbomFlags,
   }
 
   async run(): Promise<BuildResult & {push?: PushResult}> {
     const {flags, args} = this
-    const result = await build(buildInputFromFlags(flags, args.context, process.cwd(), process.env), {
-      exec: realExec,
-      logger: this.logger,
-    })
+    const input = buildInputFromFlags(flags, args.context, process.cwd(), process.env)
+    const result = await build(input, {exec: realExec, logger: this.logger})
+    if (flags.sbom && !result.dry) await writeBuildSbom(flags, input, result, this.config.version, this.logger)
     if (!this.jsonEnabled()) this.out(renderBuild(result))
     if (flags.push && !result.dry) {
       const push = await pushBuilt(result.outputs, {

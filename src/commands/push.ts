@@ -1,10 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
+import {attachSbom, MAX_SBOM_BYTES, sbomArtifactType, type SbomAttachResult} from '../attest/index.js'
 import {BaseCommand} from '../base-command.js'
+import {InvalidArgumentError} from '../errors.js'
 import {realExec} from '../exec.js'
 import {dockerConfigDir} from '../image/registry/credentials.js'
 import {pushImage, type PushResult} from '../push/index.js'
 import {lifecycle} from '../lifecycle.js'
+import {readRegularFile} from '../pkg/regular-file.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override summary = 'Publish an image archive or OCI layout to a registry with the digest it has on disk.'
@@ -34,10 +37,25 @@ Credentials as docker finds them ($DOCKER_CONFIG/config.json credHelpers, credsS
     }),
     'plain-http': Flags.boolean({description: 'use http (no TLS) for the registry (default: only localhost)'}),
     jobs: Flags.integer({description: 'blobs uploaded at once', default: 4, min: 1, max: 32}),
+    attach: Flags.string({
+      description:
+        'attach this SBOM (SPDX or CycloneDX JSON, e.g. from `repro sbom`) to the pushed image as an OCI referrer (repeatable)',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
   }
 
-  async run(): Promise<PushResult> {
+  async run(): Promise<PushResult & {attached?: SbomAttachResult[]}> {
     const {flags, args} = this
+    // the SBOMs are read and checked before anything is uploaded
+    const sboms: Array<{file: string; bytes: Buffer}> = []
+    for (const file of flags.attach ?? []) {
+      const bytes = await readRegularFile(file, MAX_SBOM_BYTES).catch((error: Error) => {
+        throw new InvalidArgumentError(`--attach ${file}: cannot read: ${error.message}`)
+      })
+      sbomArtifactType(bytes, file)
+      sboms.push({file, bytes})
+    }
     const result = await pushImage({
       input: args.image,
       ref: args.ref,
@@ -54,6 +72,21 @@ Credentials as docker finds them ($DOCKER_CONFIG/config.json credHelpers, credsS
       `push: ${count('uploaded')} blobs uploaded (${result.uploadedBytes} bytes), ${count('mounted')} mounted, ${count('exists')} already there; ${result.manifests.length} manifests`,
     )
     if (!this.jsonEnabled()) this.out(result.reference)
-    return result
+    if (sboms.length === 0) return result
+    const attached: SbomAttachResult[] = []
+    for (const s of sboms) {
+      const a = await attachSbom({
+        ...s,
+        ref: result.reference,
+        plainHttp: flags['plain-http'],
+        dockerConfigDir: dockerConfigDir(process.env),
+        exec: realExec,
+        logger: this.logger,
+        signal: lifecycle.signal,
+      })
+      this.logger.info(`push: ${s.file} (${a.artifactType}) attached as ${a.digest}`)
+      attached.push(a)
+    }
+    return {...result, attached}
   }
 }

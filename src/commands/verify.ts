@@ -15,6 +15,7 @@ import type {MatrixReport} from '../verify/matrix/types.js'
 import {renderMatrix} from '../ui/verify-matrix-text.js'
 import {lifecycle} from '../lifecycle.js'
 import {checkHtmlTarget, writeMatrixHtml, writeVerifyHtml} from '../report/html/index.js'
+import {sbomFlags, writeBuildSbom} from '../sbom/flags.js'
 
 // a rebuild always runs without cache, writes to a temp dir, and runs: these build flags make no sense here
 const {output: _output, dry: _dry, 'no-cache': _noCache, runtime: _runtime, ...sharedBuildFlags} = buildFlags
@@ -87,6 +88,7 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
       helpGroup: 'VERIFY',
     }),
     ...matrixFlags,
+    ...sbomFlags,
   }
 
   async run(): Promise<MatrixReport | (VerifyResult & {attached?: AttachResult})> {
@@ -113,6 +115,9 @@ Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 
         outputDir: flags['output-dir'],
         version: this.config.version,
         signer,
+        sbom: flags.sbom
+          ? (archive, built) => writeBuildSbom(flags, buildInput, built, this.config.version, this.logger, archive)
+          : undefined,
       },
       {exec: realExec, logger: this.logger},
     )

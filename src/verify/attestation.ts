@@ -46,6 +46,11 @@ export interface VerificationInputs {
   lock: {path: string; sha256: string; locked: boolean; inputs: Record<string, string>} | null
 }
 
+/** `verify --sbom`: the SBOM of the rebuilt image (SPDX or CycloneDX JSON), by digest */
+export interface SbomDescriptor extends ResourceDescriptor {
+  mediaType: string
+}
+
 export interface VerificationPredicate {
   verifier: {id: string; version: string}
   inputs: VerificationInputs
@@ -53,6 +58,7 @@ export interface VerificationPredicate {
   expected: {kind: 'digest'; digest: string} | {kind: 'image'; input: string; digest: string | null} | null
   verdict: {result: 'not-reproduced' | 'reproduced'; checks: Check[]; causes: Array<{cause: string; count: number}>}
   metadata?: {startedOn: string; finishedOn: string}
+  sbom?: SbomDescriptor
 }
 
 export interface Statement {

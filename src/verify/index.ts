@@ -30,6 +30,7 @@ import {
   canonicalJson,
   pinnedDigest,
   type RuntimeVersion,
+  type SbomDescriptor,
   type VerificationInputs,
 } from './attestation.js'
 import {contextDigest, contextLines} from './context-digest.js'
@@ -50,6 +51,8 @@ export interface VerifyInput {
   plainHttp?: boolean
   /** the version written into the attestation's verifier */
   version: string
+  /** --sbom: write the SBOM of the first rebuild; the attestation records its digest */
+  sbom?: (archive: string, build: BuildResult) => Promise<{file: string; digest: string; mediaType: string} | undefined>
   /** sign the attestation: --attest FILE holds a DSSE envelope around the Statement */
   signer?: Signer
   /** write the mismatch's diff as `repro diff --report-dir` does (verify --matrix links it per job) */
@@ -254,6 +257,9 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
       warnings.push('only a digest to compare with: pass --against IMAGE to learn why the images differ')
     }
 
+    // the SBOM of the first rebuild (all rebuilds are the same image when reproduced), before they move
+    const sbom = input.sbom ? await input.sbom(rebuilt[0].path, results[0]) : undefined
+
     // 4. keep the tarballs when asked
     if (input.outputDir) {
       await mkdir(input.outputDir, {recursive: true})
@@ -301,6 +307,7 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
             checks: verdict.checks,
             causes: (diff?.causes ?? []).map((c) => ({cause: c.cause, count: c.count})),
           },
+          ...(sbom ? {sbom: sbomDescriptor(sbom)} : {}),
         },
         input.attestTimestamps ? {startedOn, finishedOn: now()} : undefined,
       )
@@ -321,6 +328,11 @@ export async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Veri
     await rm(work, {recursive: true, force: true})
     unregister()
   }
+}
+
+/** The SBOM as the attestation records it: its file name (no host path), digest and media type. */
+function sbomDescriptor(s: {file: string; digest: string; mediaType: string}): SbomDescriptor {
+  return {name: path.basename(s.file), digest: {sha256: s.digest.replace(/^sha256:/, '')}, mediaType: s.mediaType}
 }
 
 /** The expected image's digests, read through the same input resolution `repro diff` uses. */

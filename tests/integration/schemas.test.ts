@@ -369,6 +369,15 @@ describe('schemas: real --json outputs of the built CLI', () => {
     assert.match(validator.errors('error', err), /at \/error\/code: must be equal to one of the allowed values/)
   })
 
+  it('sbom: every archive format and a multi-platform one, both document formats', async () => {
+    for (const [kind, file] of Object.entries(archives)) {
+      const doc = await jsonOf('sbom', ['sbom', file, '-o', path.join(dir, `sbom-${kind}.cdx.json`)])
+      assert.equal(doc.format, 'cyclonedx', kind)
+    }
+    const multi = await jsonOf('sbom', ['sbom', archives['oci-multi']!, '-o', path.join(dir, 'multi.spdx.json')])
+    assert.equal((multi.platforms as unknown[]).length, 2)
+  })
+
   it('covers every command here or in tests/e2e/schemas.e2e.test.ts', () => {
     const missing = jsonCommands().filter((c) => !covered.has(c) && !E2E_ONLY.has(c) && !VALIDATED_ELSEWHERE.has(c))
     assert.deepEqual(missing, [], `no real --json output validated for: ${missing.join(', ')}`)
