@@ -74,9 +74,17 @@ findings at or above it; 2: an error (a Dockerfile that cannot be parsed, an ima
       description: 'images: SOURCE_DATE_EPOCH to judge times against (default: the image config created time)',
       min: 0,
     }),
-    base: Flags.string({description: 'images: the base image (any input); its layers are not scanned'}),
+    base: Flags.string({
+      description: 'images: the base image (any input); as many layers at the bottom are not scanned',
+      exclusive: ['all-layers'],
+    }),
+    'all-layers': Flags.boolean({
+      description:
+        'images: scan every layer (default: leading layers without the buildkit/rewritten-timestamp annotation, below one with it, are the base image and skipped)',
+    }),
     hostname: Flags.string({
-      description: 'images: a build host name to look for in text (buildkitsandbox and the config Hostname always are); repeatable',
+      description:
+        'images: a build host name to look for in text (buildkitsandbox and the config Hostname always are); repeatable',
       multiple: true,
       multipleNonGreedy: true,
     }),
@@ -101,6 +109,7 @@ findings at or above it; 2: an error (a Dockerfile that cannot be parsed, an ima
       forceImage: flags.image,
       sde: flags.sde,
       base: flags.base,
+      allLayers: flags['all-layers'],
       hostnames: flags.hostname,
       platform: flags.platform,
       plainHttp: flags['plain-http'],

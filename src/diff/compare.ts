@@ -374,7 +374,9 @@ class Comparison {
     const head: Buffer[] = []
     let headLen = 0
     const tailMax =
-      e.size > CONTENT_CAP && looksLikeZip(e.key, Buffer.alloc(0)) && this.pendingBytes + ZIP_TAIL_BYTES <= PENDING_BUDGET
+      e.size > CONTENT_CAP &&
+      looksLikeZip(e.key, Buffer.alloc(0)) &&
+      this.pendingBytes + ZIP_TAIL_BYTES <= PENDING_BUDGET
         ? ZIP_TAIL_BYTES
         : 0
     if (tailMax > 0) this.pendingBytes += tailMax
@@ -395,7 +397,10 @@ class Comparison {
       },
       end: () => {
         const t = tailMax > 0 ? Buffer.concat(tail) : undefined
-        this.edges.set(e, {head: Buffer.concat(head), tail: t && t.length > tailMax ? t.subarray(t.length - tailMax) : t})
+        this.edges.set(e, {
+          head: Buffer.concat(head),
+          tail: t && t.length > tailMax ? t.subarray(t.length - tailMax) : t,
+        })
         if (tailMax > 0) this.pendingBytes -= tailMax
       },
     }
@@ -535,10 +540,20 @@ class Comparison {
   }
 
   /** A detector of src/hazards that explains a content difference, from what is held of both entries. */
-  private contentCause(ea: TarEntry, eb: TarEntry, ctx: CauseContext): {cause: DiffEvent['cause']; detail: string} | undefined {
+  private contentCause(
+    ea: TarEntry,
+    eb: TarEntry,
+    ctx: CauseContext,
+  ): {cause: DiffEvent['cause']; detail: string} | undefined {
     const view = (e: TarEntry) => {
       const edges = this.edges.get(e)
-      return {path: e.key, size: e.size, head: e.content ?? edges?.head ?? Buffer.alloc(0), content: e.content, tail: edges?.tail}
+      return {
+        path: e.key,
+        size: e.size,
+        head: e.content ?? edges?.head ?? Buffer.alloc(0),
+        content: e.content,
+        tail: edges?.tail,
+      }
     }
     return contentCause(ea.key, {a: view(ea), b: view(eb)}, ctx)
   }

@@ -4,7 +4,14 @@
  * difference, both values decoded).
  */
 import {DOS_EPOCH, gzipMtime, pycHeader, zipEntryTimes} from './formats.js'
-import {describeTimestampPair, EARLIEST_PLAUSIBLE, findTimestamps, span, utc, type TimestampMatch} from './timestamps.js'
+import {
+  describeTimestampPair,
+  EARLIEST_PLAUSIBLE,
+  findTimestamps,
+  span,
+  utc,
+  type TimestampMatch,
+} from './timestamps.js'
 
 export type HazardId =
   | 'build-hostname'
@@ -193,7 +200,11 @@ function day(days: number): string {
 }
 
 /** Users of an /etc/shadow text whose last-change day (field 3) is in (after, notAfter] days. */
-export function shadowLateDays(text: string, afterDay: number, notAfterDay: number): Array<{user: string; day: number; line: number}> {
+export function shadowLateDays(
+  text: string,
+  afterDay: number,
+  notAfterDay: number,
+): Array<{user: string; day: number; line: number}> {
   const out: Array<{user: string; day: number; line: number}> = []
   const lines = text.split('\n')
   for (let i = 0; i < lines.length && out.length < 1000; i++) {
@@ -228,13 +239,15 @@ export function judgeFile(file: FileView, ctx: HazardContext): FileHazard[] {
   if (SHADOW_PATHS.has(path) && content) {
     const sdeDay = Math.floor(ctx.sde / 86400)
     const late = shadowLateDays(content.toString('utf8'), sdeDay, Math.floor(ctx.now / 86400))
-    for (const l of late) {
+    if (late.length > 0) {
+      const l = late[0]
+      const users = late.length === 1 ? `user ${l.user}` : `${late.length} users (first ${l.user})`
       out.push({
         id: 'shadow-last-change',
         path,
         line: l.line,
         column: 1,
-        message: `user ${l.user}: last password change on day ${l.day} (${day(l.day)}), after the day of SOURCE_DATE_EPOCH (${sdeDay}, ${day(sdeDay)})`,
+        message: `${users}: last password change on day ${l.day} (${day(l.day)}), after the day of SOURCE_DATE_EPOCH (${sdeDay}, ${day(sdeDay)})`,
       })
     }
     return out
@@ -243,7 +256,11 @@ export function judgeFile(file: FileView, ctx: HazardContext): FileHazard[] {
   const gz = gzipMtime(head)
   if (gz !== undefined) {
     if (gz > ctx.sde && gz <= ctx.now && gz >= EARLIEST_PLAUSIBLE)
-      out.push({id: 'gzip-mtime', path, message: `gzip header mtime ${gz} (${utc(gz)}) is after SOURCE_DATE_EPOCH ${ctx.sde}`})
+      out.push({
+        id: 'gzip-mtime',
+        path,
+        message: `gzip header mtime ${gz} (${utc(gz)}) is after SOURCE_DATE_EPOCH ${ctx.sde}`,
+      })
     return out
   }
   if (path.endsWith('.pyc') || path.endsWith('.pyo')) {
@@ -370,7 +387,12 @@ function twoTimes(what: string, a: number, b: number): string {
  * does (the caller keeps its path-based or generic cause). `a`/`b` are whole contents, or at least the head
  * (gzip, pyc) or the tail (zip) the format needs.
  */
-export function explainContent(path: string, a: FileView, b: FileView, ctx: PairContext): ContentExplanation | undefined {
+export function explainContent(
+  path: string,
+  a: FileView,
+  b: FileView,
+  ctx: PairContext,
+): ContentExplanation | undefined {
   const ca = a.content
   const cb = b.content
   if (SHADOW_PATHS.has(path) || path === 'etc/gshadow' || path === 'etc/gshadow-') {
@@ -380,7 +402,10 @@ export function explainContent(path: string, a: FileView, b: FileView, ctx: Pair
   if (MACHINE_ID_PATHS.has(path)) {
     return {
       id: 'machine-id',
-      detail: ca && cb ? `${ca.toString('latin1').trim() || '(empty)'} vs ${cb.toString('latin1').trim() || '(empty)'}` : 'the ids differ',
+      detail:
+        ca && cb
+          ? `${ca.toString('latin1').trim() || '(empty)'} vs ${cb.toString('latin1').trim() || '(empty)'}`
+          : 'the ids differ',
     }
   }
   const ga = gzipMtime(a.head)

@@ -34,8 +34,10 @@ export interface ImageScanOptions {
   hostnames?: string[]
   /** only this platform (os/arch[/variant]) */
   platform?: string
-  /** the base image's layers: the first ones of the image that are the base's are not scanned */
+  /** the base image's layers (diff IDs): as many layers at the bottom of the image are not scanned */
   baseLayers?: string[]
+  /** scan every layer (default: the leading layers without the buildkit/rewritten-timestamp annotation, when later ones have it, are the base's) */
+  allLayers?: boolean
   limits?: Partial<typeof SCAN_LIMITS>
   concurrency?: number
 }
@@ -130,11 +132,7 @@ class Collector {
   }
 }
 
-async function scanImage(
-  archive: ImageArchive,
-  img: ImageInfo,
-  options: ImageScanOptions,
-): Promise<ImageScanResult> {
+async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageScanOptions): Promise<ImageScanResult> {
   const limits = {...SCAN_LIMITS, ...options.limits}
   const warnings: string[] = []
   const inferred = inferSde(img)
@@ -165,6 +163,17 @@ async function scanImage(
       )
     if (base.length >= img.layers.length)
       warnings.push('the image has no layer beyond the base image: nothing was scanned')
+  }
+  if (!base && !options.allLayers) {
+    // BuildKit's rewrite-timestamp (repro build uses it) marks the layers this build wrote: those below the
+    // first marked one came from the base image, copied as they are
+    const first = img.layers.findIndex((l) => l.annotations['buildkit/rewritten-timestamp'] !== undefined)
+    if (first > 0) {
+      skip = first
+      warnings.push(
+        `the first ${first} layer(s) have no buildkit/rewritten-timestamp annotation and a later one has: taken as the base image's and not scanned (--all-layers scans them)`,
+      )
+    }
   }
   stats.layersSkipped = skip
   const hazards: ImageHazard[] = []

@@ -4,7 +4,8 @@
  * the callers decide the window (later than SOURCE_DATE_EPOCH, not in the future).
  */
 
-export type TimestampKind = 'date output' | 'epoch microseconds' | 'epoch milliseconds' | 'epoch nanoseconds' | 'epoch seconds' | 'ISO-8601'
+export type TimestampKind =
+  'date output' | 'epoch microseconds' | 'epoch milliseconds' | 'epoch nanoseconds' | 'epoch seconds' | 'ISO-8601'
 
 export interface TimestampMatch {
   kind: TimestampKind
@@ -76,11 +77,7 @@ function epochOf(raw: string): {kind: TimestampKind; seconds: number} {
  * Every timestamp in `text` whose time lies in (after, notAfter]. `max` bounds the matches returned (a file
  * of a million numbers costs one regex pass, not a million findings).
  */
-export function findTimestamps(
-  text: string,
-  window: {after: number; notAfter: number},
-  max = 1000,
-): TimestampMatch[] {
+export function findTimestamps(text: string, window: {after: number; notAfter: number}, max = 1000): TimestampMatch[] {
   const out: TimestampMatch[] = []
   const after = Math.max(window.after, EARLIEST_PLAUSIBLE - 1)
   let line = 1

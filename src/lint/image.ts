@@ -94,6 +94,7 @@ export async function lintImage(target: string, ctx: ImageLintContext): Promise<
       hostnames: ctx.hostnames,
       platform: ctx.platform,
       baseLayers: base,
+      allLayers: ctx.allLayers,
     })
     const findings: Finding[] = []
     for (const scan of scans) {
@@ -120,7 +121,13 @@ export async function lintImage(target: string, ctx: ImageLintContext): Promise<
       kind: 'image',
       findings,
       suppressed: 0,
-      scans: scans.map((s) => ({platform: s.platform, sde: s.sde, sdeSource: s.sdeSource, hostnames: s.hostnames, ...s.stats})),
+      scans: scans.map((s) => ({
+        platform: s.platform,
+        sde: s.sde,
+        sdeSource: s.sdeSource,
+        hostnames: s.hostnames,
+        ...s.stats,
+      })),
       warnings: scans.flatMap((s) => s.warnings.map((w) => (multi ? `${s.platform}: ${w}` : w))),
     }
   } finally {

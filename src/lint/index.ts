@@ -181,7 +181,9 @@ function resolveRuleKeys(keys: string[], source: string): string[] {
   return keys.map((k) => {
     const rule = findRule(k)
     if (!rule)
-      throw new InvalidArgumentError(`${source}: unknown rule "${k}" (ids RL001…RL0${RULES.length} and RL101…RL${100 + IMAGE_RULES.length}, or their names)`)
+      throw new InvalidArgumentError(
+        `${source}: unknown rule "${k}" (ids RL001…RL0${RULES.length} and RL101…RL${100 + IMAGE_RULES.length}, or their names)`,
+      )
     return rule.id
   })
 }

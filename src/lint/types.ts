@@ -106,6 +106,8 @@ export interface ImageLintOptions {
   sde?: number
   /** the base image (any input): its layers at the bottom of the image are not scanned */
   base?: string
+  /** scan every layer, also those taken as the base image's */
+  allLayers?: boolean
   /** more build host names to look for */
   hostnames?: string[]
   platform?: string
