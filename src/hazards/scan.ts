@@ -176,16 +176,18 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
     }
   }
   stats.layersSkipped = skip
-  const hazards: ImageHazard[] = []
+  // per layer, each capped: layers stream concurrently, so a cap over all of them would keep whichever came first
+  const perLayer: ImageHazard[][] = img.layers.map(() => [])
   let budget = limits.budgetBytes
   let capped = false
   const add = (h: FileHazard, layer: number): void => {
-    if (hazards.length >= limits.maxFindings) {
+    const list = perLayer[layer]
+    if (list.length >= limits.maxFindings) {
       capped = true
       return
     }
     const l = img.layers[layer]
-    hazards.push({...h, platform: img.platform, layer: layer + 1, layerDigest: l.digest ?? null})
+    list.push({...h, platform: img.platform, layer: layer + 1, layerDigest: l.digest ?? null})
   }
   const jobs = img.layers.slice(skip).map((layer, k) => {
     const i = k + skip
@@ -224,7 +226,11 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
   })
   stats.layersScanned = jobs.length
   await scanLayers(archive.source, archive.path, jobs, options.concurrency ?? 2)
-  if (capped) warnings.push(`more than ${limits.maxFindings} hazards: the rest are not listed`)
+  let hazards = perLayer.flat()
+  if (capped || hazards.length > limits.maxFindings) {
+    hazards = hazards.slice(0, limits.maxFindings)
+    warnings.push(`more than ${limits.maxFindings} hazards: the rest are not listed (the first ones by layer)`)
+  }
   if (stats.filesOverBudget > 0)
     warnings.push(
       `${stats.filesOverBudget} file(s) judged by path and header only: the scan budget of ${limits.budgetBytes} bytes per image was spent`,
