@@ -6,6 +6,8 @@
  * (src/diff/layers.ts: decompression limits, the one tar parser), so a malformed layer is InvalidArchiveError
  * naming the input.
  */
+import {createHash, type Hash} from 'node:crypto'
+
 import {inferSde} from '../diff/compare.js'
 import {scanLayers} from '../diff/layers.js'
 import {type ImageArchive, type ImageInfo, platformImages} from '../image/archive.js'
@@ -62,6 +64,8 @@ export interface ImageScanStats {
   filesOverCap: number
   /** files judged by path and header only because the budget was spent */
   filesOverBudget: number
+  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums): not findings */
+  packageFiles: number
 }
 
 export interface ImageScanResult {
@@ -76,6 +80,18 @@ export interface ImageScanResult {
 }
 
 const DEFAULT_HOSTNAMES = ['buildkitsandbox']
+
+/** Hazards found in a file's bytes (not its path): a package's own file is exempt from them. */
+const CONTENT_HAZARDS = new Set(['build-hostname', 'gzip-mtime', 'timestamp-in-content', 'zip-entry-times'])
+const DPKG_MD5SUMS = /^var\/lib\/dpkg\/info\/[^/]+\.md5sums$/
+
+/** dpkg's `<md5>  <path>` lines (paths without the leading '/'). */
+export function readMd5sums(text: Buffer, into: Map<string, string>): void {
+  for (const line of text.toString('utf8').split('\n')) {
+    const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line)
+    if (m) into.set(m[2].replace(/^\/+/, ''), m[1])
+  }
+}
 
 function configHostnames(img: ImageInfo): string[] {
   const out: string[] = []
@@ -92,6 +108,8 @@ class Collector {
   private whole: Buffer[] | undefined
   private tail: Buffer[] | undefined
   private tailLen = 0
+  /** md5 of the whole file: matched against dpkg's md5sums */
+  readonly md5: Hash = createHash('md5')
 
   constructor(
     readonly entry: TarEntry,
@@ -103,6 +121,7 @@ class Collector {
   }
 
   write(chunk: Buffer): void {
+    this.md5.update(chunk)
     if (this.headLen < this.headMax) {
       const part = chunk.subarray(0, this.headMax - this.headLen)
       this.head.push(Buffer.from(part))
@@ -151,6 +170,7 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
     bytesRead: 0,
     filesOverCap: 0,
     filesOverBudget: 0,
+    packageFiles: 0,
   }
   let skip = 0
   const base = options.baseLayers
@@ -180,14 +200,19 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
   const perLayer: ImageHazard[][] = img.layers.map(() => [])
   let budget = limits.budgetBytes
   let capped = false
-  const add = (h: FileHazard, layer: number): void => {
+  // dpkg's md5sums (path -> md5) and, per content hazard, the md5 of the file that has it
+  const packageSums = new Map<string, string>()
+  const hazardMd5 = new Map<ImageHazard, string>()
+  const add = (h: FileHazard, layer: number, md5?: string): void => {
     const list = perLayer[layer]
     if (list.length >= limits.maxFindings) {
       capped = true
       return
     }
     const l = img.layers[layer]
-    list.push({...h, platform: img.platform, layer: layer + 1, layerDigest: l.digest ?? null})
+    const hazard: ImageHazard = {...h, platform: img.platform, layer: layer + 1, layerDigest: l.digest ?? null}
+    list.push(hazard)
+    if (md5 && CONTENT_HAZARDS.has(h.id)) hazardMd5.set(hazard, md5)
   }
   const jobs = img.layers.slice(skip).map((layer, k) => {
     const i = k + skip
@@ -216,7 +241,9 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
             write: (chunk: Buffer) => c.write(chunk),
             end: () => {
               const r = c.result()
-              for (const h of judgeFile({path: e.key, size: e.size, ...r}, ctx)) add(h, i)
+              const md5 = c.md5.digest('hex')
+              if (DPKG_MD5SUMS.test(e.key) && r.content) readMd5sums(r.content, packageSums)
+              for (const h of judgeFile({path: e.key, size: e.size, ...r}, ctx)) add(h, i, md5)
             },
           }
         },
@@ -226,7 +253,13 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
   })
   stats.layersScanned = jobs.length
   await scanLayers(archive.source, archive.path, jobs, options.concurrency ?? 2)
-  let hazards = perLayer.flat()
+  // a package's file, byte for byte, holds the times of the package's build, not of this one
+  let hazards = perLayer.flat().filter((h) => {
+    const md5 = hazardMd5.get(h)
+    if (md5 === undefined || packageSums.get(h.path) !== md5) return true
+    stats.packageFiles++
+    return false
+  })
   if (capped || hazards.length > limits.maxFindings) {
     hazards = hazards.slice(0, limits.maxFindings)
     warnings.push(`more than ${limits.maxFindings} hazards: the rest are not listed (the first ones by layer)`)

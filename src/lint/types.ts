@@ -54,6 +54,8 @@ export interface ImageScanSummary {
   bytesRead: number
   filesOverCap: number
   filesOverBudget: number
+  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums): not findings */
+  packageFiles: number
 }
 
 export interface LintFileResult {

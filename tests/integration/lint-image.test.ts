@@ -244,6 +244,22 @@ describe('repro lint IMAGE: every hazard, every archive form', () => {
     assert.equal(r.json.files[0].warnings?.length ?? 0, 0)
   })
 
+  it("a package's own file (dpkg md5sums match) is not a finding; the same path with other bytes is", async () => {
+    const own = `perl built ${T}\n`
+    const md5 = createHash('md5').update(own).digest('hex')
+    const sums = `${md5}  usr/lib/perl/Config.pm\n${'0'.repeat(32)}  usr/lib/perl/Other.pm\n`
+    const p = await image('dpkg', [
+      [
+        {path: 'usr/lib/perl/Config.pm', content: own},
+        {path: 'usr/lib/perl/Other.pm', content: own},
+        {path: 'var/lib/dpkg/info/perl.md5sums', content: sums},
+      ],
+    ])
+    const r = await lintJson([p])
+    assert.deepEqual(pairs(r.json), [['RL101', 'usr/lib/perl/Other.pm']])
+    assert.equal(r.json.files[0].scans![0].packageFiles, 1)
+  })
+
   it('Dockerfiles and images in one run; a Dockerfile is never taken for an image', async () => {
     const ctx = path.join(dir, 'ctx')
     mkdirSync(ctx, {recursive: true})
