@@ -172,6 +172,20 @@ describe('repro lint IMAGE and repro diff causes on real BuildKit builds', () =>
     })
   })
 
+  it('daemon and registry references: docker:// (docker save) and registry:// (the test bed registry)', async () => {
+    for (const ref of [`docker://${state.images.busybox.name}`, `registry://${state.images.busybox.registryRef}`]) {
+      const r = await runCli(['lint', '--json', ref], {cwd: dir, env: {DOCKER_HOST: state.docker.host}})
+      assert.equal(r.code, 0, `${ref}: ${r.stderr}`)
+      const json = JSON.parse(r.stdout) as LintResult
+      assert.equal(json.files[0].kind, 'image')
+      assert.equal(json.files[0].file, ref)
+      assert.ok(
+        json.files[0].scans![0].layersScanned === 1 && json.files[0].scans![0].files >= 1,
+        `${ref}: ${JSON.stringify(json.files[0].scans)}`,
+      )
+    }
+  })
+
   it("the test bed's base images: busybox clean; Debian's /etc/shadow days are later than its SOURCE_DATE_EPOCH 0", async () => {
     let r = await runCli(['lint', '--json', state.images.busybox.ociArchive], {cwd: dir})
     assert.equal(r.code, 0, r.stdout)
