@@ -80,6 +80,8 @@ export interface ImageScanResult {
 }
 
 const DEFAULT_HOSTNAMES = ['buildkitsandbox']
+/** bytes looked at to tell a binary file (a NUL) from text */
+const BINARY_SNIFF = 8192
 
 /** Hazards found in a file's bytes (not its path): a package's own file is exempt from them. */
 const CONTENT_HAZARDS = new Set(['build-hostname', 'gzip-mtime', 'timestamp-in-content', 'zip-entry-times'])
@@ -111,17 +113,31 @@ class Collector {
   /** md5 of the whole file: matched against dpkg's md5sums */
   readonly md5: Hash = createHash('md5')
 
+  private seen = 0
+
   constructor(
     readonly entry: TarEntry,
     readonly mode: 'head' | 'tail' | 'whole',
     private readonly tailMax: number,
     private readonly headMax: number,
+    /** a file read whole turned out binary (a NUL in its first 8 KiB, not a zip): its budget is given back */
+    private readonly onBinary: () => void = () => {},
   ) {
     if (mode === 'whole') this.whole = []
   }
 
   write(chunk: Buffer): void {
     this.md5.update(chunk)
+    if (this.whole && this.seen < BINARY_SNIFF) {
+      const start = this.seen === 0 ? chunk : Buffer.concat([...this.head, chunk])
+      const zip = start.length >= 4 && start.readUInt32LE(0) === 0x04034b50
+      if (!zip && chunk.subarray(0, BINARY_SNIFF - this.seen).includes(0)) {
+        // ELF files, images, databases: only their head matters (gzip and .pyc headers)
+        this.whole = undefined
+        this.onBinary()
+      }
+    }
+    this.seen += chunk.length
     if (this.headLen < this.headMax) {
       const part = chunk.subarray(0, this.headMax - this.headLen)
       this.head.push(Buffer.from(part))
@@ -236,7 +252,11 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
             stats.filesRead++
             stats.bytesRead += want
           }
-          const c = new Collector(e, mode, limits.zipTailBytes, limits.headBytes)
+          const c = new Collector(e, mode, limits.zipTailBytes, limits.headBytes, () => {
+            budget += want
+            stats.filesRead--
+            stats.bytesRead -= want
+          })
           return {
             write: (chunk: Buffer) => c.write(chunk),
             end: () => {
