@@ -401,7 +401,7 @@ class Comparison {
           head: Buffer.concat(head),
           tail: t && t.length > tailMax ? t.subarray(t.length - tailMax) : t,
         })
-        if (tailMax > 0) this.pendingBytes -= tailMax
+        // a tail stays charged to the pending budget until the entry is released (matched or reported)
       },
     }
   }
@@ -416,6 +416,11 @@ class Comparison {
     if (e?.content) {
       this.pendingBytes -= e.size
       e.content = undefined
+    }
+    const edges = e && this.edges.get(e)
+    if (edges?.tail) {
+      this.pendingBytes -= ZIP_TAIL_BYTES
+      edges.tail = undefined
     }
   }
 
