@@ -256,6 +256,24 @@ describe('two versions explained (diff causes)', () => {
     assert.equal(explainContent('x', text('x', `a ${T}\n`), text('x', `b ${T + 2}\n`), pair), undefined)
   })
 
+  test("the issue's real case: uv_cache.json's secs_since_epoch; the nightly canary's date +%s%N", () => {
+    const uv = (t: number) =>
+      text('x.dist-info/uv_cache.json', `{"timestamp":{"Timestamp":{"secs_since_epoch":${t},"nanos_since_epoch":5}}}`)
+    assert.deepEqual(
+      explainContent('x.dist-info/uv_cache.json', uv(T), uv(T + 3), pair)?.detail,
+      `${T} vs ${T + 3}: epoch seconds 3 s apart, both on 2026-11-24 (UTC), both after SOURCE_DATE_EPOCH ${SDE}: the build clock`,
+    )
+    const ns = explainContent('stamp', text('stamp', `${T}123456789\n`), text('stamp', `${T + 1}000000001\n`), pair)
+    assert.match(
+      ns!.detail,
+      new RegExp(`^${T}123456789 vs ${T + 1}000000001: epoch nanoseconds 877 ms apart, both on 2026-11-24`),
+    )
+    assert.deepEqual(
+      judgeFile(uv(T), CTX).map((h) => [h.id, h.line, h.column]),
+      [['timestamp-in-content', 1, 47]],
+    )
+  })
+
   test('gzip header mtime, zip entry times, pyc source mtime, shadow days', () => {
     assert.deepEqual(explainContent('a.gz', view('a.gz', fx['late.gz']), view('a.gz', fx['late2.gz']), pair), {
       id: 'gzip-mtime',
