@@ -64,7 +64,7 @@ export interface ImageScanStats {
   filesOverCap: number
   /** files judged by path and header only because the budget was spent */
   filesOverBudget: number
-  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums): not findings */
+  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums, apk's installed db): not findings */
   packageFiles: number
 }
 
@@ -86,12 +86,31 @@ const BINARY_SNIFF = 8192
 /** Hazards found in a file's bytes (not its path): a package's own file is exempt from them. */
 const CONTENT_HAZARDS = new Set(['build-hostname', 'gzip-mtime', 'timestamp-in-content', 'zip-entry-times'])
 const DPKG_MD5SUMS = /^var\/lib\/dpkg\/info\/[^/]+\.md5sums$/
+const APK_INSTALLED = 'lib/apk/db/installed'
+/** package databases are read whole up to this size (an Alpine installed db is a few MiB) */
+const PACKAGE_DB_MAX = 16 * 1024 * 1024
 
-/** dpkg's `<md5>  <path>` lines (paths without the leading '/'). */
+/** dpkg's `<md5>  <path>` lines (paths without the leading '/'): path -> `md5:<hex>`. */
 export function readMd5sums(text: Buffer, into: Map<string, string>): void {
   for (const line of text.toString('utf8').split('\n')) {
     const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line)
-    if (m) into.set(m[2].replace(/^\/+/, ''), m[1])
+    if (m) into.set(m[2].replace(/^\/+/, ''), `md5:${m[1]}`)
+  }
+}
+
+/** apk's installed database: `F:dir`, `R:name`, `Z:Q1<base64 sha1>` -> path -> `sha1:<hex>`. */
+export function readApkInstalled(text: Buffer, into: Map<string, string>): void {
+  let dir = ''
+  let file = ''
+  for (const line of text.toString('utf8').split('\n')) {
+    if (line.startsWith('P:')) dir = ''
+    else if (line.startsWith('F:')) dir = line.slice(2)
+    else if (line.startsWith('R:')) file = line.slice(2)
+    else if (line.startsWith('Z:Q1') && file) {
+      const sha1 = Buffer.from(line.slice(4), 'base64')
+      if (sha1.length === 20) into.set(dir ? `${dir}/${file}` : file, `sha1:${sha1.toString('hex')}`)
+      file = ''
+    }
   }
 }
 
@@ -216,10 +235,10 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
   const perLayer: ImageHazard[][] = img.layers.map(() => [])
   let budget = limits.budgetBytes
   let capped = false
-  // dpkg's md5sums (path -> md5) and, per content hazard, the md5 of the file that has it
+  // dpkg's md5sums and apk's sha1s (path -> 'md5:…' or 'sha1:…') and, per content hazard, its file's digests
   const packageSums = new Map<string, string>()
-  const hazardMd5 = new Map<ImageHazard, string>()
-  const add = (h: FileHazard, layer: number, md5?: string): void => {
+  const hazardSums = new Map<ImageHazard, string[]>()
+  const add = (h: FileHazard, layer: number, sums: string[]): void => {
     const list = perLayer[layer]
     if (list.length >= limits.maxFindings) {
       capped = true
@@ -228,7 +247,7 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
     const l = img.layers[layer]
     const hazard: ImageHazard = {...h, platform: img.platform, layer: layer + 1, layerDigest: l.digest ?? null}
     list.push(hazard)
-    if (md5 && CONTENT_HAZARDS.has(h.id)) hazardMd5.set(hazard, md5)
+    if (CONTENT_HAZARDS.has(h.id)) hazardSums.set(hazard, sums)
   }
   const jobs = img.layers.slice(skip).map((layer, k) => {
     const i = k + skip
@@ -241,7 +260,8 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
           if (e.type !== 'file') return undefined
           stats.files++
           let mode: Collector['mode'] = 'head'
-          const small = e.size <= limits.textMaxBytes
+          const db = e.key === APK_INSTALLED || DPKG_MD5SUMS.test(e.key)
+          const small = e.size <= (db ? Math.max(PACKAGE_DB_MAX, limits.textMaxBytes) : limits.textMaxBytes)
           const zipName = looksLikeZip(e.key, Buffer.alloc(0))
           const want = small ? e.size : zipName ? Math.min(e.size, limits.zipTailBytes) : 0
           if (!small && !zipName) stats.filesOverCap++
@@ -261,9 +281,14 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
             write: (chunk: Buffer) => c.write(chunk),
             end: () => {
               const r = c.result()
-              const md5 = c.md5.digest('hex')
               if (DPKG_MD5SUMS.test(e.key) && r.content) readMd5sums(r.content, packageSums)
-              for (const h of judgeFile({path: e.key, size: e.size, ...r}, ctx)) add(h, i, md5)
+              if (e.key === APK_INSTALLED && r.content) readApkInstalled(r.content, packageSums)
+              const found = judgeFile({path: e.key, size: e.size, ...r}, ctx)
+              if (found.length === 0) return
+              // the file's digests, to match a package database read before or after it
+              const sums = [`md5:${c.md5.digest('hex')}`]
+              if (r.content) sums.push(`sha1:${createHash('sha1').update(r.content).digest('hex')}`)
+              for (const h of found) add(h, i, sums)
             },
           }
         },
@@ -275,8 +300,9 @@ async function scanImage(archive: ImageArchive, img: ImageInfo, options: ImageSc
   await scanLayers(archive.source, archive.path, jobs, options.concurrency ?? 2)
   // a package's file, byte for byte, holds the times of the package's build, not of this one
   let hazards = perLayer.flat().filter((h) => {
-    const md5 = hazardMd5.get(h)
-    if (md5 === undefined || packageSums.get(h.path) !== md5) return true
+    const sums = hazardSums.get(h)
+    const listed = packageSums.get(h.path)
+    if (sums === undefined || listed === undefined || !sums.includes(listed)) return true
     stats.packageFiles++
     return false
   })

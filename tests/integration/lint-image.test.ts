@@ -260,6 +260,22 @@ describe('repro lint IMAGE: every hazard, every archive form', () => {
     assert.equal(r.json.files[0].scans![0].packageFiles, 1)
   })
 
+  it("an Alpine package's own file (apk's installed db: Z:Q1 + base64 sha1) is not a finding", async () => {
+    const own = `built ${T}\n`
+    const q1 = `Q1${createHash('sha1').update(own).digest('base64')}`
+    const db = `C:Q1abc=\nP:musl-utils\nV:1.2\nF:usr/bin\nR:ldd\nZ:${q1}\nR:other\nZ:Q1${'A'.repeat(27)}=\n\n`
+    const p = await image('apk', [
+      [
+        {path: 'lib/apk/db/installed', content: db},
+        {path: 'usr/bin/ldd', content: own},
+        {path: 'usr/bin/other', content: own},
+      ],
+    ])
+    const r = await lintJson([p])
+    assert.deepEqual(pairs(r.json), [['RL101', 'usr/bin/other']])
+    assert.equal(r.json.files[0].scans![0].packageFiles, 1)
+  })
+
   it('Dockerfiles and images in one run; a Dockerfile is never taken for an image', async () => {
     const ctx = path.join(dir, 'ctx')
     mkdirSync(ctx, {recursive: true})
