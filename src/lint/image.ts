@@ -1,7 +1,7 @@
 /**
  * `repro lint IMAGE`: the image hazards of src/hazards as lint findings (rules RL101…), and how a target is
  * told apart: an image reference with a scheme (docker://, podman://, registry://), an OCI layout directory
- * (an `oci-layout` file or index.json inside), or a file that is a tar, a gzip or a zstd stream (a Dockerfile
+ * (an `oci-layout` file, or index.json and blobs/ without a Dockerfile), or a file that is a tar, a gzip or a zstd stream (a Dockerfile
  * is none of these); everything else is a CONTEXT or a Dockerfile. `--image` makes every target an image
  * (a registry reference without a scheme needs it).
  */
@@ -30,7 +30,16 @@ export function isImageTarget(target: string, cwd: string, forceImage = false): 
   } catch {
     return false
   }
-  if (st.isDirectory()) return existsSync(path.join(abs, 'oci-layout')) || existsSync(path.join(abs, 'index.json'))
+  if (st.isDirectory()) {
+    if (existsSync(path.join(abs, 'oci-layout'))) return true
+    // index.json alone could be a project file in a build context: a layout also has blobs/ and no Dockerfile
+    return (
+      existsSync(path.join(abs, 'index.json')) &&
+      existsSync(path.join(abs, 'blobs')) &&
+      !existsSync(path.join(abs, 'Dockerfile')) &&
+      !existsSync(path.join(abs, 'Containerfile'))
+    )
+  }
   if (!st.isFile() || st.size < 4) return false
   const head = Buffer.alloc(512)
   const fd = openSync(abs, 'r')

@@ -19,6 +19,11 @@ before(() => {
   writeFileSync(path.join(dir, 'image.tar.Dockerfile'), 'FROM scratch\n')
   mkdirSync(path.join(dir, 'ctx'))
   writeFileSync(path.join(dir, 'ctx', 'Dockerfile'), 'FROM scratch\n')
+  mkdirSync(path.join(dir, 'node-ctx', 'blobs'), {recursive: true})
+  writeFileSync(path.join(dir, 'node-ctx', 'index.json'), '{}')
+  writeFileSync(path.join(dir, 'node-ctx', 'Dockerfile'), 'FROM scratch\n')
+  mkdirSync(path.join(dir, 'layout2', 'blobs'), {recursive: true})
+  writeFileSync(path.join(dir, 'layout2', 'index.json'), '{}')
   mkdirSync(path.join(dir, 'layout'))
   writeFileSync(path.join(dir, 'layout', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
   // python3 writes the tars: POSIX (ustar) and v7 (no magic: only the header checksum tells)
@@ -47,6 +52,7 @@ test('images: schemes, OCI layouts, tar/gzip/zstd content whatever the name', ()
     'podman://app:1',
     'registry://localhost:5000/a:1',
     'layout',
+    'layout2',
     'posix.tar',
     'v7.tar',
     'x.gz',
@@ -61,6 +67,7 @@ test('not images: Dockerfiles (whatever their name), contexts, missing paths; --
     'image.tar.Dockerfile',
     'Dockerfile.tar',
     'ctx',
+    'node-ctx',
     '.',
     'missing.tar',
     'localhost:5000/a:1',
