@@ -222,6 +222,20 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+const HOSTNAME_RES = new WeakMap<HazardContext, Array<[string, RegExp]>>()
+
+/** One regular expression per host name (as a word), compiled once per scan. */
+function hostnameMatchers(ctx: HazardContext): Array<[string, RegExp]> {
+  let list = HOSTNAME_RES.get(ctx)
+  if (!list) {
+    list = ctx.hostnames
+      .filter((h) => h.length >= HOSTNAME_MIN)
+      .map((h) => [h, new RegExp(`(?<![A-Za-z0-9_-])${escapeRe(h)}(?![A-Za-z0-9_-])`)])
+    HOSTNAME_RES.set(ctx, list)
+  }
+  return list
+}
+
 /** Judge one file of an image against the build's clock window. */
 export function judgeFile(file: FileView, ctx: HazardContext): FileHazard[] {
   const out: FileHazard[] = []
@@ -302,9 +316,8 @@ export function judgeFile(file: FileView, ctx: HazardContext): FileHazard[] {
       message: `${t.raw}: ${t.kind}, ${utc(t.seconds)}, after SOURCE_DATE_EPOCH ${ctx.sde}${stamps.length > 1 ? ` (${stamps.length >= 100 ? '100 or more' : stamps.length} timestamps in this file)` : ''}`,
     })
   }
-  for (const h of ctx.hostnames) {
-    if (h.length < HOSTNAME_MIN) continue
-    const m = new RegExp(`(?<![A-Za-z0-9_-])${escapeRe(h)}(?![A-Za-z0-9_-])`).exec(text)
+  for (const [h, re] of hostnameMatchers(ctx)) {
+    const m = re.exec(text)
     if (!m) continue
     const before = text.slice(0, m.index)
     const line = before.split('\n').length
