@@ -602,7 +602,10 @@ class Comparison {
       await scanLayers(
         arch.source,
         arch.path,
-        img.layers.map((layer, i) => ({layer, options: {layer: i, onEntry: (e) => void perLayer[i].push(e)}})),
+        img.layers.map((layer, i) => ({
+          layer,
+          options: {layer: i, tap: this.edgeTap, onEntry: (e: TarEntry) => void perLayer[i].push(e)},
+        })),
         this.options.concurrency ?? 2,
       )
       return flatten(perLayer)
@@ -616,6 +619,8 @@ class Comparison {
       if (ea && eb) {
         this.stats.filesCompared++
         this.matched(platform, undefined, ea, eb, ctx, true)
+        this.release(ea)
+        this.release(eb)
       } else {
         this.presence(platform, undefined, ea, eb)
       }

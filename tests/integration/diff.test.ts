@@ -350,6 +350,17 @@ print(json.dumps([base64.b64encode(b.getvalue()).decode() for b in (g, z)]))`,
       'timestamp-in-content',
       'zip-entry-times',
     ])
+    // layer counts differ: the flattened comparison gets the same detectors
+    const fa = await archive({layers: [[{content: gzA, path: 'x.gz'}]]})
+    const fb = await archive({layers: [[{content: gzB, path: 'x.gz'}], [{content: 'e', path: 'extra'}]]})
+    const flat = await diff(fa, fb)
+    assert.deepEqual(
+      flat.differences.filter((e) => e.kind === 'file').map((e) => [e.path, e.field, e.cause, e.layer]),
+      [
+        ['extra', 'presence', 'file-added-or-removed', undefined],
+        ['x.gz', 'content', 'gzip-mtime', undefined],
+      ],
+    )
   })
 
   test('log files, ldconfig cache, .pyc and leaked resolv.conf: path rules', async () => {
