@@ -2,6 +2,7 @@
  * Why two builds differ: pure rules from a raw difference (where, which field, both values) to a likely
  * cause and a hint. Rules look at the path first (well-known non-deterministic files), then the field.
  */
+import {explainContent, type FileView, HAZARD, type HazardId, pathHazard} from '../hazards/detectors.js'
 import {annotationKey, labelKey} from './ignore.js'
 import {type Category, CATEGORY_ORDER, type CauseId, type CauseSummary, type DiffEvent} from './types.js'
 
@@ -11,6 +12,11 @@ interface CauseInfo {
   category: Category
   title: string
   hint: string
+}
+
+function hazardCause(id: HazardId & CauseId): CauseInfo {
+  const h = HAZARD[id]
+  return {category: 'content', title: h.title, hint: `${h.why} Fix: ${h.fix}`}
 }
 
 export const CAUSES: Record<CauseId, CauseInfo> = {
@@ -39,26 +45,17 @@ export const CAUSES: Record<CauseId, CauseInfo> = {
     title: 'file type differs',
     hint: 'one side has a file where the other has a directory, link or device',
   },
-  'shadow-last-change': {
-    category: 'content',
-    title: '/etc/shadow last password change day',
-    hint: 'useradd writes the day of the build into /etc/shadow: append `&& chage -d 99999 <user> && rm -f /etc/shadow-` (or pin it to SOURCE_DATE_EPOCH days)',
-  },
-  'log-file': {
-    category: 'content',
-    title: 'log files written during the build',
-    hint: 'package managers log with the time of the build (/var/log/dpkg.log, apt/history.log, alternatives.log): delete /var/log/* at the end of the RUN step',
-  },
-  'ldconfig-cache': {
-    category: 'content',
-    title: 'ldconfig cache',
-    hint: 'ldconfig writes /var/cache/ldconfig/aux-cache with inode and time stamps: delete it in the RUN step that runs ldconfig',
-  },
-  'pyc-timestamp': {
-    category: 'content',
-    title: 'Python bytecode with embedded timestamps',
-    hint: '.pyc files embed the source mtime: set SOURCE_DATE_EPOCH for the RUN step (ARG SOURCE_DATE_EPOCH) or use PYTHONDONTWRITEBYTECODE=1 / --invalidation-mode checked-hash',
-  },
+  // the content hazards are the detectors of src/hazards (`repro lint IMAGE` rules RL101…): one set, one text
+  'shadow-last-change': hazardCause('shadow-last-change'),
+  'log-file': hazardCause('log-file'),
+  'package-log': hazardCause('package-log'),
+  'ldconfig-cache': hazardCause('ldconfig-cache'),
+  'pyc-timestamp': hazardCause('pyc-timestamp'),
+  'timestamp-in-content': hazardCause('timestamp-in-content'),
+  'gzip-mtime': hazardCause('gzip-mtime'),
+  'zip-entry-times': hazardCause('zip-entry-times'),
+  'machine-id': hazardCause('machine-id'),
+  'build-hostname': hazardCause('build-hostname'),
   'leaked-host-file': {
     category: 'content',
     title: 'host network files leaked into the image',
@@ -189,10 +186,6 @@ const BUILD_TOOL_LABELS = new Set([
   'moby.buildkit.version',
 ])
 
-function isLogPath(p: string): boolean {
-  return p.startsWith('var/log/') && !p.endsWith('/')
-}
-
 /** Epoch seconds of an RFC 3339 date; undefined when unparsable. */
 export function epochOf(date: string | undefined): number | undefined {
   if (!date) return undefined
@@ -227,11 +220,37 @@ export function shadowDiffersOnlyInLastChange(a: string, b: string): boolean {
 function pathCause(path: string): CauseId | undefined {
   if (path === 'etc/shadow' || path === 'etc/shadow-' || path === 'etc/gshadow' || path === 'etc/gshadow-')
     return 'shadow-last-change'
-  if (isLogPath(path)) return 'log-file'
-  if (path === 'var/cache/ldconfig/aux-cache' || path === 'etc/ld.so.cache') return 'ldconfig-cache'
+  // (size 1: a file that differs is never empty on both sides)
+  const byPath = pathHazard(path, 1)
+  // diff has always called every /var/log file a log-file; package-log is for apt's caches
+  if (byPath === 'package-log') return path.startsWith('var/log/') ? 'log-file' : 'package-log'
+  if (byPath) return byPath
+  if (path === 'etc/ld.so.cache') return 'ldconfig-cache'
+  if (path === 'etc/machine-id' || path === 'var/lib/dbus/machine-id') return 'machine-id'
   if (path.endsWith('.pyc')) return 'pyc-timestamp'
   if (path === 'etc/resolv.conf' || path === 'etc/hosts' || path === 'etc/hostname') return 'leaked-host-file'
   return undefined
+}
+
+/** Both versions of a file whose content differs, as far as the comparer holds them. */
+export interface ContentPair {
+  a: FileView
+  b: FileView
+}
+
+/**
+ * The cause of a content difference from both contents: a detector of src/hazards with both values decoded
+ * (timestamp in content, gzip header mtime, zip entry times, .pyc source mtime, shadow days), else undefined.
+ */
+export function contentCause(
+  path: string,
+  pair: ContentPair,
+  ctx: CauseContext,
+  now = Math.floor(Date.now() / 1000) + 86400,
+): {cause: CauseId; detail: string} | undefined {
+  const found = explainContent(path, pair.a, pair.b, {sdeA: ctx.sdeA, sdeB: ctx.sdeB, now})
+  if (!found) return undefined
+  return {cause: found.id, detail: found.detail}
 }
 
 function baseName(p: string): string {

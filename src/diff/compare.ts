@@ -10,7 +10,8 @@ import {InvalidArgumentError, shown} from '../errors.js'
 import {type ImageArchive, type ImageInfo, type IndexInfo, type LayerInfo, platformImages} from '../image/archive.js'
 import {LIMITS} from '../image/limits.js'
 import type {Logger} from '../log.js'
-import {type CauseContext, epochOf, explain, type RawEvent} from './causes.js'
+import {looksLikeZip} from '../hazards/detectors.js'
+import {CAUSES, type CauseContext, contentCause, epochOf, explain, type RawEvent} from './causes.js'
 import {type IgnoreOptions, makeIgnorePredicate} from './ignore.js'
 import {diffJson} from './json-tree.js'
 import {compareEntries, CONTENT_CAP, flatten, movedEntries, scanLayers, type TarEntry, type LayerJob} from './layers.js'
@@ -36,6 +37,16 @@ type Side = 'a' | 'b'
 
 /** Bytes of small-file content held while waiting for the other side's entry. */
 const PENDING_BUDGET = 48 * 1024 * 1024
+/** First bytes of every file kept for the content detectors (gzip and .pyc headers) */
+const HEAD_BYTES = 16
+/** Last bytes of a zip-looking file larger than CONTENT_CAP kept for its central directory (zip entry times) */
+const ZIP_TAIL_BYTES = 1024 * 1024
+
+/** Heads and zip tails of entries, for the content detectors of src/hazards (entries are the keys). */
+interface Edges {
+  head: Buffer
+  tail?: Buffer
+}
 
 function isText(b: Buffer): boolean {
   return !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b)
@@ -70,6 +81,7 @@ interface ContentNeed {
   entry: TarEntry
   /** both sides' small contents, filled by the second pass, for a unified diff */
   texts?: {a?: Buffer; b?: Buffer}
+  ctx?: CauseContext
 }
 
 class Comparison {
@@ -354,6 +366,46 @@ class Comparison {
     if (jobs.length > 0) await this.pairwise(platform, jobs, ctx)
   }
 
+  private readonly edges = new WeakMap<TarEntry, Edges>()
+
+  /** A sink that keeps an entry's first bytes (and a zip's last bytes) for the content detectors. */
+  private edgeTap = (e: TarEntry): {write(chunk: Buffer): void; end(): void} | undefined => {
+    if (e.type !== 'file' || e.size === 0) return undefined
+    const head: Buffer[] = []
+    let headLen = 0
+    const tailMax =
+      e.size > CONTENT_CAP &&
+      looksLikeZip(e.key, Buffer.alloc(0)) &&
+      this.pendingBytes + ZIP_TAIL_BYTES <= PENDING_BUDGET
+        ? ZIP_TAIL_BYTES
+        : 0
+    if (tailMax > 0) this.pendingBytes += tailMax
+    const tail: Buffer[] = []
+    let tailLen = 0
+    return {
+      write: (chunk) => {
+        if (headLen < HEAD_BYTES) {
+          const part = Buffer.from(chunk.subarray(0, HEAD_BYTES - headLen))
+          head.push(part)
+          headLen += part.length
+        }
+        if (tailMax > 0) {
+          tail.push(Buffer.from(chunk))
+          tailLen += chunk.length
+          while (tail.length > 1 && tailLen - tail[0].length >= tailMax) tailLen -= tail.shift()!.length
+        }
+      },
+      end: () => {
+        const t = tailMax > 0 ? Buffer.concat(tail) : undefined
+        this.edges.set(e, {
+          head: Buffer.concat(head),
+          tail: t && t.length > tailMax ? t.subarray(t.length - tailMax) : t,
+        })
+        // a tail stays charged to the pending budget until the entry is released (matched or reported)
+      },
+    }
+  }
+
   private keepContent = (e: TarEntry): boolean => {
     if (this.pendingBytes + e.size > PENDING_BUDGET) return false
     this.pendingBytes += e.size
@@ -364,6 +416,11 @@ class Comparison {
     if (e?.content) {
       this.pendingBytes -= e.size
       e.content = undefined
+    }
+    const edges = e && this.edges.get(e)
+    if (edges?.tail) {
+      this.pendingBytes -= ZIP_TAIL_BYTES
+      edges.tail = undefined
     }
   }
 
@@ -397,7 +454,7 @@ class Comparison {
     const sideJobs = (side: Side): LayerJob[] =>
       jobs.map((job, j) => ({
         layer: side === 'a' ? job.la : job.lb,
-        options: {layer: job.n - 1, keepContent: this.keepContent, onEntry: onEntry(side, j)},
+        options: {layer: job.n - 1, keepContent: this.keepContent, tap: this.edgeTap, onEntry: onEntry(side, j)},
       }))
     const c = this.options.concurrency ?? 2
     await Promise.all([
@@ -454,8 +511,18 @@ class Comparison {
     const diffs = compareEntries(ea, eb)
     for (const d of diffs) {
       this.noteFileEvent(platform, layer)
+      const explained = d.field === 'content' ? this.contentCause(ea, eb, ctx) : undefined
       const e = this.emit(
-        {kind: 'file', platform, layer: flat ? undefined : layer, path: ea.key || '.', field: d.field, a: d.a, b: d.b},
+        {
+          kind: 'file',
+          platform,
+          layer: flat ? undefined : layer,
+          path: ea.key || '.',
+          field: d.field,
+          a: d.a,
+          b: d.b,
+          ...(explained ? {cause: explained.cause, detail: explained.detail} : {}),
+        },
         ctx,
       )
       if (!e || d.field !== 'content') continue
@@ -470,9 +537,30 @@ class Comparison {
       }
       const wantText = text && e.diff === undefined && (!ea.content || !eb.content)
       const texts = wantText ? {a: ea.content, b: eb.content} : undefined
-      if ((wantText && !ea.content) || (report && !ea.content)) this.needs.push({event: e, side: 'a', entry: ea, texts})
-      if ((wantText && !eb.content) || (report && !eb.content)) this.needs.push({event: e, side: 'b', entry: eb, texts})
+      if ((wantText && !ea.content) || (report && !ea.content))
+        this.needs.push({event: e, side: 'a', entry: ea, texts, ctx})
+      if ((wantText && !eb.content) || (report && !eb.content))
+        this.needs.push({event: e, side: 'b', entry: eb, texts, ctx})
     }
+  }
+
+  /** A detector of src/hazards that explains a content difference, from what is held of both entries. */
+  private contentCause(
+    ea: TarEntry,
+    eb: TarEntry,
+    ctx: CauseContext,
+  ): {cause: DiffEvent['cause']; detail: string} | undefined {
+    const view = (e: TarEntry) => {
+      const edges = this.edges.get(e)
+      return {
+        path: e.key,
+        size: e.size,
+        head: e.content ?? edges?.head ?? Buffer.alloc(0),
+        content: e.content,
+        tail: edges?.tail,
+      }
+    }
+    return contentCause(ea.key, {a: view(ea), b: view(eb)}, ctx)
   }
 
   private presence(
@@ -514,7 +602,10 @@ class Comparison {
       await scanLayers(
         arch.source,
         arch.path,
-        img.layers.map((layer, i) => ({layer, options: {layer: i, onEntry: (e) => void perLayer[i].push(e)}})),
+        img.layers.map((layer, i) => ({
+          layer,
+          options: {layer: i, tap: this.edgeTap, onEntry: (e: TarEntry) => void perLayer[i].push(e)},
+        })),
         this.options.concurrency ?? 2,
       )
       return flatten(perLayer)
@@ -528,6 +619,8 @@ class Comparison {
       if (ea && eb) {
         this.stats.filesCompared++
         this.matched(platform, undefined, ea, eb, ctx, true)
+        this.release(ea)
+        this.release(eb)
       } else {
         this.presence(platform, undefined, ea, eb)
       }
@@ -579,6 +672,16 @@ class Comparison {
       const t = n.texts
       if (t?.a && t.b && n.event.diff === undefined && isText(t.a) && isText(t.b)) {
         n.event.diff = unified(n.event.path, t.a, t.b)
+      }
+      if (t?.a && t.b && n.event.cause === 'file-content' && n.event.detail === undefined) {
+        // the contents came in the second pass: the detectors get their turn now
+        const view = (c: Buffer) => ({path: n.event.path, size: c.length, head: c, content: c})
+        const found = contentCause(n.event.path, {a: view(t.a), b: view(t.b)}, n.ctx ?? {})
+        if (found) {
+          n.event.cause = found.cause
+          n.event.hint = CAUSES[found.cause].hint
+          n.event.detail = found.detail
+        }
       }
     }
     this.needs.length = 0

@@ -15,6 +15,7 @@ export const CATEGORY_ORDER: Category[] = ['content', 'metadata', 'packaging']
 export type CauseId =
   | 'annotation'
   | 'archive-format'
+  | 'build-hostname'
   | 'build-tool-label'
   | 'compression'
   | 'config'
@@ -26,6 +27,7 @@ export type CauseId =
   | 'file-owner'
   | 'file-timestamp'
   | 'file-type'
+  | 'gzip-mtime'
   | 'hardlink'
   | 'history'
   | 'image-name'
@@ -34,16 +36,20 @@ export type CauseId =
   | 'ldconfig-cache'
   | 'leaked-host-file'
   | 'log-file'
+  | 'machine-id'
   | 'media-type'
   | 'mtime-after-sde'
+  | 'package-log'
   | 'platform-missing'
   | 'provenance'
   | 'pyc-timestamp'
   | 'shadow-last-change'
   | 'symlink-target'
   | 'tar-format'
+  | 'timestamp-in-content'
   | 'whiteout'
   | 'xattr'
+  | 'zip-entry-times'
 
 export interface DiffEvent {
   kind: EventKind
@@ -62,6 +68,11 @@ export interface DiffEvent {
   hint: string
   /** unified diff of a small text file */
   diff?: string
+  /**
+   * content differences a detector of src/hazards explains: both values decoded, e.g. `1795483984 vs
+   * 1795483986: epoch seconds 2 s apart, both on 2026-11-23 (UTC)`
+   */
+  detail?: string
 }
 
 export interface CauseSummary {

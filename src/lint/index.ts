@@ -10,22 +10,27 @@ import yaml from 'js-yaml'
 import {decodeDockerfile, DockerfileParseError, MAX_DOCKERFILE_BYTES, parseDockerfile} from '../dockerfile/parse.js'
 import {InvalidArgumentError} from '../errors.js'
 import {parseDockerignore} from '../verify/context-digest.js'
+import type {Exec} from '../exec.js'
+import type {Logger} from '../log.js'
+import {isImageTarget, lintImage} from './image.js'
 import {buildModel} from './model.js'
 import type {RawFinding, RuleContext} from './rules/common.js'
 import {normalizeImage} from './rules/images.js'
-import {findRule, RULES} from './rules/index.js'
+import {findRule, IMAGE_RULES, RULES} from './rules/index.js'
 import {
   SEVERITIES,
   SEVERITY_RANK,
   type FailOn,
   type Finding,
+  type ImageLintOptions,
   type LintFileResult,
   type LintOptions,
   type LintResult,
 } from './types.js'
 
-export type {FailOn, Finding, LintFileResult, LintOptions, LintResult} from './types.js'
-export {RULES} from './rules/index.js'
+export type {FailOn, Finding, ImageLintOptions, LintFileResult, LintOptions, LintResult} from './types.js'
+export {isImageTarget} from './image.js'
+export {ALL_RULES, IMAGE_RULES, RULES} from './rules/index.js'
 
 export interface SourceFacts {
   /** the name findings carry */
@@ -117,8 +122,21 @@ export function lintSource(text: string, facts: SourceFacts): LintFileResult {
 }
 
 export function compareFindings(a: Finding, b: Finding): number {
+  const byFile = a.file < b.file ? -1 : a.file > b.file ? 1 : 0
+  if (byFile === 0 && a.image && b.image) {
+    const x = a.image
+    const y = b.image
+    return (
+      (x.platform < y.platform ? -1 : x.platform > y.platform ? 1 : 0) ||
+      x.layer - y.layer ||
+      (x.path < y.path ? -1 : x.path > y.path ? 1 : 0) ||
+      a.line - b.line ||
+      a.column - b.column ||
+      (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0)
+    )
+  }
   return (
-    (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+    byFile ||
     a.line - b.line ||
     a.column - b.column ||
     (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0) ||
@@ -163,7 +181,9 @@ function resolveRuleKeys(keys: string[], source: string): string[] {
   return keys.map((k) => {
     const rule = findRule(k)
     if (!rule)
-      throw new InvalidArgumentError(`${source}: unknown rule "${k}" (ids RL001…RL0${RULES.length}, or their names)`)
+      throw new InvalidArgumentError(
+        `${source}: unknown rule "${k}" (ids RL001…RL0${RULES.length} and RL101…RL${100 + IMAGE_RULES.length}, or their names)`,
+      )
     return rule.id
   })
 }
@@ -295,4 +315,45 @@ export function summarize(files: LintFileResult[], failOn: FailOn, disabled: str
   for (const f of findings) counts[f.severity]++
   const failed = failOn !== 'none' && findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[failOn])
   return {files, findings, counts, failOn, failed, disabled}
+}
+
+export interface LintTargetsOptions extends LintOptions, ImageLintOptions {
+  exec: Exec
+  logger?: Logger
+}
+
+/**
+ * Lint every target: Dockerfiles and contexts statically (`lint`), image inputs by scanning their layers
+ * (`lintImage`, see src/lint/image.ts for how a target is told to be an image). Files in target order.
+ */
+export async function lintTargets(options: LintTargetsOptions): Promise<LintResult> {
+  const targets = options.targets.length > 0 ? options.targets : ['.']
+  const isImage = targets.map((t) => isImageTarget(t, options.cwd, options.forceImage))
+  const dockerTargets = targets.filter((_, i) => !isImage[i])
+  if (isImage.every((x) => !x)) return lint({...options, targets})
+  if (options.failOn !== undefined && !isFailOn(options.failOn)) {
+    throw new InvalidArgumentError(
+      `--fail-on ${String(options.failOn)}: expected one of ${[...SEVERITIES, 'none'].join(', ')}`,
+    )
+  }
+  const flagDisabled = resolveRuleKeys(options.disable, '--disable')
+  const statics = dockerTargets.length > 0 ? lint({...options, targets: dockerTargets}) : undefined
+  const files: LintFileResult[] = []
+  let k = 0
+  for (const [i, target] of targets.entries()) {
+    if (!isImage[i]) {
+      files.push(statics!.files[k++])
+      continue
+    }
+    files.push(
+      await lintImage(target, {
+        ...options,
+        exec: options.exec,
+        logger: options.logger,
+        disabled: new Set(flagDisabled),
+      }),
+    )
+  }
+  const disabled = [...new Set([...flagDisabled, ...(statics?.disabled ?? [])])].sort()
+  return summarize(files, options.failOn ?? statics?.failOn ?? 'warning', disabled)
 }

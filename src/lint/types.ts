@@ -26,6 +26,36 @@ export interface Finding {
   column: number
   message: string
   fix: string
+  /** image findings (RL101…): where in the image; `file` is the image input, line/column the position inside the file (1:1 when the hazard is the whole file) */
+  image?: ImageLocation
+}
+
+export interface ImageLocation {
+  /** path in the image, no leading '/' */
+  path: string
+  platform: string
+  /** 1-based layer number */
+  layer: number
+  layerDigest: string | null
+}
+
+/** What `repro lint IMAGE` judged an image with, per platform. */
+export interface ImageScanSummary {
+  platform: string
+  /** SOURCE_DATE_EPOCH the times were judged against (null: none known) */
+  sde: number | null
+  sdeSource: string
+  hostnames: string[]
+  layers: number
+  layersScanned: number
+  layersSkipped: number
+  files: number
+  filesRead: number
+  bytesRead: number
+  filesOverCap: number
+  filesOverBudget: number
+  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums): not findings */
+  packageFiles: number
 }
 
 export interface LintFileResult {
@@ -35,6 +65,12 @@ export interface LintFileResult {
   findings: Finding[]
   /** findings silenced by `# repro-lint ignore=` comments */
   suppressed: number
+  /** 'image' for an image input (absent: a Dockerfile) */
+  kind?: 'dockerfile' | 'image'
+  /** image inputs: what was scanned, per platform */
+  scans?: ImageScanSummary[]
+  /** image inputs: limits reached, SOURCE_DATE_EPOCH unknown, base layers not matching */
+  warnings?: string[]
 }
 
 export interface LintResult {
@@ -63,4 +99,21 @@ export interface LintOptions {
   disable: string[]
   /** undefined: from .repro-lint.yaml, else 'warning' */
   failOn?: FailOn
+}
+
+export interface ImageLintOptions {
+  /** treat every target as an image input (registry references without a scheme need it) */
+  forceImage?: boolean
+  /** SOURCE_DATE_EPOCH to judge against (default: the image's own, from its config) */
+  sde?: number
+  /** the base image (any input): its layers at the bottom of the image are not scanned */
+  base?: string
+  /** scan every layer, also those taken as the base image's */
+  allLayers?: boolean
+  /** more build host names to look for */
+  hostnames?: string[]
+  platform?: string
+  /** "now" in epoch seconds: later times are in the future (default: the clock) */
+  now?: number
+  plainHttp?: boolean
 }

@@ -120,6 +120,8 @@ function section(title: string, events: DiffEvent[], o: RenderOptions): string[]
   for (const [platform, list] of groupByPlatform(events)) {
     out.push('', platform === '' ? 'archive and index:' : `platform ${platform}:`)
     for (const l of table(list, o)) out.push(`  ${l}`)
+    // what a detector of src/hazards decoded from both contents (timestamps, gzip and zip times)
+    for (const e of list) if (e.detail) out.push(`  ${paint(o.color, 'dim', `${where(e)}: ${e.cause}: ${e.detail}`)}`)
   }
   return out
 }

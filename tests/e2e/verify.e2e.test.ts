@@ -129,11 +129,11 @@ describe('repro verify on the test bed', () => {
     assert.notEqual(result.builds[0].digest, result.builds[1].digest)
     assert.ok(result.diff, 'a diff explains the mismatch')
     assert.ok(
-      result.diff.causes.some((c) => c.cause === 'file-content'),
+      result.diff.causes.some((c) => c.cause === 'timestamp-in-content'),
       `causes: ${JSON.stringify(result.diff.causes)}`,
     )
     assert.ok(
-      result.diff.events.some((e) => e.path === 'stamp' && e.cause === 'file-content'),
+      result.diff.events.some((e) => e.path === 'stamp' && e.cause === 'timestamp-in-content'),
       `events: ${JSON.stringify(result.diff.events.map((e) => [e.path, e.cause]))}`,
     )
   })

@@ -3,6 +3,7 @@
  * known way each; every test asserts the exact difference and its cause. A few run the CLI for exit codes.
  */
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -292,6 +293,74 @@ describe('diff: pairs that differ in one known way', () => {
     assert.deepEqual(shape(r), [['file', 'etc/shadow', 'content', 'shadow-last-change']])
     assert.match(r.differences[0].diff!, /-app:!:19000/)
     assert.match(r.differences[0].hint, /chage -d/)
+  })
+
+  test('content detectors (src/hazards): timestamps in text, gzip header mtime, a zip past 64 KiB, decoded', async () => {
+    // python3's gzip and zipfile write the binary files (not the readers under test)
+    const T = 1_795_483_984
+    const py = (mtime: number, zipTime: string): Buffer[] =>
+      JSON.parse(
+        execFileSync('python3', [
+          '-c',
+          `import base64, gzip, io, json, random, zipfile
+g = io.BytesIO()
+with gzip.GzipFile(filename='x', mode='wb', fileobj=g, mtime=${mtime}) as f: f.write(b'hello')
+z = io.BytesIO()
+random.seed(1)
+with zipfile.ZipFile(z, 'w') as f:
+    for i in range(3): f.writestr(zipfile.ZipInfo('lib/%d.class' % i, date_time=(${zipTime})), random.randbytes(40000))
+print(json.dumps([base64.b64encode(b.getvalue()).decode() for b in (g, z)]))`,
+        ]).toString(),
+      ).map((b: string) => Buffer.from(b, 'base64'))
+    const [gzA, zipA] = py(T, '2026, 11, 24, 1, 33, 4')
+    const [gzB, zipB] = py(T + 2, '2026, 11, 24, 1, 33, 8')
+    assert.ok(zipA.length > 64 * 1024, 'the zip is larger than what diff keeps whole')
+    const add = (stamp: number, gz: Buffer, zip: Buffer) => (l: FileSpec[][]) => {
+      l[1].push(
+        {content: `built ${stamp}\nat ${new Date(stamp * 1000).toISOString()}\n`, path: 'app/stamp'},
+        {content: gz, path: 'app/x.gz'},
+        {content: zip, path: 'app/x.jar'},
+      )
+    }
+    const a = await archive({layers: edited(add(T, gzA, zipA))})
+    const b = await archive({layers: edited(add(T + 2, gzB, zipB))})
+    const r = await diff(a, b)
+    assert.deepEqual(
+      r.differences.map((e) => [e.path, e.cause, e.detail]),
+      [
+        [
+          'app/stamp',
+          'timestamp-in-content',
+          `${T} vs ${T + 2}: epoch seconds 2 s apart, both on 2026-11-24 (UTC), both after SOURCE_DATE_EPOCH 0: the build clock (2 timestamps differ)`,
+        ],
+        [
+          'app/x.gz',
+          'gzip-mtime',
+          `gzip header mtime ${T} vs ${T + 2}: 2 s apart (2026-11-24 01:33:04 UTC vs 2026-11-24 01:33:06 UTC)`,
+        ],
+        [
+          'app/x.jar',
+          'zip-entry-times',
+          '3 of 3 entries dated differently, e.g. lib/0.class: 1795483984 vs 1795483988: 4 s apart (2026-11-24 01:33:04 UTC vs 2026-11-24 01:33:08 UTC)',
+        ],
+      ],
+    )
+    assert.deepEqual(r.summary.causes.map((c) => c.cause).sort(), [
+      'gzip-mtime',
+      'timestamp-in-content',
+      'zip-entry-times',
+    ])
+    // layer counts differ: the flattened comparison gets the same detectors
+    const fa = await archive({layers: [[{content: gzA, path: 'x.gz'}]]})
+    const fb = await archive({layers: [[{content: gzB, path: 'x.gz'}], [{content: 'e', path: 'extra'}]]})
+    const flat = await diff(fa, fb)
+    assert.deepEqual(
+      flat.differences.filter((e) => e.kind === 'file').map((e) => [e.path, e.field, e.cause, e.layer]),
+      [
+        ['extra', 'presence', 'file-added-or-removed', undefined],
+        ['x.gz', 'content', 'gzip-mtime', undefined],
+      ],
+    )
   })
 
   test('log files, ldconfig cache, .pyc and leaked resolv.conf: path rules', async () => {

@@ -134,7 +134,8 @@ describe('repro lint: outputs and exit codes', () => {
     const doc = JSON.parse(text)
     assert.ok(validate(doc))
     assert.equal(doc.version, '2.1.0')
-    assert.equal(doc.runs[0].tool.driver.rules.length, 14)
+    // every rule: the 14 Dockerfile rules and the 10 image rules (RL101…RL110)
+    assert.equal(doc.runs[0].tool.driver.rules.length, 24)
     assert.deepEqual(
       doc.runs[0].results.map((x: {ruleId: string; level: string}) => `${x.ruleId}:${x.level}`),
       ['RL002:warning', 'RL001:warning', 'RL013:error', 'RL003:warning', 'RL011:error'],

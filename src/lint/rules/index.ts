@@ -1,4 +1,5 @@
 /** Every rule: stable id, name, severity, what it finds, why, and the check. Ids never change meaning. */
+import {HAZARDS} from '../../hazards/detectors.js'
 import type {RuleMeta} from '../types.js'
 import type {Check} from './common.js'
 import {addUrlNoChecksum, downloadUnverified, gitCloneUnpinned} from './downloads.js'
@@ -139,11 +140,29 @@ export const RULES: readonly Rule[] = [
   },
 ]
 
-export const RULE_BY_KEY = new Map<string, Rule>(
-  RULES.flatMap((r) => [[r.id.toLowerCase(), r] as const, [r.name, r] as const]),
+/** The rule name of an image hazard: its id, except where a Dockerfile rule has that name already. */
+export function imageRuleName(hazard: string): string {
+  return RULES.some((r) => r.name === hazard) ? `image-${hazard}` : hazard
+}
+
+/** `repro lint IMAGE`: the detectors of src/hazards (the same ones `repro diff` names causes with). */
+export const IMAGE_RULES: readonly RuleMeta[] = HAZARDS.map((h) => ({
+  id: h.rule,
+  name: imageRuleName(h.id),
+  severity: h.severity,
+  summary: h.summary,
+  why: h.why,
+  fix: h.fix,
+}))
+
+/** Every rule, Dockerfile rules first. */
+export const ALL_RULES: readonly RuleMeta[] = [...RULES, ...IMAGE_RULES]
+
+export const RULE_BY_KEY = new Map<string, RuleMeta>(
+  ALL_RULES.flatMap((r) => [[r.id.toLowerCase(), r] as const, [r.name, r] as const]),
 )
 
 /** Resolve a rule id or name (case-insensitive), or undefined. */
-export function findRule(key: string): Rule | undefined {
+export function findRule(key: string): RuleMeta | undefined {
   return RULE_BY_KEY.get(key.trim().toLowerCase())
 }
