@@ -1,0 +1,358 @@
+/**
+ * `npm run bundle`: the whole CLI in one file, action/repro.mjs, that runs with `node repro.mjs` and no
+ * node_modules (the GitHub Actions in action.yml and verify/action.yml run it at their ref).
+ *
+ *   node --import tsx scripts/bundle.ts [--outfile FILE]   build (default: action/repro.mjs)
+ *   node --import tsx scripts/bundle.ts --check            rebuild into a temp file; exit 1 when the committed
+ *                                                          action/repro.mjs differs from it (CI runs this)
+ *
+ * How oclif finds its commands in one file. oclif discovers commands, plugins and hooks by reading files
+ * (package.json, oclif.manifest.json) and importing modules by path. Its `explicit` strategy (@oclif/core 4.8.4,
+ * lib/config/plugin.js loadCommandsFromTarget) still `import()`s the target by file path, and takes every command
+ * class at once, so every command's module graph would be evaluated at start-up. Instead the bundle embeds a
+ * table of the files and modules oclif reads at run time, keyed by their path under the bundle's directory:
+ * - the root package.json and an oclif.manifest.json generated here from src/commands/** (never a hand list:
+ *   the manifest lists exactly the command files found, and the build fails when a file holds no command);
+ * - for each plugin of package.json's oclif.plugins: its package.json, its oclif.manifest.json, and its
+ *   command and hook modules;
+ * - each command and hook module as a lazy `import()`, which esbuild turns into a module initialised on
+ *   first use: `repro analyze` evaluates analyze's module graph, not build's.
+ * Three of oclif's modules consult the table before the disk (util/fs readJson, util/find-root findRoot,
+ * module-loader): see OCLIF_PATCHES. oclif then runs its ordinary code paths, manifest included.
+ *
+ * Deterministic: the same sources give the same bytes (paths relative to the repository, sorted tables,
+ * no timestamps; esbuild's output is a function of its inputs).
+ */
+import {Plugin} from '@oclif/core'
+import * as esbuild from 'esbuild'
+import {createHash} from 'node:crypto'
+import {mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const BUNDLE = path.join(ROOT, 'action', 'repro.mjs')
+const COMMANDS_DIR = path.join(ROOT, 'src', 'commands')
+
+interface PackageJson {
+  dependencies?: Record<string, string>
+  description?: string
+  engines?: Record<string, string>
+  license?: string
+  name: string
+  oclif: {commands?: unknown; hooks?: Record<string, unknown>; plugins?: string[]; [key: string]: unknown}
+  type?: string
+  version: string
+}
+interface Manifest {
+  commands: Record<string, {relativePath?: string[]; [key: string]: unknown}>
+  version: string
+}
+
+/** src/commands/** as [id, repository-relative path], sorted by id: oclif's own naming (topic:name, index = topic). */
+export async function commandFiles(dir = COMMANDS_DIR): Promise<Array<[string, string]>> {
+  const found: Array<[string, string]> = []
+  const walk = async (sub: string): Promise<void> => {
+    for (const entry of await readdir(path.join(dir, sub), {withFileTypes: true})) {
+      const rel = path.posix.join(sub, entry.name)
+      if (entry.isDirectory()) await walk(rel)
+      else if (/\.ts$/.test(entry.name) && !/\.(d|test|spec)\.ts$/.test(entry.name)) {
+        const parts = rel.replace(/\.ts$/, '').split('/')
+        if (parts.at(-1) === 'index') parts.pop()
+        found.push([parts.join(':'), path.posix.join('src/commands', rel)])
+      }
+    }
+  }
+  await walk('')
+  return found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+function sortKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/**
+ * oclif's manifest of the commands in src/commands, made by oclif itself from the TypeScript sources (this
+ * script runs under tsx), as `oclif manifest` makes it from dist/. Fails when a command file yields no command.
+ */
+async function rootManifest(pjson: PackageJson, files: Array<[string, string]>): Promise<Manifest> {
+  const plugin = new Plugin({
+    errorOnManifestCreate: true,
+    ignoreManifest: true,
+    isRoot: true,
+    pjson: {...pjson, oclif: {...pjson.oclif, commands: './src/commands'}} as never,
+    root: ROOT,
+  })
+  await plugin.load()
+  const manifest = plugin.manifest as unknown as Manifest
+  const ids = Object.keys(manifest.commands).sort()
+  const expected = files.map(([id]) => id)
+  if (JSON.stringify(ids) !== JSON.stringify(expected)) {
+    const missing = expected.filter((id) => !ids.includes(id))
+    throw new Error(`bundle: src/commands files without an oclif command: ${missing.join(', ') || '(none)'}`)
+  }
+  return {commands: sortKeys(manifest.commands), version: pjson.version}
+}
+
+interface Vfs {
+  files: Record<string, string>
+  /** bundle-relative path → absolute source file to import */
+  modules: Record<string, string>
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  )
+}
+
+/** A hook or command target of a plugin as a file, the way oclif's module loader resolves it. */
+async function resolveTarget(base: string): Promise<string> {
+  for (const candidate of [base, `${base}.js`, path.join(base, 'index.js')]) {
+    if (await exists(candidate)) return candidate
+  }
+  throw new Error(`bundle: no module at ${path.relative(ROOT, base)}`)
+}
+
+function hookTargets(hooks: Record<string, unknown> | undefined): string[] {
+  const targets: string[] = []
+  for (const value of Object.values(hooks ?? {})) {
+    for (const hook of Array.isArray(value) ? value : [value]) {
+      targets.push(typeof hook === 'string' ? hook : (hook as {target: string}).target)
+    }
+  }
+  return targets
+}
+
+async function collectVfs(): Promise<{commandIds: string[]; vfs: Vfs}> {
+  const pjson = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as PackageJson
+  const files = await commandFiles()
+  const manifest = await rootManifest(pjson, files)
+  const vfs: Vfs = {files: {}, modules: {}}
+  // what oclif reads of the root package.json (name, version, oclif, the plugins among the dependencies)
+  const plugins = pjson.oclif.plugins ?? []
+  vfs.files['package.json'] = JSON.stringify({
+    dependencies: Object.fromEntries(plugins.map((p) => [p, pjson.dependencies?.[p] ?? '*'])),
+    description: pjson.description,
+    engines: pjson.engines,
+    license: pjson.license,
+    name: pjson.name,
+    oclif: {...pjson.oclif, commands: './src/commands'},
+    type: pjson.type,
+    version: pjson.version,
+  })
+  vfs.files['oclif.manifest.json'] = JSON.stringify(manifest)
+  for (const [id, file] of files) {
+    const relativePath = manifest.commands[id].relativePath?.join('/')
+    if (relativePath !== file) throw new Error(`bundle: oclif placed command ${id} at ${relativePath}, not ${file}`)
+    vfs.modules[file] = path.join(ROOT, file)
+  }
+  for (const name of plugins) {
+    const dir = path.join(ROOT, 'node_modules', name)
+    const rel = path.posix.join('node_modules', name)
+    const ppjson = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as PackageJson
+    const pmanifest = JSON.parse(await readFile(path.join(dir, 'oclif.manifest.json'), 'utf8')) as Manifest
+    if (pmanifest.version !== ppjson.version)
+      throw new Error(`bundle: ${name}'s oclif.manifest.json is not its version's`)
+    if (ppjson.oclif.plugins?.length) throw new Error(`bundle: ${name} has plugins of its own, which is not supported`)
+    vfs.files[`${rel}/package.json`] = JSON.stringify({
+      name: ppjson.name,
+      oclif: ppjson.oclif,
+      type: ppjson.type,
+      version: ppjson.version,
+    })
+    vfs.files[`${rel}/oclif.manifest.json`] = JSON.stringify({...pmanifest, commands: sortKeys(pmanifest.commands)})
+    const targets = [
+      ...Object.values(pmanifest.commands).map((c) => path.join(dir, ...(c.relativePath ?? []))),
+      ...hookTargets(ppjson.oclif.hooks).map((t) => path.join(dir, t)),
+    ]
+    for (const target of targets) {
+      const file = await resolveTarget(target)
+      vfs.modules[path.relative(ROOT, file).split(path.sep).join('/')] = file
+    }
+  }
+  return {commandIds: files.map(([id]) => id), vfs: {files: sortKeys(vfs.files), modules: sortKeys(vfs.modules)}}
+}
+
+/** The 'repro-bundle:vfs' module: the embedded file table and the lookups the oclif patches use. */
+function vfsSource(commandIds: string[], vfs: Vfs): string {
+  const modules = Object.entries(vfs.modules)
+    .map(([rel, file]) => `  [${JSON.stringify(rel)}, () => import(${JSON.stringify(file)})],`)
+    .join('\n')
+  return `import {dirname, isAbsolute, join, relative, sep} from 'node:path'
+import {fileURLToPath} from 'node:url'
+export const root = dirname(fileURLToPath(import.meta.url))
+export const commandIds = ${JSON.stringify(commandIds)}
+const files = new Map(Object.entries(${JSON.stringify(vfs.files)}))
+const modules = new Map([
+${modules}
+])
+function key(file) {
+  const rel = relative(root, file)
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? undefined : rel.split(sep).join('/')
+}
+export function readFile(file) {
+  const k = key(file)
+  return k === undefined ? undefined : files.get(k)
+}
+export function resolveModule(file) {
+  const k = key(file)
+  if (k === undefined) return undefined
+  for (const candidate of [k, k + '.js', k + '/index.js']) {
+    const load = modules.get(candidate)
+    if (load) return {load, path: join(root, candidate)}
+  }
+  return undefined
+}
+export function packageRoot(name) {
+  const dir = name === undefined ? '' : 'node_modules/' + name + '/'
+  return files.has(dir + 'package.json') ? join(root, dir) .replace(/[\\\\/]$/, '') : undefined
+}
+`
+}
+
+/**
+ * Appended to three of @oclif/core's CommonJS modules: each exported function asks the embedded table first
+ * and falls back to the original (user-installed plugins still load from the disk). oclif calls these through
+ * the exports object (`(0, fs_1.readJson)(...)`), so replacing the export is enough.
+ */
+const OCLIF_PATCHES: Record<string, string> = {
+  'lib/module-loader.js': `
+;{
+  const vfs = require('repro-bundle:vfs')
+  const {join, sep} = require('node:path')
+  const original = {load: exports.load, loadWithData: exports.loadWithData, loadWithDataFromManifest: exports.loadWithDataFromManifest}
+  exports.load = async (config, modulePath) => {
+    const hit = vfs.resolveModule(modulePath)
+    return hit ? hit.load() : original.load(config, modulePath)
+  }
+  exports.loadWithData = async (config, modulePath) => {
+    const hit = vfs.resolveModule(modulePath)
+    return hit ? {filePath: hit.path, isESM: true, module: await hit.load()} : original.loadWithData(config, modulePath)
+  }
+  exports.loadWithDataFromManifest = async (cached, root) => {
+    const hit = cached.relativePath ? vfs.resolveModule(join(root, cached.relativePath.join(sep))) : undefined
+    return hit ? {filePath: hit.path, isESM: true, module: await hit.load()} : original.loadWithDataFromManifest(cached, root)
+  }
+}`,
+  'lib/util/find-root.js': `
+;{
+  const vfs = require('repro-bundle:vfs')
+  const original = exports.findRoot
+  exports.findRoot = async (name, root) => vfs.packageRoot(name) ?? original(name, root)
+}`,
+  'lib/util/fs.js': `
+;{
+  const vfs = require('repro-bundle:vfs')
+  const original = {existsSync: exports.existsSync, readJson: exports.readJson}
+  exports.readJson = async (file, useCache) => {
+    const text = vfs.readFile(file)
+    return text === undefined ? original.readJson(file, useCache) : JSON.parse(text)
+  }
+  exports.safeReadJson = async (file, useCache) => {
+    try {
+      return await exports.readJson(file, useCache)
+    } catch {}
+  }
+  exports.existsSync = (file) => vfs.readFile(file) !== undefined || original.existsSync(file)
+}`,
+}
+
+const BANNER = [
+  '#!/usr/bin/env node',
+  '// repro, the whole CLI in one file: `node repro.mjs --help`. Generated by scripts/bundle.ts (npm run bundle): do not edit.',
+  // CommonJS dependencies call require() for node's builtins; an ES module has none of its own
+  "import {createRequire as __reproCreateRequire} from 'node:module'",
+  'const require = __reproCreateRequire(import.meta.url)',
+].join('\n')
+
+export async function bundle(outfile: string): Promise<{bytes: number; sha256: string}> {
+  const {commandIds, vfs} = await collectVfs()
+  const patched = new Set<string>()
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    banner: {js: BANNER},
+    bundle: true,
+    charset: 'utf8',
+    entryPoints: [path.join(ROOT, 'scripts', 'bundle-entry.ts')],
+    // oclif requires typescript only to map compiled paths back to sources (util/read-tsconfig.js), which the
+    // bundle turns off (settings.enableAutoTranspile = false); bundling it would add 10 MB
+    external: ['typescript'],
+    format: 'esm',
+    // class names are part of the output (error names in --json documents come from new.target.name)
+    keepNames: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    outfile,
+    platform: 'node',
+    plugins: [
+      {
+        name: 'repro-bundle',
+        setup(build) {
+          build.onResolve({filter: /^repro-bundle:vfs$/}, () => ({namespace: 'repro-bundle', path: 'vfs'}))
+          build.onLoad({filter: /.*/, namespace: 'repro-bundle'}, () => ({
+            contents: vfsSource(commandIds, vfs),
+            loader: 'js',
+            resolveDir: ROOT,
+          }))
+          build.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, async (args) => {
+            const rel = args.path
+              .split(path.sep)
+              .join('/')
+              .replace(/^.*\/@oclif\/core\//, '')
+            const patch = OCLIF_PATCHES[rel]
+            if (!patch) return undefined
+            patched.add(rel)
+            return {contents: (await readFile(args.path, 'utf8')) + patch, loader: 'js'}
+          })
+        },
+      },
+    ],
+    sourcemap: false,
+    target: 'node20',
+  })
+  for (const rel of Object.keys(OCLIF_PATCHES)) {
+    if (!patched.has(rel)) throw new Error(`bundle: @oclif/core/${rel} was not bundled: the oclif patch did not apply`)
+  }
+  if (result.errors.length > 0) throw new Error('bundle: esbuild failed')
+  const bytes = await readFile(outfile)
+  if (bytes.includes(ROOT)) throw new Error(`bundle: ${outfile} holds the absolute path ${ROOT}`)
+  return {bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex')}
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--check')) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'repro-bundle-'))
+    try {
+      const fresh = path.join(dir, 'repro.mjs')
+      const built = await bundle(fresh)
+      const committed = await readFile(BUNDLE).catch(() => undefined)
+      const same = committed !== undefined && committed.equals(await readFile(fresh))
+      if (!same) {
+        process.stderr.write(
+          `bundle: ${path.relative(ROOT, BUNDLE)} is not the bundle of these sources (rebuilt: ${built.bytes} bytes, sha256 ${built.sha256}): run \`npm run bundle\` and commit it\n`,
+        )
+        return 1
+      }
+      process.stdout.write(
+        `bundle: ${path.relative(ROOT, BUNDLE)} is up to date (${built.bytes} bytes, sha256 ${built.sha256})\n`,
+      )
+      return 0
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
+  }
+  const i = argv.indexOf('--outfile')
+  const outfile = i === -1 ? BUNDLE : path.resolve(argv[i + 1])
+  const built = await bundle(outfile)
+  process.stdout.write(`${path.relative(process.cwd(), outfile)}: ${built.bytes} bytes, sha256 ${built.sha256}\n`)
+  return 0
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2))
+}
