@@ -84,7 +84,15 @@ async function rootManifest(pjson: PackageJson, files: Array<[string, string]>):
     pjson: {...pjson, oclif: {...pjson.oclif, commands: './src/commands'}} as never,
     root: ROOT,
   })
-  await plugin.load()
+  try {
+    await plugin.load()
+  } catch (error) {
+    // oclif: "command ID not found" when a file under src/commands exports no command class
+    const id = /command (\S+) not found/.exec((error as Error).message)?.[1]
+    const file = files.find(([i]) => i === id)?.[1]
+    if (file) throw new Error(`bundle: src/commands files without an oclif command: ${id} (${file})`)
+    throw error
+  }
   const manifest = plugin.manifest as unknown as Manifest
   const ids = Object.keys(manifest.commands).sort()
   const expected = files.map(([id]) => id)
@@ -289,6 +297,9 @@ export async function bundle(outfile: string): Promise<{bytes: number; sha256: s
     minifyWhitespace: true,
     outfile,
     platform: 'node',
+    // module keys in the output are paths relative to the repository: keep node_modules/... even when
+    // node_modules is a symlink (a work tree's), so every checkout gives the same bytes
+    preserveSymlinks: true,
     plugins: [
       {
         name: 'repro-bundle',

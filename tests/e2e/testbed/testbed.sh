@@ -360,6 +360,17 @@ step_diffoci() {
       note: "for docker:// refs run it with DOCKER=/usr/bin/docker: with the 28.x client diffoci runs `docker save --platform`, which needs API 1.48 (dockerd 20.10 has 1.41)"}}}')"
 }
 
+# actionlint: lints .github/workflows and the Actions (tests/e2e/actions.e2e.test.ts); it runs shellcheck
+# (an apt pin) over every run script
+step_actionlint() {
+  check_go
+  go_tool actionlint github.com/rhysd/actionlint "$TB_ACTIONLINT_VERSION" \
+    "-X github.com/rhysd/actionlint.version=$TB_ACTIONLINT_VERSION" ./cmd/actionlint
+  local p=$TB_CACHE/bin/actionlint/$TB_ACTIONLINT_VERSION/actionlint
+  write_part actionlint "$(jq -n --arg p "$p" --arg v "$("$p" -version 2>&1 | sed -n 1p)" --arg pin "$TB_ACTIONLINT_VERSION" \
+    '{tools: {actionlint: {path: $p, version: $v, pinned: $pin}}}')"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Docker Engine
 
@@ -1399,6 +1410,7 @@ cmd_up() {
   step buildkit-binaries step_buildkit_bins
   step buildx step_buildx
   step diffoci step_diffoci
+  step actionlint step_actionlint
   step dockerd step_dockerd
   step podman step_podman
   step registry step_registry
