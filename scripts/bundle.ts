@@ -26,6 +26,7 @@
 import {Plugin} from '@oclif/core'
 import * as esbuild from 'esbuild'
 import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
 import {mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -305,10 +306,31 @@ export async function bundle(outfile: string): Promise<{bytes: number; sha256: s
         name: 'repro-bundle',
         setup(build) {
           build.onResolve({filter: /^repro-bundle:vfs$/}, () => ({namespace: 'repro-bundle', path: 'vfs'}))
-          build.onLoad({filter: /.*/, namespace: 'repro-bundle'}, () => ({
+          build.onLoad({filter: /^vfs$/, namespace: 'repro-bundle'}, () => ({
             contents: vfsSource(commandIds, vfs),
             loader: 'js',
             resolveDir: ROOT,
+          }))
+          // @oclif/plugin-not-found imports only `confirm` from @inquirer/prompts, whose index also pulls in
+          // the editor prompt with iconv-lite and chardet: 0.7 MB (a third of the bundle) that every start-up
+          // would parse. Only confirm, then; another named import fails the build ("No matching export").
+          build.onResolve({filter: /^@inquirer\/prompts$/}, (args) => {
+            // node's lookup of the package, on the repository's paths: its own @inquirer/confirm, not the hoisted one
+            let dir = args.resolveDir
+            while (!existsSync(path.join(dir, 'node_modules', '@inquirer', 'prompts', 'package.json'))) {
+              if (path.dirname(dir) === dir) throw new Error(`bundle: no @inquirer/prompts above ${args.resolveDir}`)
+              dir = path.dirname(dir)
+            }
+            return {
+              namespace: 'repro-bundle',
+              path: 'inquirer-prompts',
+              pluginData: path.join(dir, 'node_modules', '@inquirer', 'prompts'),
+            }
+          })
+          build.onLoad({filter: /^inquirer-prompts$/, namespace: 'repro-bundle'}, (args) => ({
+            contents: "export {default as confirm} from '@inquirer/confirm'\n",
+            loader: 'js',
+            resolveDir: args.pluginData as string,
           }))
           build.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, async (args) => {
             const rel = args.path
