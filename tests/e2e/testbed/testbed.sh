@@ -14,6 +14,7 @@
 #   testbed.sh registry-start | registry-stop | dockerd-start | dockerd-stop
 #   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
 #   testbed.sh rootless                (re)make only the rootless podman user and its BuildKit image, print their state part
+#   testbed.sh actionlint              (re)build only actionlint (the workflow linter), print its state part
 #   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
@@ -1495,6 +1496,7 @@ main() {
   env) cmd_env ;;
   pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
   rootless) with_lock && step rootless step_rootless && write_state status >/dev/null && jq . "$TB_PARTS/rootless.json" ;;
+  actionlint) with_lock && step actionlint step_actionlint && write_state status >/dev/null && jq . "$TB_PARTS/actionlint.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
