@@ -179,6 +179,7 @@ describe('the bundle runs alone in an empty directory', () => {
     assert.equal(fromBundle.stdout, fromDist.stdout)
     // strace: every file the process opens (successfully) is the bundle, the archive, or the system's
     const trace = path.join(dir, 'strace.txt')
+    await pexec('strace', ['-V']).catch(() => assert.fail('strace is not installed (an apt pin of the test bed)'))
     const traced = await runNode('repro.mjs', ['analyze', 'image.tar', '--json'], empty, [
       'strace',
       '-f',
