@@ -9,4 +9,5 @@ import {root} from 'repro-bundle:vfs'
 
 // every module is inside the bundle: oclif must not go looking for TypeScript sources next to it
 settings.enableAutoTranspile = false
-await execute({loadOptions: {root}})
+// a CommonJS program (see wrapperSource in scripts/bundle.ts): no top-level await; execute handles its errors
+void execute({loadOptions: {root}})

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {copyFile, cp, mkdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
+import {copyFile, cp, mkdir, readdir, readFile, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 import {promisify} from 'node:util'
@@ -28,7 +28,13 @@ interface Run {
 }
 
 /** node FILE args in cwd, with an environment that points nowhere near the repository. */
-function runNode(file: string, args: string[], cwd: string, prefix: string[] = []): Promise<Run> {
+function runNode(
+  file: string,
+  args: string[],
+  cwd: string,
+  prefix: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const argv = [...prefix, process.execPath, file, ...args]
     const child = spawn(argv[0], argv.slice(1), {
@@ -38,6 +44,7 @@ function runNode(file: string, args: string[], cwd: string, prefix: string[] = [
         NO_COLOR: '1',
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         XDG_CACHE_HOME: path.join(cwd, '.cache'),
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -165,6 +172,36 @@ describe('the bundle runs alone in an empty directory', () => {
     assert.match(ac.stdout, /REPRO_AC_BASH_SETUP_PATH|repro/)
   })
 
+  test('V8 code cache: written once under XDG_CACHE_HOME, then used; off with REPRO_NO_COMPILE_CACHE', async () => {
+    const home = path.join(dir, 'cache-home')
+    await mkdir(home)
+    await copyFile(built, path.join(home, 'repro.mjs'))
+    const cacheDir = path.join(home, '.cache', 'repro', 'compile-cache')
+    const off = await runNode('repro.mjs', ['--version'], home, [], {REPRO_NO_COMPILE_CACHE: '1'})
+    assert.equal(off.code, 0, off.stderr)
+    assert.ok(!existsSync(cacheDir), 'REPRO_NO_COMPILE_CACHE=1 wrote a cache')
+    const first = await runNode('repro.mjs', ['--version'], home)
+    const files = await readdir(cacheDir)
+    assert.equal(files.length, 1, files.join(' '))
+    assert.match(files[0], new RegExp(`-${process.version.replaceAll('.', '\\.')}-${process.arch}\\.v8$`))
+    const stamp = (await stat(path.join(cacheDir, files[0]))).mtimeMs
+    const second = await runNode('repro.mjs', ['--version'], home)
+    assert.equal(second.stdout, first.stdout)
+    assert.equal(second.stdout, off.stdout)
+    assert.equal((await stat(path.join(cacheDir, files[0]))).mtimeMs, stamp, 'an accepted cache was rewritten')
+    // a cache V8 rejects (here: garbage) is replaced, and the run still works
+    await writeFile(path.join(cacheDir, files[0]), 'not a code cache')
+    const third = await runNode('repro.mjs', ['--version'], home)
+    assert.equal(third.stdout, first.stdout)
+    assert.ok((await stat(path.join(cacheDir, files[0]))).size > 100_000, 'the rejected cache was not rewritten')
+    // an unwritable cache directory: the CLI still runs
+    await rm(path.join(home, '.cache'), {force: true, recursive: true})
+    await writeFile(path.join(home, '.cache'), 'a file where the cache directory would go')
+    const ro = await runNode('repro.mjs', ['--version'], home)
+    assert.equal(ro.code, 0, ro.stderr)
+    assert.equal(ro.stdout, first.stdout)
+  })
+
   test('analyze of a real archive gives the same JSON as bin/run.js, and opens no file but its inputs', async () => {
     const img = await buildImage({layers: [[{content: 'hello\n', path: 'etc/hello'}]]})
     const archive = path.join(empty, 'image.tar')
@@ -195,8 +232,13 @@ describe('the bundle runs alone in an empty directory', () => {
     )
     assert.ok(opened.includes(path.join(empty, 'repro.mjs')), `strace saw no bundle: ${opened.join(' ')}`)
     assert.ok(opened.includes(archive), 'strace saw no archive')
+    const cache = path.join(empty, '.cache', 'repro', 'compile-cache')
     const strays = opened.filter(
-      (f) => f !== path.join(empty, 'repro.mjs') && f !== archive && !/^\/(etc|proc|sys|lib|lib64|usr|dev)\//.test(f),
+      (f) =>
+        f !== path.join(empty, 'repro.mjs') &&
+        f !== archive &&
+        !f.startsWith(`${cache}/`) &&
+        !/^\/(etc|proc|sys|lib|lib64|usr|dev)\//.test(f),
     )
     assert.deepEqual([...new Set(strays)], [], 'the bundle opened files outside itself')
   })
