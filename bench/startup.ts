@@ -36,6 +36,8 @@ try {
   const variants: Record<string, string[]> = {
     'repro-build analyze (peer)': [...c.peer, 'analyze', archive],
     'repro analyze, bundle': [...c.bundle, 'analyze', archive],
+    // the bundle's first run on a machine (or REPRO_NO_COMPILE_CACHE=1): no V8 code cache
+    'repro analyze, bundle, no cache': ['env', 'REPRO_NO_COMPILE_CACHE=1', ...c.bundle, 'analyze', archive],
     'repro analyze, npm install': [...c.npm, 'analyze', archive],
     'node -e 0 (floor)': [process.execPath, '-e', '0'],
     'python3 -c 0 (floor)': ['python3', '-c', '0'],
@@ -44,7 +46,7 @@ try {
   const wall: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
   const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
   // both print the image digest: the same work was done
-  for (const n of names.slice(0, 3)) {
+  for (const n of names.slice(0, 4)) {
     const out = (await timed(variants[n])).stdout
     if (!/sha256:[0-9a-f]{64}/.test(out)) throw new Error(`${n}: no digest in its output`)
   }
@@ -63,13 +65,13 @@ try {
   )
   for (const n of names) {
     console.log(
-      `${n.padEnd(30)} wall median ${median(wall[n]).toFixed(0).padStart(4)} ms, min ${Math.min(...wall[n])
+      `${n.padEnd(32)} wall median ${median(wall[n]).toFixed(0).padStart(4)} ms, min ${Math.min(...wall[n])
         .toFixed(0)
         .padStart(4)} ms; CPU median ${median(cpu[n]).toFixed(0).padStart(4)} ms`,
     )
   }
   const peer = 'repro-build analyze (peer)'
-  for (const n of ['repro analyze, bundle', 'repro analyze, npm install']) {
+  for (const n of ['repro analyze, bundle', 'repro analyze, bundle, no cache', 'repro analyze, npm install']) {
     const ratio = median(wall[n]) / median(wall[peer])
     const cpuRatio = median(cpu[n]) / median(cpu[peer])
     console.log(
