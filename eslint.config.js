@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  {ignores: ['dist/**', 'node_modules/**', 'tmp/**']},
+  {ignores: ['dist/**', 'node_modules/**', 'tmp/**', 'action/repro.mjs']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
@@ -27,7 +27,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['tests/**', 'bench/**', 'nightly/**', 'bin/**'],
+    files: ['tests/**', 'bench/**', 'nightly/**', 'bin/**', 'scripts/**'],
     rules: {'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off'},
   },
 )

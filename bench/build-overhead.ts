@@ -1,48 +1,33 @@
 /**
- * Overhead of `repro build` over the equivalent raw engine command, with a warm builder and a warm cache.
+ * Overhead of `repro build` over the equivalent raw engine command, and whole-process `repro build` against
+ * the peer, repro-build's `build` (PyPI repro-build 2.0.0 in a venv, see lib/clis.ts), on the same context
+ * with a warm builder and a warm cache.
  *
  *   node --import tsx bench/build-overhead.ts [--runtime docker|podman|buildkit] [--runs 5] [--buildkit-image IMG]
  *                                            [--buildkit-addr ADDR]
  *
  * Reads the test bed state (REPRO_TESTBED_STATE or /var/lib/repro-testbed/state.json) for DOCKER_HOST, the
- * local BuildKit image and the buildkitd address. One warm-up `repro build` creates the builder and fills the
- * cache and gives the plan; then the raw build command from that plan and `repro build` run alternately,
- * RUNS times each. Prints both medians, the difference (goal <= 0.5 s) and the ratio.
- * Runs bin/run.js over a private, freshly compiled dist/ (what users run).
+ * local BuildKit image and the buildkitd address. Warm-ups create the builders, fill the caches and give the
+ * plan; then the raw build command from that plan, repro from the single-file bundle, repro from the npm
+ * install (bin/run.js over a freshly compiled dist/ with its manifest) and repro-build (docker and podman
+ * only) run alternately, RUNS times each. Prints the medians, repro's overhead over the raw command (goal
+ * <= 0.25 s), repro's client CPU, the ratio to repro-build (goal <= 1.0x) and whether repro's and
+ * repro-build's tarballs are byte-identical.
  */
-import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
-import {copyFile, mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+import {clis, median, run as runIn, timed} from './lib/clis.js'
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i === -1 ? fallback : process.argv[i + 1]
 }
 
-function run(
-  file: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-  cwd?: string,
-): Promise<{ms: number; stdout: string; stderr: string}> {
-  const t0 = process.hrtime.bigint()
-  return new Promise((resolve, reject) => {
-    execFile(file, args, {cwd, env, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.slice(-2000)}`))
-      else resolve({ms: Number(process.hrtime.bigint() - t0) / 1e6, stdout, stderr})
-    })
-  })
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv = process.env) => runIn(file, args, {env})
 
 /** Undo shellJoin for the plan's commands (single-quoted words, '"'"' for a quote). */
 function shellSplit(line: string): string[] {
@@ -51,6 +36,11 @@ function shellSplit(line: string): string[] {
   for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1].replaceAll(`'"'"'`, "'") : m[2])
   return out
 }
+
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')
 
 async function main(): Promise<void> {
   const stateFile = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
@@ -64,26 +54,7 @@ async function main(): Promise<void> {
   if (state?.docker?.host) env.DOCKER_HOST = state.docker.host
   if (bk?.buildctl) env.PATH = `${path.dirname(bk.buildctl)}:${env.PATH}`
 
-  // what users run is bin/run.js over compiled dist/: compile the sources into a private copy of the package
-  // (the work tree's dist/ may be stale or absent while others edit)
-  const pkgDir = await mkdtemp(path.join(tmpdir(), 'repro-bench-pkg-'))
-  await mkdir(path.join(pkgDir, 'bin'))
-  await copyFile(path.join(ROOT, 'package.json'), path.join(pkgDir, 'package.json'))
-  await copyFile(path.join(ROOT, 'bin/run.js'), path.join(pkgDir, 'bin/run.js'))
-  await symlink(path.join(ROOT, 'node_modules'), path.join(pkgDir, 'node_modules'))
-  await run(process.execPath, [
-    path.join(ROOT, 'node_modules/typescript/bin/tsc'),
-    '-p',
-    path.join(ROOT, 'tsconfig.json'),
-    '--outDir',
-    path.join(pkgDir, 'dist'),
-  ]).catch(() => undefined) // type errors elsewhere in the tree still emit JavaScript
-  if (!existsSync(path.join(pkgDir, 'dist/commands/build.js')))
-    throw new Error('tsc did not emit dist/commands/build.js')
-  // a published package ships oclif.manifest.json: oclif then imports only the command it runs
-  await run(process.execPath, [path.join(ROOT, 'node_modules/oclif/bin/run.js'), 'manifest'], {...process.env}, pkgDir)
-  const cli = [path.join(pkgDir, 'bin/run.js')]
-
+  const c = await clis()
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-bench-build-'))
   try {
     const ctx = path.join(dir, 'ctx')
@@ -92,7 +63,6 @@ async function main(): Promise<void> {
     await writeFile(path.join(ctx, 'hello.txt'), 'hello\n')
     const engine = runtime === 'buildkit' ? ['--buildkit-addr', addr] : image ? ['--buildkit-image', image] : []
     const reproArgs = (out: string) => [
-      ...cli,
       'build',
       '--runtime',
       runtime,
@@ -105,44 +75,58 @@ async function main(): Promise<void> {
       out,
       ctx,
     ]
+    // repro-build: same context, SDE, BuildKit image and output kind (a docker tarball); it names its builder
+    // after the image and keeps it between runs
+    const peerArgs = (out: string) => [
+      'build',
+      '--runtime',
+      runtime,
+      '--sde',
+      '0',
+      ...(image ? ['--buildkit-image', image] : []),
+      '-o',
+      out,
+      ctx,
+    ]
+    const withPeer = runtime === 'docker' || runtime === 'podman'
 
-    // warm-up: creates the builder, fills the cache, gives the plan
-    const warm = JSON.parse((await run(process.execPath, reproArgs(path.join(dir, 'warm.tar')), env)).stdout) as {
+    // warm-ups: create the builders, fill the caches, give the plan
+    const warm = JSON.parse(
+      (await run(c.npm[0], [...c.npm.slice(1), ...reproArgs(path.join(dir, 'warm.tar'))], env)).stdout,
+    ) as {
       commands: string[]
     }
-    const buildLine = warm.commands.find((c) => / build /.test(c) && !c.startsWith('docker buildx create'))
+    await run(c.bundle[0], [...c.bundle.slice(1), ...reproArgs(path.join(dir, 'warm-bundle.tar'))], env)
+    if (withPeer) await run(c.peer[0], [...c.peer.slice(1), ...peerArgs(path.join(dir, 'warm-peer.tar'))], env)
+    const buildLine = warm.commands.find((line) => / build /.test(line) && !line.startsWith('docker buildx create'))
     if (!buildLine) throw new Error(`no build command in the plan: ${warm.commands.join('\n')}`)
-    const raw = shellSplit(buildLine)
     // the raw command writes where it says (the partial path); give it its own file
     const rawOut = path.join(dir, 'raw.tar')
-    const rawArgs = raw.map((a) =>
+    const rawArgs = shellSplit(buildLine).map((a) =>
       a.replace(/dest=[^,]+/, `dest=${runtime === 'podman' ? '/tmp/repro/output/raw.tar' : rawOut}`),
     )
     await run(rawArgs[0], rawArgs.slice(1), env) // warm the raw path too
 
-    const rawMs: number[] = []
-    const reproMs: number[] = []
-    // CPU seconds of the client side (the command and its children, not the daemon): steadier than wall
-    // time on a loaded machine, and what repro adds is all client side
-    const rawCpu: number[] = []
-    const reproCpu: number[] = []
-    const haveTime = existsSync('/usr/bin/time')
-    const timed = async (argv: string[], ms: number[], cpu: number[]) => {
-      const r = haveTime
-        ? await run('/usr/bin/time', ['-f', 'CPU %U %S', ...argv], env)
-        : await run(argv[0], argv.slice(1), env)
-      ms.push(r.ms)
-      const m = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr)
-      if (m) cpu.push((Number(m[1]) + Number(m[2])) * 1000)
+    const variants: Record<string, (i: number) => string[]> = {
+      raw: () => rawArgs,
+      'repro, bundle': (i) => [...c.bundle, ...reproArgs(path.join(dir, `bundle-${i}.tar`))],
+      'repro, npm install': (i) => [...c.npm, ...reproArgs(path.join(dir, `npm-${i}.tar`))],
     }
+    if (withPeer) variants['repro-build (peer)'] = (i) => [...c.peer, ...peerArgs(path.join(dir, `peer-${i}.tar`))]
+    const names = Object.keys(variants)
+    const wall: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
+    const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
     for (let i = 0; i < runs; i++) {
-      await timed(rawArgs, rawMs, rawCpu)
-      await timed([process.execPath, ...reproArgs(path.join(dir, `r${i}.tar`))], reproMs, reproCpu)
+      for (const n of names) {
+        // CPU seconds of the client side (the command and its children, not the daemon): steadier than wall
+        // time on a loaded machine, and what repro adds is all client side
+        const r = await timed(variants[n](i), {env})
+        wall[n].push(r.ms)
+        cpu[n].push(r.cpu)
+      }
     }
-    const r = median(rawMs)
-    const p = median(reproMs)
     console.log(
-      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; repro via bin/run.js over freshly compiled dist/`,
+      `runtime: ${runtime}${image && runtime !== 'buildkit' ? ` (${image})` : ''}; ${runs} alternating runs each`,
     )
     console.log(`raw command:  ${rawArgs.join(' ').slice(0, 160)}...`)
     console.log(
@@ -150,22 +134,33 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')} on ${cpus().length} cores`,
     )
-    console.log(`raw runs (ms):   ${rawMs.map((x) => x.toFixed(0)).join(' ')}`)
-    console.log(`repro runs (ms): ${reproMs.map((x) => x.toFixed(0)).join(' ')}`)
-    console.log(`median raw ${(r / 1000).toFixed(3)} s, median repro ${(p / 1000).toFixed(3)} s`)
-    console.log(
-      `overhead ${((p - r) / 1000).toFixed(3)} s (goal <= 0.5 s: ${p - r <= 500 ? 'met' : 'NOT met'}), ratio repro/raw ${(p / r).toFixed(2)}`,
-    )
-    if (rawCpu.length === runs && reproCpu.length === runs) {
-      const rc = median(rawCpu)
-      const pc = median(reproCpu)
+    for (const n of names) {
       console.log(
-        `client CPU: median raw ${(rc / 1000).toFixed(3)} s, repro ${(pc / 1000).toFixed(3)} s: repro adds ${((pc - rc) / 1000).toFixed(3)} s of CPU`,
+        `${n.padEnd(20)} wall median ${(median(wall[n]) / 1000).toFixed(3)} s (runs ${wall[n].map((x) => x.toFixed(0)).join(' ')} ms); client CPU median ${(median(cpu[n]) / 1000).toFixed(3)} s`,
+      )
+    }
+    const raw = median(wall.raw)
+    for (const n of ['repro, bundle', 'repro, npm install']) {
+      const over = (median(wall[n]) - raw) / 1000
+      const overCpu = (median(cpu[n]) - median(cpu.raw)) / 1000
+      let line = `${n}: overhead ${over.toFixed(3)} s over raw (goal <= 0.25 s: ${over <= 0.25 ? 'met' : 'NOT met'}), of it ${overCpu.toFixed(3)} s repro's own CPU`
+      if (withPeer) {
+        const ratio = median(wall[n]) / median(wall['repro-build (peer)'])
+        line += `; ${ratio.toFixed(2)}x repro-build (goal <= 1.0x: ${ratio <= 1 ? 'met' : 'NOT met'})`
+      }
+      console.log(line)
+    }
+    if (withPeer) {
+      const ours = await sha256(path.join(dir, 'bundle-0.tar'))
+      const npm = await sha256(path.join(dir, 'npm-0.tar'))
+      const peer = await sha256(path.join(dir, 'peer-0.tar'))
+      console.log(
+        `tarballs: bundle ${ours.slice(0, 16)}, npm install ${npm.slice(0, 16)}, repro-build ${peer.slice(0, 16)}: ${ours === peer && npm === peer ? 'byte-identical' : 'DIFFERENT'}`,
       )
     }
   } finally {
     await rm(dir, {recursive: true, force: true})
-    await rm(pkgDir, {recursive: true, force: true})
+    await c.cleanup()
   }
 }
 

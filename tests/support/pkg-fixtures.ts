@@ -13,6 +13,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
+import {CLI} from './cli.js'
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const STATE_FILE = process.env.REPRO_TESTBED_STATE ?? '/var/lib/repro-testbed/state.json'
 const run = promisify(execFile)
@@ -176,14 +178,14 @@ export interface CliResult {
   stderr: string
 }
 
-/** The built CLI (bin/run.js over dist/: `npm run build` first; npm test builds). */
+/** The CLI of the tests (bin/run.js over dist/, or REPRO_CLI: see cli.ts). */
 export async function repro(
   args: string[],
   env: Record<string, string | undefined> = {},
   cwd = ROOT,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       cwd,
       env: {...process.env, NO_COLOR: '1', ...env},
       stdio: ['ignore', 'pipe', 'pipe'],

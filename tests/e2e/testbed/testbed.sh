@@ -15,6 +15,7 @@
 #   testbed.sh pkg-repos                (re)build only the local rpm and pacman repositories, print their state part
 #   testbed.sh rootless                (re)make only the rootless podman user and its BuildKit image, print their state part
 #   testbed.sh buildah                 (re)build only the pinned buildah, its own storage and base images, print its state part
+#   testbed.sh actionlint              (re)build only actionlint (the workflow linter), print its state part
 #   testbed.sh prune-go                remove the Go build and module caches (~5.5 GB; rebuilds then take longer)
 #
 # stdout carries only the JSON result; progress and logs go to stderr.
@@ -414,6 +415,17 @@ step_buildah() {
     --arg secs "$(cat "$out/.seconds" 2>/dev/null)" --arg sc "$BUILDAH_STORAGE_CONF" --argjson images "$images" \
     '{tools: {buildah: {path: $p, version: $v, pinned: $pin, sha256: $s, buildMethod: $m, tags: $tags,
       buildSeconds: ($secs|tonumber? // null), storageConf: $sc, env: {CONTAINERS_STORAGE_CONF: $sc}, images: $images}}}')"
+}
+
+# actionlint: lints .github/workflows and the Actions (tests/e2e/actions.e2e.test.ts); it runs shellcheck
+# (an apt pin) over every run script
+step_actionlint() {
+  check_go
+  go_tool actionlint github.com/rhysd/actionlint "$TB_ACTIONLINT_VERSION" \
+    "-X github.com/rhysd/actionlint.version=$TB_ACTIONLINT_VERSION" ./cmd/actionlint
+  local p=$TB_CACHE/bin/actionlint/$TB_ACTIONLINT_VERSION/actionlint
+  write_part actionlint "$(jq -n --arg p "$p" --arg v "$("$p" -version 2>&1 | sed -n 1p)" --arg pin "$TB_ACTIONLINT_VERSION" \
+    '{tools: {actionlint: {path: $p, version: $v, pinned: $pin}}}')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1455,6 +1467,7 @@ cmd_up() {
   step buildkit-binaries step_buildkit_bins
   step buildx step_buildx
   step diffoci step_diffoci
+  step actionlint step_actionlint
   step dockerd step_dockerd
   step podman step_podman
   step registry step_registry
@@ -1541,6 +1554,7 @@ main() {
   pkg-repos) with_lock && step pkg-repos step_pkg_repos && jq . "$TB_PARTS/pkg-repos.json" ;;
   rootless) with_lock && step rootless step_rootless && write_state status >/dev/null && jq . "$TB_PARTS/rootless.json" ;;
   buildah) with_lock && step buildah step_buildah && write_state status >/dev/null && jq . "$TB_PARTS/buildah.json" ;;
+  actionlint) with_lock && step actionlint step_actionlint && write_state status >/dev/null && jq . "$TB_PARTS/actionlint.json" ;;
   buildkitd-start)
     with_lock
     buildkitd_start "${1:-$TB_BUILDKIT_DEFAULT}"
