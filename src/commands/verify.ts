@@ -28,6 +28,11 @@ or on every available one (--runtime all), and compares the image digests with e
 registry reference). When they differ, the semantic diff names the causes. --attest writes an in-toto
 Statement of the inputs and the verdict. Exit 0: reproduced; 1: not reproduced; 2: error.`
 
+  // oclif's generated usage line renders the flags' exclusive/dependsOn groups as `[a |  | b]`: say it plainly
+  static override usage = [
+    'verify [CONTEXT] [BUILD FLAGS] [--runtime R] [--times N] [--expected-image-digest D | --against IMAGE] [--attest FILE [--sign-key PEM] [--attach IMAGE]] [--output-dir DIR] [--html FILE] [--sbom FILE]',
+    'verify --matrix FILE [--jobs N] [--report-dir DIR] [--timings] [--fresh] [--html FILE]',
+  ]
   static override examples = [
     '<%= config.bin %> verify --sde 0 --expected-image-digest sha256:0123... .',
     '<%= config.bin %> verify --sde 0 --times 3 --runtime all .',

@@ -40,7 +40,7 @@ describe('repro verify (no engine needed)', () => {
     ]) {
       assert.ok(r.stdout.includes(flag), `verify --help lacks ${flag}`)
     }
-    assert.match(r.stdout, /docker\|podman\|buildkit\|all/)
+    assert.match(r.stdout, /docker\|podman\|buildkit\|buildah\|all/)
     assert.doesNotMatch(r.stdout, /--dry\b/, 'a verification always runs')
     assert.doesNotMatch(r.stdout, /--no-cache\b/, 'rebuilds never use the cache')
   })
