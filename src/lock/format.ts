@@ -13,6 +13,11 @@ import {lifecycle} from '../lifecycle.js'
 import {loadYaml, shapeProblem} from '../safe-yaml.js'
 
 export const LOCK_FILE = 'repro.lock.yaml'
+
+/** repro.lock.yaml next to the Dockerfile: the lock a build follows when none is named. */
+export function defaultLockPath(dockerfile: string): string {
+  return path.join(path.dirname(dockerfile), LOCK_FILE)
+}
 export const LOCK_SCHEMA_VERSION = 1
 /** The largest lock file read: real ones are a few KiB; this bounds parse time and memory. */
 export const MAX_LOCK_BYTES = 1024 * 1024

@@ -6,7 +6,7 @@ import {access} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ReproError} from '../errors.js'
-import {LOCK_FILE, LockError, type LockFile, readLockFile, serializeLock, writeLockFile} from './format.js'
+import {defaultLockPath, LockError, type LockFile, readLockFile, serializeLock, writeLockFile} from './format.js'
 import {lockHeader, type LockTarget, type ResolveDeps, targetInputs, wantedInputs} from './resolve.js'
 import {sha256Digest} from '../image/digest.js'
 
@@ -51,9 +51,7 @@ export interface LockResult {
 type Section = 'contexts' | 'frontend' | 'git' | 'hashfiles' | 'images' | 'urls'
 const SECTIONS: Section[] = ['frontend', 'images', 'urls', 'git', 'contexts', 'hashfiles']
 
-export function defaultLockPath(dockerfile: string): string {
-  return path.join(path.dirname(dockerfile), LOCK_FILE)
-}
+export {defaultLockPath} from './format.js'
 
 /** The value that pins an entry (what --check compares). */
 export function pinOf(section: Section, entry: unknown): string {

@@ -25,7 +25,7 @@ import {toSpdx} from './spdx.js'
 export type {BaseImage, SbomFormat} from './model.js'
 
 export const SBOM_SCHEMA_VERSION = 1
-export const SBOM_FORMATS = ['spdx', 'cyclonedx'] as const
+export {SBOM_FORMATS} from './model.js'
 export const SBOM_MEDIA_TYPES = {
   spdx: 'application/spdx+json',
   cyclonedx: 'application/vnd.cyclonedx+json',

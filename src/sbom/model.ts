@@ -3,7 +3,8 @@ import {createHash} from 'node:crypto'
 
 import type {InstalledPackage, OsRelease, Unsupported} from './packages.js'
 
-export type SbomFormat = 'cyclonedx' | 'spdx'
+export const SBOM_FORMATS = ['spdx', 'cyclonedx'] as const
+export type SbomFormat = (typeof SBOM_FORMATS)[number]
 
 export interface SbomImage {
   platform: string

@@ -48,7 +48,8 @@ const NAMED_CAUSES: Record<string, string> = {
     'history text: buildah records `/bin/sh -c #(nop) ...|clamp-mtime=0` and the base as `FROM oci`, BuildKit `RUN ... # buildkit` and buildkit.dockerfile.v0',
   'file-added-or-removed':
     "layer directory entries: BuildKit's layer holds the parent directory of a changed file (/etc for /etc/passwd); buildah's holds a directory whose entries changed and came back (dpkg's /var/lib/dpkg/updates, /var/log after the logs were removed)",
-  'file-content': 'canary-date only: /stamp holds the build time (irreproducible by design)',
+  'timestamp-in-content':
+    'canary-date only: /stamp holds the build time (irreproducible by design), decoded by the hazard detectors',
 }
 
 /** What `repro diff BUILDKIT BUILDAH` reports, per fixture and format: causes, and the content events exactly. */
@@ -76,8 +77,8 @@ const EXPECTED: Record<string, {causes: Record<'docker' | 'oci', string[]>; cont
   },
   'canary-date': {
     causes: {
-      docker: ['annotation', 'archive-format', 'compression', 'file-content', 'history', 'media-type'],
-      oci: ['annotation', 'compression', 'created-timestamp', 'file-content', 'history'],
+      docker: ['annotation', 'archive-format', 'compression', 'history', 'media-type', 'timestamp-in-content'],
+      oci: ['annotation', 'compression', 'created-timestamp', 'history', 'timestamp-in-content'],
     },
     content: ['layer 2: stamp content'],
   },

@@ -7,7 +7,7 @@
  *   the BuildKit version its daemon serves, with a state file per finished job;
  * - a run interrupted with SIGINT mid-run (exit by the signal), resumed with the same report directory:
  *   only the unfinished jobs are rebuilt (builds counted before and after);
- * - a failing job (RUN date) is reported with its diff causes (file-content at `stamp`) and a diff report
+ * - a failing job (RUN date) is reported with its diff causes (timestamp-in-content at `stamp`) and a diff report
  *   directory; a canary expected not to reproduce passes; exit 1;
  * - jobs that must agree but do not (one context on two BuildKit versions): the disagreement is diffed.
  */
@@ -243,7 +243,7 @@ describe('repro verify --matrix on the test bed', () => {
     await writeFile(
       path.join(dir, 'bad', 'matrix.yaml'),
       `${builders}\njobs:\n  - {id: date, context: date, builder: new, ${base}}\n` +
-        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [file-content]}\n` +
+        `  - {id: canary, context: date, builder: new, ${base}, expect: not-reproducible, expectCauses: [timestamp-in-content]}\n` +
         '  - {id: vs-ref, context: mine, builder: new, against: ref.tar}\n',
     )
     const {code, report, stderr} = await matrixRun(['--matrix', 'bad/matrix.yaml', '--report-dir', 'bad-report'])
@@ -252,7 +252,7 @@ describe('repro verify --matrix on the test bed', () => {
     const [date, canary] = report.jobs
     assert.equal(date.status, 'fail')
     assert.equal(date.reproduced, false)
-    const fc = date.causes.find((c) => c.cause === 'file-content')
+    const fc = date.causes.find((c) => c.cause === 'timestamp-in-content')
     assert.ok(fc, JSON.stringify(date.causes))
     assert.deepEqual(fc.paths, ['stamp'])
     assert.ok(fc.title.length > 0)
@@ -262,9 +262,9 @@ describe('repro verify --matrix on the test bed', () => {
     ) as {
       summary: {causes: Array<{cause: string}>}
     }
-    assert.ok(diff.summary.causes.some((c) => c.cause === 'file-content'))
+    assert.ok(diff.summary.causes.some((c) => c.cause === 'timestamp-in-content'))
     assert.ok(existsSync(path.join(dir, 'bad-report', date.diffReportDir, 'a', 'stamp')), 'the differing file, side a')
-    assert.match(report.failures[0], /^date: not reproduced: .*causes: .*file-content/)
+    assert.match(report.failures[0], /^date: not reproduced: .*causes: .*timestamp-in-content/)
     assert.equal(canary.status, 'pass')
     assert.equal(canary.expect, 'not-reproducible')
     const vsRef = report.jobs[2]
@@ -279,7 +279,7 @@ describe('repro verify --matrix on the test bed', () => {
     assert.match(vsRef.failures[0], /^vs-ref: not reproduced: expected-image: does not match ref\.tar: /)
     assert.doesNotMatch(JSON.stringify(report), new RegExp(dir.replaceAll('/', '\\/')), 'no host paths in the report')
     const md = await readFile(path.join(dir, 'bad-report', 'report.md'), 'utf8')
-    assert.match(md, /\| date \|.*❌.*`file-content` \(1\) \[diff\]\(jobs\/date\/diff\/report\.json\)/)
+    assert.match(md, /\| date \|.*❌.*`timestamp-in-content` \(1\) \[diff\]\(jobs\/date\/diff\/report\.json\)/)
   })
 
   it('jobs that must agree (`agree:`) but do not: the disagreement is diffed and named', async () => {
