@@ -26,7 +26,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {builderName} from '../../src/engine/docker.js'
 import {cacheVolumeName} from '../../src/engine/podman.js'
-import {ROOT, runCli} from '../support/cli.js'
+import {CLI, runCli} from '../support/cli.js'
 import {readTestbedState} from '../support/testbed.js'
 
 const VERSION = 'v0.32.2'
@@ -46,7 +46,7 @@ interface Started {
 }
 
 function startCli(args: string[], env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     env: {...process.env, NO_COLOR: '1', ...env},
     stdio: ['ignore', 'pipe', 'pipe'],
   })

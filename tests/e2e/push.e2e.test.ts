@@ -19,7 +19,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {RegistryClient} from '../../src/image/registry/client.js'
 import {RegistryError} from '../../src/image/registry/errors.js'
-import {ROOT, runCli} from '../support/cli.js'
+import {CLI, runCli} from '../support/cli.js'
 import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState, type TestbedState} from '../support/testbed.js'
 
@@ -357,11 +357,10 @@ describe('repro push and signed attestations on the test bed registry', () => {
       let status: {code: number | null; signal: NodeJS.Signals | null}
       let during: string[] = []
       try {
-        const child = spawn(
-          process.execPath,
-          [path.join(ROOT, 'bin', 'run.js'), 'push', input, `${proxy.host}/${repository}:v1`],
-          {env: {...process.env, ...env, TMPDIR: tmp}, stdio: 'ignore'},
-        )
+        const child = spawn(process.execPath, [CLI, 'push', input, `${proxy.host}/${repository}:v1`], {
+          env: {...process.env, ...env, TMPDIR: tmp},
+          stdio: 'ignore',
+        })
         const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((r) =>
           child.on('close', (code, signal) => r({code, signal})),
         )

@@ -20,7 +20,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import type {MatrixReport} from '../../src/verify/matrix/types.js'
-import {ROOT, runCli} from '../support/cli.js'
+import {CLI, runCli} from '../support/cli.js'
 import {SchemaValidator} from '../support/schemas.js'
 import {readTestbedState, type TestbedState} from '../support/testbed.js'
 
@@ -171,7 +171,7 @@ describe('repro verify --matrix on the test bed', () => {
       (await readdir(stateDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).length
 
     const before = await builds()
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       cwd: dir,
       env: {...process.env, ...env, NO_COLOR: '1'},
       stdio: ['ignore', 'ignore', 'pipe'],
