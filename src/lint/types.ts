@@ -1,3 +1,5 @@
+import type {ImageScanStats} from '../hazards/scan.js'
+
 export const SEVERITIES = ['error', 'warning', 'info'] as const
 export type Severity = (typeof SEVERITIES)[number]
 export type FailOn = Severity | 'none'
@@ -39,23 +41,13 @@ export interface ImageLocation {
   layerDigest: string | null
 }
 
-/** What `repro lint IMAGE` judged an image with, per platform. */
-export interface ImageScanSummary {
+/** What `repro lint IMAGE` judged an image with, per platform: the scan's own counts, and what it judged against. */
+export interface ImageScanSummary extends ImageScanStats {
   platform: string
   /** SOURCE_DATE_EPOCH the times were judged against (null: none known) */
   sde: number | null
   sdeSource: string
   hostnames: string[]
-  layers: number
-  layersScanned: number
-  layersSkipped: number
-  files: number
-  filesRead: number
-  bytesRead: number
-  filesOverCap: number
-  filesOverBudget: number
-  /** files with a hazard in their content that are a package's file, byte for byte (dpkg md5sums): not findings */
-  packageFiles: number
 }
 
 export interface LintFileResult {
