@@ -199,10 +199,59 @@ export function movedEntries(pairs: Array<{a: number; b: number}>): Set<number> 
 export const WHITEOUT_PREFIX = '.wh.'
 export const OPAQUE_WHITEOUT = '.wh..wh..opq'
 
-function removeTree(fs: Map<string, TarEntry>, key: string, includeSelf: boolean): void {
-  if (includeSelf) fs.delete(key)
-  const prefix = key === '' ? '' : `${key}/`
-  for (const k of fs.keys()) if (k.startsWith(prefix) && k !== key) fs.delete(k)
+const parentOf = (key: string): string => {
+  const slash = key.lastIndexOf('/')
+  return slash === -1 ? '' : key.slice(0, slash)
+}
+
+/**
+ * The merged filesystem while layers are applied: the entries, and every path's children (directories a
+ * layer never listed included), so a whiteout removes its subtree in time proportional to that subtree.
+ * Scanning every path per whiteout cost whiteouts x entries: a hostile image of 100,000 whiteouts over 200,000
+ * files ran for hours.
+ */
+class MergedTree {
+  readonly entries = new Map<string, TarEntry>()
+  private readonly children = new Map<string, Set<string>>()
+
+  set(key: string, entry: TarEntry): void {
+    if (!this.entries.has(key)) {
+      // register the path under each ancestor, up to the first one already known
+      for (let child = key; ;) {
+        const parent = parentOf(child)
+        let set = this.children.get(parent)
+        if (!set) this.children.set(parent, (set = new Set()))
+        if (set.has(child)) break
+        set.add(child)
+        if (parent === '') break
+        child = parent
+      }
+    }
+    this.entries.set(key, entry)
+  }
+
+  get(key: string): TarEntry | undefined {
+    return this.entries.get(key)
+  }
+
+  /** KEY's subtree (what is below it), and KEY itself when includeSelf; '' is the root. */
+  removeTree(key: string, includeSelf: boolean): void {
+    const stack = [...(this.children.get(key) ?? [])]
+    this.children.delete(key)
+    while (stack.length > 0) {
+      const k = stack.pop()!
+      this.entries.delete(k)
+      const below = this.children.get(k)
+      if (below) {
+        for (const c of below) stack.push(c)
+        this.children.delete(k)
+      }
+    }
+    if (includeSelf && key !== '') {
+      this.entries.delete(key)
+      this.children.get(parentOf(key))?.delete(key)
+    }
+  }
 }
 
 /**
@@ -211,24 +260,24 @@ function removeTree(fs: Map<string, TarEntry>, key: string, includeSelf: boolean
  * directory removes the directory's children. Whiteout entries themselves do not appear in the result.
  */
 export function flatten(layers: TarEntry[][]): Map<string, TarEntry> {
-  const fs = new Map<string, TarEntry>()
+  const fs = new MergedTree()
   for (const entries of layers) {
     // whiteouts act on lower layers only: apply them before this layer's own entries
     for (const e of entries) {
       const slash = e.key.lastIndexOf('/')
       const dir = slash === -1 ? '' : e.key.slice(0, slash)
       const base = e.key.slice(slash + 1)
-      if (base === OPAQUE_WHITEOUT) removeTree(fs, dir, false)
+      if (base === OPAQUE_WHITEOUT) fs.removeTree(dir, false)
       else if (base.startsWith(WHITEOUT_PREFIX))
-        removeTree(fs, (dir ? `${dir}/` : '') + base.slice(WHITEOUT_PREFIX.length), true)
+        fs.removeTree((dir ? `${dir}/` : '') + base.slice(WHITEOUT_PREFIX.length), true)
     }
     for (const e of entries) {
       const base = e.key.slice(e.key.lastIndexOf('/') + 1)
       if (base.startsWith(WHITEOUT_PREFIX) || e.key === '') continue
       const old = fs.get(e.key)
-      if (old && old.type === 'dir' && e.type !== 'dir') removeTree(fs, e.key, false)
+      if (old && old.type === 'dir' && e.type !== 'dir') fs.removeTree(e.key, false)
       fs.set(e.key, e)
     }
   }
-  return fs
+  return fs.entries
 }

@@ -7,8 +7,6 @@ export const SBOM_LIMITS = {
   maxDatabaseFileBytes: 64 * 1024 * 1024,
   /** bytes of all package database files of one image, across its layers */
   maxDatabaseBytes: 256 * 1024 * 1024,
-  /** whiteouts x entries kept over the database paths (the work of applying the whiteouts): far above real images */
-  maxWhiteoutWork: 50_000_000,
   /** packages listed for one image */
   maxPackages: 200_000,
   /** characters of one field kept (name, version, architecture, source); a longer one skips the package */
