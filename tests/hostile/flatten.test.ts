@@ -10,30 +10,9 @@ import {describe, it} from 'node:test'
 
 import {flatten} from '../../src/diff/layers.js'
 import type {TarEntry} from '../../src/image/tar.js'
+import {tarEntry} from '../support/tar-entry.js'
 
-function entry(key: string, type: TarEntry['type'], layer: number): TarEntry {
-  return {
-    key,
-    name: key,
-    type,
-    linkname: '',
-    size: 0,
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    mtime: '0',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: {},
-    pax: {},
-    format: 'ustar',
-    position: 0,
-    layer,
-    occurrence: 0,
-  }
-}
+const entry = (key: string, type: TarEntry['type'], layer: number): TarEntry => tarEntry(key, {type, layer})
 
 /** The changeset rules on a sorted list of paths, written for clarity, not speed. */
 function model(layers: TarEntry[][]): string[] {

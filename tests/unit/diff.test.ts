@@ -20,32 +20,7 @@ import {safeSegments, sortEvents} from '../../src/diff/report.js'
 import {parsePaxRecords} from '../../src/image/tar-header.js'
 import type {DiffEvent} from '../../src/diff/types.js'
 import {shorten} from '../../src/ui/diff-text.js'
-
-function entry(key: string, over: Partial<TarEntry> = {}): TarEntry {
-  return {
-    key,
-    name: key,
-    type: 'file',
-    linkname: '',
-    size: 1,
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    mtime: '0',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: {},
-    pax: {},
-    format: 'ustar',
-    sha256: 'sha256:aa',
-    position: 0,
-    layer: 0,
-    occurrence: 0,
-    ...over,
-  }
-}
+import {tarEntry as entry} from '../support/tar-entry.js'
 
 function fileEvent(path: string, field: string, a: string | null, b: string | null): DiffEvent {
   return explain({kind: 'file', platform: 'linux/amd64', path, field, a, b})
